@@ -1,0 +1,170 @@
+"""guessnet admin client: live events, listings and moderation over mutual TLS.
+
+    python aclient.py                 # admin port 127.0.0.1:4001 with certs/admin.pem
+    python aclient.py --watch         # only print events, one per line (for piping)
+    printf 'list\\nstats\\n/q\\n' | python aclient.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import protocol
+from guessnet import tlsconf
+from guessnet.client import ClientError, LineInput, NetThread, answers, connect
+from guessnet.render import TableAssembler, event_text, message_text
+
+HERE = Path(__file__).resolve().parent
+
+HELP = """Admin commands
+  list (or who)          connected player sockets: id, peer, name, where, tries, since, rtt
+  rooms                  rooms with their members and round number
+  stats                  players online, rounds played and won, correct answers, uptime
+  kick ID|NAME [REASON]  tell the player why and disconnect them
+  say TEXT               a message to every player
+  msg NAME TEXT          a message to one player
+  history [N]            the last N games of everyone
+  replay ID              one game, move by move
+  help                   this text
+  /q                     quit
+Events (players connecting, joining, leaving, rounds ending) are printed as they happen."""
+
+
+class AdminClient:
+    def __init__(self, lines: LineInput | None) -> None:
+        self.lines = lines
+        self.tables = TableAssembler()
+        self.net: NetThread | None = None
+
+    def show(self, msg: protocol.Message) -> None:
+        if isinstance(msg, protocol.AdminEvent):
+            print(event_text(msg), flush=True)
+        elif isinstance(msg, protocol.Table):
+            text = self.tables.add(msg)
+            if text:
+                print(text, flush=True)
+        else:
+            text = message_text(msg, None, None)
+            if text:
+                print(text, flush=True)
+            if isinstance(msg, protocol.Bye) and self.lines is not None:
+                self.lines.interrupt()
+
+    def greet(self, net: NetThread) -> int | None:
+        """Say hello; None when greeted, else the exit status."""
+        self.net = net
+        net.start()
+        welcome = net.request(protocol.Hello(version=protocol.PROTOCOL_VERSION, client="aclient"),
+                              answers(protocol.Welcome))
+        if isinstance(welcome, protocol.Welcome):
+            print(f"Connected to the admin port of {welcome.server}. Events follow as they "
+                  "happen; 'help' lists commands.", flush=True)
+            return None
+        if welcome is None:
+            print("The server closed the connection: it refused this certificate (is it an "
+                  "admin certificate from this server's CA?).", file=sys.stderr)
+        return 1
+
+    def command(self, line: str) -> bool:
+        """Run one command line; False when the admin quits."""
+        assert self.net is not None
+        words = line.split()
+        command = words[0].lower()
+        rest = line[len(words[0]):].strip()
+        net = self.net
+        if command == "/q":
+            net.request(protocol.Quit(), answers(), timeout=3)
+            return False
+        if command == "help":
+            print(HELP)
+        elif command in ("list", "who"):
+            net.request(protocol.ListPlayers(), answers(protocol.Table))
+        elif command == "rooms":
+            net.request(protocol.ListRooms(), answers(protocol.Table))
+        elif command == "stats":
+            net.request(protocol.Stats(), answers(protocol.Table))
+        elif command == "kick" and len(words) >= 2:
+            reason = rest[len(words[1]):].strip()
+            net.request(protocol.Kick(target=words[1], reason=reason), answers(protocol.Ok))
+        elif command == "say" and rest:
+            net.request(protocol.Say(text=rest), answers(protocol.Ok))
+        elif command == "msg" and len(words) >= 3:
+            net.request(protocol.DirectMessage(to=words[1], text=rest[len(words[1]):].strip()),
+                        answers(protocol.Ok))
+        elif command == "history":
+            limit = int(words[1]) if len(words) > 1 and words[1].isdigit() else 10
+            net.request(protocol.History(limit=max(1, min(100, limit))), answers(protocol.Table))
+        elif command == "replay" and len(words) == 2 and words[1].isdigit():
+            net.request(protocol.Replay(game_id=int(words[1])), answers(protocol.Table))
+        else:
+            print(f"Unknown command or missing argument: {line!r}. Type 'help'.")
+        return True
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    certs = HERE / "certs"
+    parser = argparse.ArgumentParser(prog="aclient.py", description="guessnet admin client.")
+    parser.add_argument("--host", default="127.0.0.1", help="server address (default %(default)s)")
+    parser.add_argument("--port", type=int, default=4001, help="admin port (default %(default)s)")
+    parser.add_argument("--cert", type=Path, default=certs / "admin.pem",
+                        help="admin certificate (default: certs/admin.pem)")
+    parser.add_argument("--key", type=Path, default=certs / "admin.key",
+                        help="its private key (default: certs/admin.key)")
+    parser.add_argument("--cafile", type=Path, default=certs / "ca.pem",
+                        help="CA that signed the server's certificate (default: certs/ca.pem)")
+    parser.add_argument("--watch", action="store_true",
+                        help="only print events, one per line, until the server closes")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    for path, what in ((args.cert, "admin certificate"), (args.key, "admin key"),
+                       (args.cafile, "CA certificate")):
+        if not path.exists():
+            print(f"no {what} at {path}: run server.py once to create certs/, or pass "
+                  "--cert/--key/--cafile (see server.py --issue-admin-cert)", file=sys.stderr)
+            return 1
+    try:
+        context = tlsconf.client_context(args.cafile, args.cert, args.key)
+        conn = connect(args.host, args.port, context, protocol.SERVER_TO_ADMIN, args.cafile)
+    except ClientError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"cannot load the admin certificate: {exc}", file=sys.stderr)
+        return 1
+    lines = None if args.watch else LineInput()
+    client = AdminClient(lines)
+    net = NetThread(conn, client.show)
+    try:
+        if lines is None:
+            status = client.greet(net)
+            if status is not None:
+                return status
+            net.closed.wait()
+            return 0
+        with lines.printing():
+            status = client.greet(net)
+            if status is not None:
+                return status
+            while True:
+                line = lines.read(lambda: "admin> ")
+                if net.closed.is_set():
+                    print(f"Connection closed ({net.close_reason}).")
+                    return 1
+                if line is None:
+                    net.request(protocol.Quit(), answers(), timeout=3)
+                    return 0
+                if line.strip() and not client.command(line.strip()):
+                    return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        net.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""Number-guessing rules: one room's rounds as a state machine.
+
+Theory of operation
+-------------------
+A ``GuessRoom`` holds the current round of one room: its number, its secret, the players taking
+part and the tries each has used, and every guess in order.  Single-player mode is a room with
+one member that nobody else can join; a multiplayer room is the same machine shared by many.
+
+The machine has one state per round, always "running"; these moves change it:
+
+* ``join(player)``: the player takes part in the running round.  A newcomer gets the full number
+  of tries; someone who left earlier in the same round gets back the tries they had used
+  (leaving and rejoining is no way to reset a bad round).
+* ``guess(player, value)``: a value that is not in the range raises ``GuessRejected`` and uses no
+  try; a player with no tries left is refused the same way.  Otherwise one try is used and the
+  hint is ``high``/``low``/``correct``.  A correct guess ends the round as ``won``; a wrong guess
+  that leaves every remaining player with no tries ends it as ``failed``.
+* ``leave(player)``: the player is taken out of the round; if everyone left has used all tries,
+  the round ends as ``failed``.  When the last player leaves, the round is abandoned quietly.
+
+A move that ends a round returns a ``FinishedRound`` (the record stored in history) and starts the
+next round at once with the ``next_secret`` the caller handed in; the caller draws secrets from
+``secrets`` and reads the clock, this module does neither.  Everything the module returns is plain
+data, and ``to_dict``/``from_dict`` round-trip the whole state through JSON for shared backends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class GuessRejected(Exception):
+    """A move the rules refuse; the message says why and what to do, and no try was used."""
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Range and tries of every round in a room."""
+
+    low: int = 1
+    high: int = 10
+    tries: int = 5
+
+    def __post_init__(self) -> None:
+        if self.low > self.high:
+            raise ValueError(f"the range {self.low} ~ {self.high} is empty")
+        if self.tries < 1:
+            raise ValueError(f"a round needs at least one try, not {self.tries}")
+
+    def check(self, value: int) -> None:
+        if not self.low <= value <= self.high:
+            raise GuessRejected(
+                f"{value} is outside the range: guess a number from {self.low} to {self.high}")
+
+
+@dataclass(frozen=True)
+class Move:
+    """One accepted guess, as kept in history."""
+
+    at: float
+    player: str
+    value: int
+    result: str
+
+
+@dataclass(frozen=True)
+class HintResult:
+    """What the guesser is told about one accepted guess."""
+
+    value: int
+    result: str
+    tries_used: int
+    tries_left: int
+
+
+@dataclass(frozen=True)
+class FinishedRound:
+    """A round that ended: everything history needs, and what every member is told."""
+
+    room: str
+    mode: str
+    round: int
+    started: float
+    ended: float
+    secret: int
+    outcome: str
+    winner: str | None
+    winner_tries: int | None
+    players: tuple[str, ...]
+    moves: tuple[Move, ...]
+
+
+@dataclass
+class GuessRoom:
+    """The running round of one room (see the module docstring for the moves)."""
+
+    name: str
+    mode: str
+    rules: Rules
+    secret: int
+    round: int = 1
+    started: float = 0.0
+    tries: dict[str, int] = field(default_factory=dict)
+    departed: dict[str, int] = field(default_factory=dict)
+    ever: list[str] = field(default_factory=list)
+    moves: list[Move] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("single", "multi"):
+            raise ValueError(f"unknown mode {self.mode!r}")
+        self.rules.check(self.secret)
+
+    # ------------------------------------------------------------------ queries
+
+    @property
+    def players(self) -> list[str]:
+        """Players taking part in the running round, in order of joining."""
+        return list(self.tries)
+
+    def tries_used(self, player: str) -> int:
+        return self.tries.get(player, self.departed.get(player, 0))
+
+    # ------------------------------------------------------------------ moves
+
+    def join(self, player: str) -> None:
+        if player in self.tries:
+            return
+        if self.mode == "single" and self.tries:
+            raise GuessRejected(f"room {self.name!r} is a single-player game")
+        self.tries[player] = self.departed.pop(player, 0)
+        if player not in self.ever:
+            self.ever.append(player)
+
+    def guess(self, player: str, value: int, now: float,
+              next_secret: int) -> tuple[HintResult, FinishedRound | None]:
+        """Apply one guess; return the hint and, when the round ended, its record."""
+        if player not in self.tries:
+            raise GuessRejected(f"cannot guess: you are not playing in room {self.name!r}")
+        used = self.tries[player]
+        if used >= self.rules.tries:
+            raise GuessRejected(
+                f"cannot guess: you have used all {self.rules.tries} tries of round "
+                f"{self.round}; wait for the next round")
+        self.rules.check(value)
+        used += 1
+        self.tries[player] = used
+        result = "correct" if value == self.secret else ("high" if value > self.secret else "low")
+        self.moves.append(Move(at=now, player=player, value=value, result=result))
+        hint = HintResult(value=value, result=result, tries_used=used,
+                          tries_left=self.rules.tries - used)
+        if result == "correct":
+            return hint, self._finish("won", player, now, next_secret)
+        if self._all_exhausted():
+            return hint, self._finish("failed", None, now, next_secret)
+        return hint, None
+
+    def leave(self, player: str, now: float, next_secret: int) -> FinishedRound | None:
+        """Take ``player`` out of the round; return the record if that ended it."""
+        if player not in self.tries:
+            return None
+        self.departed[player] = self.tries.pop(player)
+        if not self.tries:
+            self._reset(now, next_secret)
+            return None
+        if self._all_exhausted():
+            return self._finish("failed", None, now, next_secret)
+        return None
+
+    # ------------------------------------------------------------------ internals
+
+    def _all_exhausted(self) -> bool:
+        return all(used >= self.rules.tries for used in self.tries.values())
+
+    def _finish(self, outcome: str, winner: str | None, now: float,
+                next_secret: int) -> FinishedRound:
+        record = FinishedRound(
+            room=self.name, mode=self.mode, round=self.round, started=self.started, ended=now,
+            secret=self.secret, outcome=outcome, winner=winner,
+            winner_tries=self.tries[winner] if winner is not None else None,
+            players=tuple(self.ever), moves=tuple(self.moves))
+        self.round += 1
+        staying = list(self.tries)
+        self._reset(now, next_secret)
+        for player in staying:
+            self.tries[player] = 0
+            self.ever.append(player)
+        return record
+
+    def _reset(self, now: float, next_secret: int) -> None:
+        self.rules.check(next_secret)
+        self.secret = next_secret
+        self.started = now
+        self.tries = {}
+        self.departed = {}
+        self.ever = []
+        self.moves = []
+
+    # ------------------------------------------------------------------ serialisation
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "mode": self.mode,
+            "rules": [self.rules.low, self.rules.high, self.rules.tries],
+            "secret": self.secret, "round": self.round, "started": self.started,
+            "tries": self.tries, "departed": self.departed, "ever": self.ever,
+            "moves": [[m.at, m.player, m.value, m.result] for m in self.moves],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GuessRoom:
+        low, high, tries = data["rules"]
+        return cls(
+            name=data["name"], mode=data["mode"], rules=Rules(low, high, tries),
+            secret=data["secret"], round=data["round"], started=data["started"],
+            tries=dict(data["tries"]), departed=dict(data["departed"]), ever=list(data["ever"]),
+            moves=[Move(at=a, player=p, value=v, result=r) for a, p, v, r in data["moves"]])

@@ -1,0 +1,1 @@
+"""guessnet server and client internals: TLS plumbing, sessions, logs, accounts."""

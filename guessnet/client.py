@@ -1,0 +1,181 @@
+"""What pclient and aclient share: connecting with clear errors, a network thread, line input.
+
+The network thread owns the TLS connection (``conn.Connection.run``) and hands each message to a
+callback that prints it at once, above the line being typed when standard input is a terminal
+(prompt_toolkit's ``patch_stdout``).  The input side sends a request and waits, with a deadline,
+for the message that answers it, so piped scripts see every answer before their next line.
+"""
+
+from __future__ import annotations
+
+import queue
+import socket
+import ssl
+import sys
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+
+import protocol
+from guessnet.conn import Connection, HandshakeFailed, Limits, tls_handshake
+
+CONNECT_TIMEOUT = 5.0
+REPLY_TIMEOUT = 15.0
+# The server is trusted not to flood us, and its frames must never be dropped: no rate limit.
+CLIENT_LIMITS = Limits(heartbeat=None, rate=1e9, burst=1e9, outbox_bytes=4 * 1024 * 1024)
+
+
+class ClientError(Exception):
+    """An expected failure the user can fix (server down, bad certificate); printed, exit 1."""
+
+
+def connect(host: str, port: int, context: ssl.SSLContext, accepted: frozenset[str],
+            cafile: Path, on_wire: Callable[[str, bytes], None] | None = None,
+            limits: Limits | None = None) -> Connection:
+    """Open a verified TLS connection or raise ``ClientError`` saying what went wrong."""
+    where = f"{host}:{port}"
+    try:
+        sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
+    except ConnectionRefusedError:
+        raise ClientError(f"cannot connect to {where} (connection refused) - "
+                          "is server.py running?") from None
+    except socket.gaierror as exc:
+        raise ClientError(f"cannot connect to {where}: unknown host ({exc.strerror})") from None
+    except TimeoutError:
+        raise ClientError(f"cannot connect to {where} (timed out) - is the address right "
+                          "and the port open?") from None
+    except OSError as exc:
+        raise ClientError(f"cannot connect to {where} ({exc.strerror or exc})") from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        tls = tls_handshake(sock, context, server_side=False, timeout=CONNECT_TIMEOUT,
+                            server_hostname=host)
+    except HandshakeFailed as exc:
+        sock.close()
+        cause = exc.__cause__
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            raise ClientError(
+                f"the server at {where} presented a certificate that does not verify against "
+                f"{cafile} ({cause.verify_message}); connection refused. Use --cafile with the "
+                "ca.pem of the server you mean to reach.") from None
+        raise ClientError(f"TLS with {where} failed: {exc}") from None
+    return Connection(tls, accepted=accepted, limits=limits or CLIENT_LIMITS,
+                      peer=where, on_wire=on_wire)
+
+
+class NetThread:
+    """Runs a connection in a daemon thread; lets the caller wait for the answer to a request."""
+
+    def __init__(self, conn: Connection, show: Callable[[protocol.Message], None]) -> None:
+        self.conn = conn
+        self._show = show
+        self._lock = threading.Lock()
+        self._expect: Callable[[protocol.Message], bool] | None = None
+        self._answer: protocol.Message | None = None
+        self._answered = threading.Event()
+        self.closed = threading.Event()
+        self.close_reason: str | None = None
+        self._thread = threading.Thread(target=self._run, name="net", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.close_reason = self.conn.run(self._on_message, self._on_error)
+        finally:
+            self.closed.set()
+            self._answered.set()
+
+    def _on_error(self, exc: protocol.RemoteProtocolError) -> None:
+        self._on_message(protocol.Error(code=exc.code, message=f"bad data from server: {exc}"))
+
+    def _on_message(self, msg: protocol.Message) -> None:
+        self._show(msg)
+        with self._lock:
+            if self._expect is not None and self._expect(msg):
+                self._expect = None
+                self._answer = msg
+                self._answered.set()
+
+    def request(self, msg: protocol.Message, is_answer: Callable[[protocol.Message], bool],
+                timeout: float = REPLY_TIMEOUT) -> protocol.Message | None:
+        """Send ``msg`` and wait for the first message ``is_answer`` accepts (None: none came)."""
+        with self._lock:
+            self._expect = is_answer
+            self._answer = None
+            self._answered.clear()
+        if not self.conn.send(msg):
+            return None
+        self._answered.wait(timeout)
+        with self._lock:
+            self._expect = None
+            return self._answer
+
+    def stop(self, timeout: float = 3.0) -> None:
+        self.conn.close("quit")
+        self._thread.join(timeout)
+
+
+def answers(*types: type[protocol.Message]) -> Callable[[protocol.Message], bool]:
+    """An ``is_answer`` for ``request``: any of ``types``, or an error or goodbye."""
+    wanted = (*types, protocol.Error, protocol.Bye)
+
+    def is_answer(msg: protocol.Message) -> bool:
+        if isinstance(msg, protocol.Table) and not msg.last:
+            return False
+        return isinstance(msg, wanted)
+
+    return is_answer
+
+
+class LineInput:
+    """Lines from the user: prompt_toolkit on a terminal, plain lines from a pipe.
+
+    ``read`` returns None at end of input, or when ``interrupt`` was called (connection lost).
+    """
+
+    def __init__(self, history_file: Path | None = None) -> None:
+        self.interactive = sys.stdin.isatty() and sys.stdout.isatty()
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._session = None
+        if self.interactive:
+            from prompt_toolkit import PromptSession
+            from prompt_toolkit.history import FileHistory, InMemoryHistory
+            history = FileHistory(str(history_file)) if history_file else InMemoryHistory()
+            self._session = PromptSession(history=history)
+        else:
+            threading.Thread(target=self._pump_stdin, name="stdin", daemon=True).start()
+
+    def _pump_stdin(self) -> None:
+        for line in sys.stdin:
+            self._lines.put(line.rstrip("\r\n"))
+        self._lines.put(None)
+
+    def printing(self) -> AbstractContextManager[object]:
+        """Context in which other threads may print without breaking the prompt."""
+        if self.interactive:
+            from prompt_toolkit.patch_stdout import patch_stdout
+            return patch_stdout(raw=True)
+        return nullcontext()
+
+    def read(self, prompt: Callable[[], str], hidden: bool = False) -> str | None:
+        if self._session is not None:
+            try:
+                text: str | None = self._session.prompt(prompt, is_password=hidden)
+            except (EOFError, KeyboardInterrupt):
+                return None
+            return text
+        print(prompt(), end="", flush=True)
+        line = self._lines.get()
+        if line is not None:
+            print("*" * len(line) if hidden else line)
+        return line
+
+    def interrupt(self) -> None:
+        """Make a pending ``read`` return None (the connection is gone)."""
+        if self._session is not None and self._session.app.is_running:
+            self._session.app.loop.call_soon_threadsafe(self._session.app.exit)  # type: ignore
+        else:
+            self._lines.put(None)

@@ -1,0 +1,318 @@
+"""One TLS connection driven by one thread: the thin socket shell around ``protocol``.
+
+The thread that calls ``run`` is the only one that ever touches the SSL object (OpenSSL objects
+must not be shared between threads).  Every other thread talks to the connection through
+``send_frame``/``send``/``close``: they append to a bounded outbox and poke an eventfd that the
+owner thread polls together with the socket.  So a broadcast never blocks on a slow client: if a
+peer stops reading, its outbox fills up and that connection alone is closed ("slow reader").
+
+The owner loop also enforces the deadlines that protect the server: the TLS handshake deadline,
+a deadline for each frame once its first byte arrived (a byte-a-second drip is cut off), a
+per-connection message rate, and heartbeats: it pings every ``heartbeat`` seconds and closes
+a peer that answered nothing for ``heartbeat_misses`` intervals.  Pings from the peer are
+answered here; pongs update ``rtt`` and are then passed on like any other message.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import protocol
+from protocol import FrameDecoder, Message, RemoteProtocolError
+
+READ_CHUNK = 65536
+WRITE_CHUNK = 65536
+ABRUPT = ("dropped", "slow reader")  # close reasons with nothing left to flush
+
+
+class HandshakeFailed(Exception):
+    """The TLS handshake did not complete; the message says why (deadline, certificate...)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    handshake_timeout: float = 5.0
+    frame_timeout: float = 10.0
+    outbox_bytes: int = 512 * 1024
+    heartbeat: float | None = 10.0
+    heartbeat_misses: int = 3
+    rate: float = 20.0
+    burst: float = 40.0
+    rate_strikes: int = 50
+
+
+def _wait(sock: socket.socket, for_write: bool, deadline: float) -> None:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise HandshakeFailed("TLS handshake deadline passed")
+    poller = select.poll()
+    poller.register(sock, select.POLLOUT if for_write else select.POLLIN)
+    if not poller.poll(remaining * 1000):
+        raise HandshakeFailed("TLS handshake deadline passed")
+
+
+def tls_handshake(sock: socket.socket, context: ssl.SSLContext, *, server_side: bool,
+                  timeout: float, server_hostname: str | None = None) -> ssl.SSLSocket:
+    """Wrap ``sock`` and complete the handshake within ``timeout`` seconds (non-blocking)."""
+    sock.setblocking(False)
+    tls = context.wrap_socket(sock, server_side=server_side, do_handshake_on_connect=False,
+                              server_hostname=server_hostname)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            tls.do_handshake()
+            return tls
+        except ssl.SSLWantReadError:
+            _wait(tls, False, deadline)
+        except ssl.SSLWantWriteError:
+            _wait(tls, True, deadline)
+        except ssl.SSLError as exc:
+            raise HandshakeFailed(exc.reason or str(exc)) from exc
+        except OSError as exc:
+            raise HandshakeFailed(exc.strerror or str(exc)) from exc
+
+
+class TokenBucket:
+    """``rate`` events a second on average, bursts of ``burst``; the clock is handed in."""
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.stamp = burst, now
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class Connection:
+    """A framed TLS connection; see the module docstring for the threading contract."""
+
+    def __init__(self, tls: ssl.SSLSocket, *, accepted: frozenset[str], limits: Limits,
+                 peer: str, on_wire: Callable[[str, bytes], None] | None = None) -> None:
+        self.tls = tls
+        self.peer = peer
+        self.limits = limits
+        self.rtt: float | None = None
+        self.close_reason: str | None = None
+        self._decoder = FrameDecoder(accepted)
+        self._on_wire = on_wire
+        self._lock = threading.Lock()
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._wake_fd: int | None = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._finished = False
+        self._ping_nonce = 0
+        self._ping_sent: dict[int, float] = {}
+
+    # ------------------------------------------------------------------ any thread
+
+    def send(self, msg: Message) -> bool:
+        return self.send_frame(protocol.encode(msg))
+
+    def send_frame(self, frame: bytes) -> bool:
+        """Queue one encoded frame; False if the connection is closing or was overrun."""
+        with self._lock:
+            if self._finished or self.close_reason is not None:
+                return False
+            if self._pending_bytes + len(frame) > self.limits.outbox_bytes:
+                self.close_reason = "slow reader"
+                self._pending.clear()
+                self._pending_bytes = 0
+                self._poke()
+                return False
+            was_empty = not self._pending
+            self._pending.append(frame)
+            self._pending_bytes += len(frame)
+            if was_empty:
+                self._poke()
+        return True
+
+    def close(self, reason: str) -> None:
+        """Ask the owner thread to flush what is queued and close; the first reason wins."""
+        with self._lock:
+            if self.close_reason is None:
+                self.close_reason = reason
+            self._poke()
+
+    def ping(self) -> None:
+        """Send a ping now; its pong will update ``rtt``."""
+        with self._lock:
+            self._ping_nonce += 1
+            nonce = self._ping_nonce
+            self._ping_sent[nonce] = time.monotonic()
+        self.send(protocol.Ping(nonce=nonce))
+
+    def _poke(self) -> None:
+        if self._wake_fd is not None:
+            os.eventfd_write(self._wake_fd, 1)
+
+    # ------------------------------------------------------------------ owner thread
+
+    def run(self, on_message: Callable[[Message], None],
+            on_protocol_error: Callable[[RemoteProtocolError], None],
+            on_tick: Callable[[float], None] | None = None, tick: float = 1.0) -> str:
+        """Pump until closed; returns the close reason (``dropped`` for a lost peer)."""
+        assert self._wake_fd is not None
+        poller = select.poll()
+        poller.register(self.tls, select.POLLIN)
+        poller.register(self._wake_fd, select.POLLIN)
+        out = bytearray()
+        now = time.monotonic()
+        bucket = TokenBucket(self.limits.rate, self.limits.burst, now)
+        strikes = 0
+        last_heard = last_ping = next_tick = now
+        partial_since: float | None = None
+        closing_deadline: float | None = None
+        reason = "dropped"
+        try:
+            while True:
+                with self._lock:
+                    if self._pending:
+                        out += b"".join(self._pending)
+                        self._pending.clear()
+                        self._pending_bytes = 0
+                    requested = self.close_reason
+                out_blocked = False if requested in ABRUPT else self._flush(out)
+                if requested is not None:
+                    now = time.monotonic()
+                    closing_deadline = closing_deadline or now + 2.0
+                    if requested in ABRUPT or not out or now > closing_deadline:
+                        reason = requested
+                        break
+                got = self._read()
+                now = time.monotonic()
+                if got is None:
+                    break
+                if got:
+                    last_heard = now
+                    self._decoder.receive_data(got)
+                    while True:
+                        try:
+                            msg = self._decoder.next_message()
+                        except RemoteProtocolError as exc:
+                            on_protocol_error(exc)
+                            if exc.fatal:
+                                self.close("protocol error")
+                            break
+                        if msg is None:
+                            break
+                        if not bucket.take(now):
+                            strikes += 1
+                            if strikes >= self.limits.rate_strikes:
+                                self.close("flooding")
+                                break
+                            on_protocol_error(RemoteProtocolError(
+                                "rate_limited", "too many messages: slow down"))
+                            continue
+                        self._dispatch(msg, on_message, now)
+                    partial_since = (partial_since or now) if self._decoder.buffered else None
+                if partial_since is not None and now - partial_since > self.limits.frame_timeout:
+                    self.close("frame deadline")
+                hb = self.limits.heartbeat
+                if hb is not None and self.close_reason is None:
+                    if now - last_heard > hb * self.limits.heartbeat_misses:
+                        self.close("timed out")
+                    elif now - last_ping >= hb:
+                        last_ping = now
+                        self.ping()
+                if on_tick is not None and now >= next_tick:
+                    next_tick = now + tick
+                    on_tick(now)
+                closing = self.close_reason is not None
+                if self._pending or (closing and not out):
+                    continue
+                poller.modify(self.tls, select.POLLIN | (select.POLLOUT if out_blocked else 0))
+                wait = 0.1 if closing else min(tick, hb or tick)
+                for fd, _ in poller.poll(wait * 1000):
+                    if fd == self._wake_fd:
+                        try:
+                            os.eventfd_read(self._wake_fd)
+                        except BlockingIOError:
+                            pass
+        finally:
+            with self._lock:
+                self._finished = True
+                if self.close_reason is None:
+                    self.close_reason = reason
+                os.close(self._wake_fd)
+                self._wake_fd = None
+            self._shutdown(polite=reason not in ABRUPT)
+        return self.close_reason
+
+    def _dispatch(self, msg: Message, on_message: Callable[[Message], None], now: float) -> None:
+        if isinstance(msg, protocol.Ping):
+            self.send(protocol.Pong(nonce=msg.nonce))
+            return
+        if isinstance(msg, protocol.Pong):
+            with self._lock:
+                sent = self._ping_sent.pop(msg.nonce, None)
+                self._ping_sent = {n: t for n, t in self._ping_sent.items() if now - t < 120}
+            if sent is not None:
+                self.rtt = now - sent
+        on_message(msg)
+
+    def _flush(self, out: bytearray) -> bool:
+        """Write what the socket takes now; True when it would block with data left."""
+        while out:
+            chunk = bytes(out[:WRITE_CHUNK])
+            try:
+                sent = self.tls.send(chunk)
+            except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                return True
+            except OSError:
+                out.clear()
+                self.close("dropped")
+                return False
+            if self._on_wire is not None:
+                self._on_wire("SEND", chunk[:sent])
+            del out[:sent]
+        return False
+
+    def _read(self) -> bytes | None:
+        """Bytes available now (b"" if none); None at end of stream or on a broken socket."""
+        received = bytearray()
+        while len(received) < READ_CHUNK:
+            try:
+                data = self.tls.recv(READ_CHUNK)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                break
+            except (ssl.SSLError, OSError):
+                return None
+            if not data:
+                if received:
+                    break
+                return None
+            received += data
+            if not self.tls.pending():
+                break
+        if received and self._on_wire is not None:
+            self._on_wire("RECV", bytes(received))
+        return bytes(received)
+
+    def _shutdown(self, polite: bool) -> None:
+        """Close the socket; ``polite`` exchanges TLS close_notify first (briefly), so the
+        peer reads our last frames instead of a reset."""
+        try:
+            if polite:
+                self.tls.setblocking(True)
+                self.tls.settimeout(0.3)
+                self.tls.unwrap()
+        except (OSError, ValueError):
+            pass
+        try:
+            self.tls.close()
+        except OSError as exc:
+            if exc.errno != errno.EBADF:
+                raise

@@ -1,0 +1,102 @@
+"""What the terminal clients print: tables and one line per server message (pure functions)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from tabulate import tabulate
+
+import protocol
+
+
+def render_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    if not rows:
+        return f"{title}\n  (none)"
+    return f"{title}\n{tabulate(rows, headers=list(columns), tablefmt='simple')}"
+
+
+@dataclass
+class TableAssembler:
+    """Joins the parts of a table sent over several frames."""
+
+    _rows: dict[str, list[tuple[protocol.Scalar, ...]]] = field(default_factory=dict)
+
+    def add(self, part: protocol.Table) -> str | None:
+        """The whole rendered table when ``part`` is its last part, else None."""
+        rows = self._rows.setdefault(part.title, [])
+        rows.extend(part.rows)
+        if not part.last:
+            return None
+        del self._rows[part.title]
+        return render_table(part.title, part.columns, rows)
+
+
+def rules_text(msg: protocol.RoundStarted) -> str:
+    where = f" in room {msg.room}, round {msg.round}" if msg.room else ""
+    lines = [f"Rule Information{where}:",
+             f"1. Number range: {msg.low} ~ {msg.high}",
+             f"2. Maximum try per player: {msg.tries}",
+             "3. You can leave the game by typing 'exit'."]
+    if msg.tries_used:
+        lines.append(f"(you have already used {msg.tries_used} of your {msg.tries} tries "
+                     "in this round)")
+    return "\n".join(lines)
+
+
+def hint_text(msg: protocol.Hint, mode: str | None) -> str:
+    if msg.result == "correct":
+        return f"Correct! {msg.value} is the number (try {msg.tries_used})."
+    line = f"Hint: You guessed too {msg.result}!"
+    if msg.tries_left == 0 and mode == "multi":
+        line += " You have used all your tries: waiting for the others to finish the round."
+    elif msg.tries_left:
+        line += f" ({msg.tries_left} {'try' if msg.tries_left == 1 else 'tries'} left)"
+    return line
+
+
+def round_end_text(msg: protocol.RoundEnded, me: str | None) -> str:
+    if msg.mode == "single":
+        if msg.outcome == "won":
+            return (f"Congratulations, you guessed it: the number was {msg.secret}! "
+                    "Starting a new round.")
+        return f"Sorry, you've used all your attempts! The number was {msg.secret}"
+    if msg.outcome == "won":
+        who = "You" if me is not None and msg.winner == me else msg.winner
+        return (f"{who} guessed the number {msg.secret} and won round {msg.round} in room "
+                f"{msg.room}. Starting a new round.")
+    return f"All participants failed to guess (the number was {msg.secret}), starting a new round"
+
+
+def message_text(msg: protocol.Message, me: str | None, mode: str | None) -> str | None:
+    """The line a player sees for a server message (None: nothing to show)."""
+    if isinstance(msg, protocol.RoundStarted):
+        return rules_text(msg)
+    if isinstance(msg, protocol.Hint):
+        return hint_text(msg, mode)
+    if isinstance(msg, protocol.RoundEnded):
+        return round_end_text(msg, me)
+    if isinstance(msg, protocol.RoomUpdate):
+        return f"* {msg.name} {msg.event} room {msg.room}"
+    if isinstance(msg, protocol.Chat):
+        where = "private" if msg.private else (msg.room or "lobby")
+        return f"[{where}] {msg.sender}: {msg.text}"
+    if isinstance(msg, protocol.Notice):
+        return f"[{msg.sender}] {msg.text}"
+    if isinstance(msg, protocol.Error):
+        return f"Error: {msg.message}"
+    if isinstance(msg, protocol.Ok):
+        return msg.message
+    if isinstance(msg, protocol.Bye):
+        return f"Disconnected by the server: {msg.message}"
+    if isinstance(msg, protocol.Identified):
+        kind = "logged in as" if msg.account else "playing as guest"
+        return f"Welcome, {msg.name}! ({kind} {msg.name})"
+    if isinstance(msg, protocol.LeftGame):
+        return "You left the game."
+    return None
+
+
+def event_text(msg: protocol.AdminEvent) -> str:
+    """One line per admin event: time, kind, text."""
+    return f"[{msg.at}] {msg.kind}: {msg.text}"

@@ -1,0 +1,282 @@
+"""guessnet player client.
+
+    python pclient.py                      # connect to 127.0.0.1:4000, verify with certs/ca.pem
+    printf 'alice\\n1\\n5\\n3\\nexit\\n/q\\n' | python pclient.py   # scripted
+
+Messages from the server are printed the moment they arrive, above the line being typed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import protocol
+from guessnet import tlsconf
+from guessnet.client import ClientError, LineInput, NetThread, answers, connect
+from guessnet.logs import escape
+from guessnet.render import TableAssembler, message_text
+
+HERE = Path(__file__).resolve().parent
+
+HELP = """Commands
+  In a game     a number          guess it
+                exit              leave the game, back to the mode menu
+  At the menu   1 or single       a single-player game
+                2 or multi        the multiplayer room 'main'
+                multi ROOM        join (or create) the room ROOM
+  Anywhere      say TEXT          chat to everyone in your room (the lobby is a room too)
+                msg NAME TEXT     a private message to NAME
+                who               players online
+                leaders [GAME]    leaderboard: single, multi or tictactoe (all if omitted)
+                history [N]       your last N games (accounts only)
+                replay ID         one game, move by move
+                register NAME [PASSWORD]   create an account and log in (also: adduser)
+                login NAME [PASSWORD]      log in; the password is asked without echo
+                passwd            change your password
+                logout            log out, back to the name prompt
+                ping              round-trip time to the server
+                help              this text
+                /q                quit"""
+
+NAME_PROMPT = "Enter your name (or 'register NAME' / 'login NAME', 'help'): "
+MENU_PROMPT = "Select game mode (1: single, 2: multi) : "
+
+
+class ClientLog:
+    """``logs/client.log``: [SEND] / [RCVD] lines with the frames' text, escaped."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("a", encoding="utf-8")
+
+    def __call__(self, direction: str, data: bytes) -> None:
+        tag = "SEND" if direction == "SEND" else "RCVD"
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        text = data.decode("utf-8", "replace")
+        self._file.write(f"[{stamp}] [{tag}] {escape(text, 2000)}\n")
+        self._file.flush()
+
+
+class PlayerClient:
+    def __init__(self, conn_factory: Callable[[], NetThread], lines: LineInput) -> None:
+        self.lines = lines
+        self.tables = TableAssembler()
+        self.name: str | None = None
+        self.mode: str | None = None
+        self.room: str | None = None
+        self.low, self.high = 1, 10
+        self.net = conn_factory()
+
+    # ------------------------------------------------------------------ net thread side
+
+    def show(self, msg: protocol.Message) -> None:
+        if isinstance(msg, protocol.Identified):
+            self.name = msg.name
+        elif isinstance(msg, protocol.RoundStarted):
+            self.mode, self.room, self.low, self.high = msg.mode, msg.room, msg.low, msg.high
+        elif isinstance(msg, protocol.LeftGame):
+            self.mode = self.room = None
+        elif isinstance(msg, protocol.Table):
+            text = self.tables.add(msg)
+            if text:
+                print(text, flush=True)
+            return
+        elif isinstance(msg, protocol.Pong):
+            rtt = self.net.conn.rtt
+            print(f"round-trip time: {rtt * 1000:.1f} ms" if rtt is not None else "pong",
+                  flush=True)
+            return
+        elif isinstance(msg, protocol.Bye):
+            self.lines.interrupt()
+        text = message_text(msg, self.name, self.mode)
+        if text:
+            print(text, flush=True)
+
+    # ------------------------------------------------------------------ input side
+
+    def prompt(self) -> str:
+        if self.name is None:
+            return NAME_PROMPT
+        if self.mode is None:
+            return MENU_PROMPT
+        return f"Input a number ({self.low} ~ {self.high}): "
+
+    def run(self) -> int:
+        with self.lines.printing():
+            self.net.start()
+            welcome = self.net.request(protocol.Hello(version=protocol.PROTOCOL_VERSION,
+                                                      client="pclient"),
+                                       answers(protocol.Welcome))
+            if not isinstance(welcome, protocol.Welcome):
+                print("The server did not greet us; giving up.", file=sys.stderr)
+                return 1
+            self.low, self.high = welcome.low, welcome.high
+            print(f"Connected to guessnet server {welcome.server}. Type 'help' for commands.")
+            while True:
+                line = self.lines.read(self.prompt)
+                if self.net.closed.is_set():
+                    print(f"Connection closed ({self.net.close_reason}).")
+                    return 0 if self.net.close_reason == "quit" else 1
+                if line is None:
+                    self.quit()
+                    return 0
+                line = line.strip()
+                if not line:
+                    continue
+                if line == "/q":
+                    self.quit()
+                    return 0
+                self.handle(line)
+
+    def quit(self) -> None:
+        self.net.request(protocol.Quit(), answers(), timeout=3)
+        self.net.stop()
+
+    def ask(self, msg: protocol.Message, *types: type[protocol.Message]) -> protocol.Message | None:
+        answer = self.net.request(msg, answers(*types))
+        if answer is None and not self.net.closed.is_set():
+            print("No answer from the server yet; it may be busy.")
+        return answer
+
+    def secret(self, words: list[str], index: int, label: str) -> str | None:
+        if len(words) > index:
+            return words[index]
+        return self.lines.read(lambda: f"{label}: ", hidden=True)
+
+    def handle(self, line: str) -> None:
+        words = line.split()
+        command = words[0].lower()
+        rest = line[len(words[0]):].strip()
+        if command == "help":
+            print(HELP)
+        elif command in ("register", "adduser", "login"):
+            self.account(command, words)
+        elif self.name is None:
+            self.ask(protocol.SetName(name=line), protocol.Identified)
+        elif command == "exit" and self.mode is not None:
+            self.ask(protocol.Leave(), protocol.LeftGame)
+        elif self.mode is not None and _is_number(line):
+            self.guess(line)
+        elif self.mode is None and command in ("1", "single"):
+            self.ask(protocol.Play(mode="single"), protocol.RoundStarted)
+        elif self.mode is None and command in ("2", "multi"):
+            room = words[1] if len(words) > 1 else None
+            self.ask(protocol.Play(mode="multi", room=room), protocol.RoundStarted)
+        else:
+            self.general(command, words, rest)
+
+    def general(self, command: str, words: list[str], rest: str) -> None:
+        if command in ("who", "list"):
+            self.ask(protocol.Who(), protocol.Table)
+        elif command == "leaders":
+            self.ask(protocol.Leaders(game=words[1] if len(words) > 1 else None), protocol.Table)
+        elif command == "history":
+            self.ask(protocol.History(limit=_int_arg(words, 1, 10, 1, 100)), protocol.Table)
+        elif command == "replay" and len(words) == 2 and words[1].isdigit():
+            self.ask(protocol.Replay(game_id=int(words[1])), protocol.Table)
+        elif command == "say" and rest:
+            self.chat(protocol.Say(text=rest), protocol.Chat)
+        elif command == "msg" and len(words) >= 3:
+            self.chat(protocol.DirectMessage(to=words[1], text=rest[len(words[1]):].strip()),
+                      protocol.Ok)
+        elif command == "passwd":
+            old = self.secret(words, 1, "Old password")
+            new = self.secret(words, 2, "New password") if old is not None else None
+            if old is not None and new is not None:
+                self.ask(protocol.ChangePassword(old=old, new=new), protocol.Ok)
+        elif command == "logout":
+            if isinstance(self.ask(protocol.Logout(), protocol.Ok), protocol.Ok):
+                self.name = self.mode = self.room = None
+        elif command == "ping":
+            self.net.conn.ping()
+        elif self.mode is not None:
+            print(f"Please type a whole number from {self.low} to {self.high} "
+                  "('exit' leaves the game, 'help' lists commands).")
+        else:
+            print("Type 1 for single player, 2 (or 'multi ROOM') for multiplayer, "
+                  "'help' for all commands.")
+
+    def account(self, command: str, words: list[str]) -> None:
+        if len(words) < 2:
+            print(f"Usage: {command} NAME [PASSWORD]")
+            return
+        password = self.secret(words, 2, "Password")
+        if password is None:
+            return
+        if command == "login":
+            self.ask(protocol.Login(name=words[1], password=password), protocol.Identified)
+        else:
+            self.ask(protocol.Register(name=words[1], password=password), protocol.Identified)
+
+    def chat(self, msg: protocol.Say | protocol.DirectMessage,
+             answer: type[protocol.Message]) -> None:
+        if len(protocol.payload_of(msg)) > protocol.MAX_PAYLOAD or len(msg.text) > \
+                protocol.TEXT_MAX:
+            print(f"Message too long: at most {protocol.TEXT_MAX} characters; not sent.")
+            return
+        self.ask(msg, answer)
+
+    def guess(self, text: str) -> None:
+        value = int(text)
+        if abs(value) > protocol.MAX_INT:
+            print(f"{text[:20]} is outside the range: guess a number from {self.low} to "
+                  f"{self.high}")
+            return
+        self.ask(protocol.Guess(value=value), protocol.Hint)
+
+
+def _is_number(text: str) -> bool:
+    return text.lstrip("+-").isdigit() and text.count("-") + text.count("+") <= 1
+
+
+def _int_arg(words: list[str], index: int, default: int, low: int, high: int) -> int:
+    if len(words) > index and words[index].isdigit():
+        return max(low, min(high, int(words[index])))
+    return default
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="pclient.py", description="guessnet player client.")
+    parser.add_argument("--host", default="127.0.0.1", help="server address (default %(default)s)")
+    parser.add_argument("--port", type=int, default=4000, help="player port (default %(default)s)")
+    parser.add_argument("--cafile", type=Path, default=HERE / "certs" / "ca.pem",
+                        help="CA certificate that signed the server's (default: certs/ca.pem)")
+    parser.add_argument("--log-dir", type=Path, default=HERE / "logs",
+                        help="folder of client.log (default: logs/)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if not args.cafile.exists():
+        print(f"no CA certificate at {args.cafile}: run server.py once to create it, or pass "
+              "--cafile with the server's ca.pem", file=sys.stderr)
+        return 1
+    wire_log = ClientLog(args.log_dir / "client.log")
+    try:
+        conn = connect(args.host, args.port, tlsconf.client_context(args.cafile),
+                       protocol.SERVER_TO_PLAYER, args.cafile, on_wire=wire_log)
+    except ClientError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    lines = LineInput()
+    client: PlayerClient | None = None
+
+    def show(msg: protocol.Message) -> None:
+        assert client is not None
+        client.show(msg)
+
+    client = PlayerClient(lambda: NetThread(conn, show), lines)
+    try:
+        return client.run()
+    except KeyboardInterrupt:
+        client.quit()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

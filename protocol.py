@@ -1,0 +1,576 @@
+"""guessnet wire protocol: length-prefixed JSON frames carrying typed messages.
+
+Theory of operation
+-------------------
+A frame is a 4-byte big-endian unsigned payload length followed by that many bytes of UTF-8 JSON.
+The payload is one JSON object with a string ``type`` and the fields of that message type; it is
+at most ``MAX_PAYLOAD`` (4096) bytes.  This module never touches a socket: a ``FrameDecoder`` is
+fed whatever bytes arrived (``receive_data``) and hands back typed, validated messages
+(``next_message``); ``encode`` turns a message into the bytes of one frame.
+
+Every message type is a frozen dataclass registered under its wire ``type``.  Its annotations are
+the schema: ``int`` (JSON integers only, booleans refused, |n| <= 2**53), ``float`` (finite),
+``str`` (bounded length), ``bool``, ``X | None`` (optional), ``tuple[str, ...]`` and table rows.
+Decoders are built for one side of one port (``PLAYER_TO_SERVER`` and so on), so a message type
+that side may not send is as unknown as a made-up one.
+
+Errors are named by who is to blame: ``RemoteProtocolError`` when the peer sent something bad
+(it carries the ``Error`` reply to send and whether the byte stream can still be trusted),
+``LocalProtocolError`` when our own code tried to send something unencodable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+import types
+import typing
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any, ClassVar, Final, TypeVar, Union
+
+PROTOCOL_VERSION: Final = 1
+MAX_PAYLOAD: Final = 4096
+HEADER: Final = struct.Struct(">I")
+MAX_INT: Final = 2**53
+NAME_MAX: Final = 20
+TEXT_MAX: Final = 3000
+
+Scalar = Union[str, int, float, bool, None]
+
+
+class ProtocolError(Exception):
+    """Base class of every error this module raises."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer broke the protocol.
+
+    ``code`` is stable and machine-readable, ``str(self)`` is for humans.  ``fatal`` is true when
+    the framing itself is lost (a bad length prefix): the connection must then be closed after
+    the reply, because the next frame boundary cannot be found.
+    """
+
+    def __init__(self, code: str, message: str, *, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.fatal = fatal
+
+    def reply(self) -> Error:
+        return Error(code=self.code, message=str(self))
+
+
+class LocalProtocolError(ProtocolError):
+    """Our own code tried to send something the protocol cannot carry (a bug on this side)."""
+
+
+# --------------------------------------------------------------------------- message types
+
+class Message:
+    """Base of all message types; subclasses are frozen dataclasses with a ``TYPE``."""
+
+    TYPE: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        body = asdict(self)  # type: ignore[call-overload]
+        out: dict[str, Any] = {"type": self.TYPE}
+        out.update({k: _jsonable(v) for k, v in body.items()})
+        return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+REGISTRY: dict[str, type[Message]] = {}
+M = TypeVar("M", bound=type[Message])
+
+
+def message(wire_type: str) -> typing.Callable[[M], M]:
+    """Class decorator: make a frozen dataclass and register it under ``wire_type``."""
+
+    def register(cls: M) -> M:
+        cls.TYPE = wire_type
+        made = dataclass(frozen=True, slots=True)(cls)
+        REGISTRY[wire_type] = made
+        return made
+
+    return register
+
+
+def _name_field() -> Any:
+    return field(metadata={"max_len": NAME_MAX * 4})
+
+
+def _text_field() -> Any:
+    return field(metadata={"max_len": TEXT_MAX})
+
+
+# -- both directions / both ports
+
+@message("hello")
+class Hello(Message):
+    """First message of a client: its protocol version and a short client name."""
+    version: int
+    client: str = field(default="", metadata={"max_len": 64})
+
+
+@message("ping")
+class Ping(Message):
+    """Either side asks for a ``pong`` echoing ``nonce``; used for heartbeats and RTT."""
+    nonce: int
+
+
+@message("pong")
+class Pong(Message):
+    nonce: int
+
+
+@message("error")
+class Error(Message):
+    """Something the receiver sent was refused; ``code`` is stable, ``message`` is for people."""
+    code: str = field(metadata={"max_len": 64})
+    message: str = _text_field()
+
+
+@message("quit")
+class Quit(Message):
+    """The client is leaving; the server answers ``bye`` and closes."""
+
+
+@message("bye")
+class Bye(Message):
+    """The server is closing this connection and says why (``quit``, ``kicked``, ...)."""
+    reason: str = field(metadata={"max_len": 32})
+    message: str = _text_field()
+
+
+# -- player -> server
+
+@message("name")
+class SetName(Message):
+    """Play as a guest under ``name``."""
+    name: str = _name_field()
+
+
+@message("register")
+class Register(Message):
+    name: str = _name_field()
+    password: str = field(metadata={"max_len": 256})
+
+
+@message("login")
+class Login(Message):
+    name: str = _name_field()
+    password: str = field(metadata={"max_len": 256})
+
+
+@message("passwd")
+class ChangePassword(Message):
+    old: str = field(metadata={"max_len": 256})
+    new: str = field(metadata={"max_len": 256})
+
+
+@message("logout")
+class Logout(Message):
+    """Back to an anonymous connection: the next prompt asks for a name again."""
+
+
+@message("play")
+class Play(Message):
+    """Enter a game: ``mode`` is ``single`` or ``multi``; ``room`` names the multiplayer room."""
+    mode: str = field(metadata={"max_len": 16})
+    room: str | None = field(default=None, metadata={"max_len": NAME_MAX * 4})
+
+
+@message("guess")
+class Guess(Message):
+    value: int
+
+
+@message("leave")
+class Leave(Message):
+    """Leave the current game and go back to the mode menu (the client's ``exit``)."""
+
+
+@message("say")
+class Say(Message):
+    """Chat to everyone in the sender's room (for an admin: to every player)."""
+    text: str = _text_field()
+
+
+@message("msg")
+class DirectMessage(Message):
+    """Chat to one player by name."""
+    to: str = _name_field()
+    text: str = _text_field()
+
+
+@message("who")
+class Who(Message):
+    """Ask for the names of the players online."""
+
+
+@message("leaders")
+class Leaders(Message):
+    game: str | None = field(default=None, metadata={"max_len": 16})
+
+
+@message("history")
+class History(Message):
+    limit: int = field(default=10, metadata={"min": 1, "max": 100})
+
+
+@message("replay")
+class Replay(Message):
+    game_id: int = field(metadata={"min": 1})
+
+
+# -- admin -> server
+
+@message("list")
+class ListPlayers(Message):
+    """Admin: the table of connected player sockets."""
+
+
+@message("rooms")
+class ListRooms(Message):
+    """Admin: rooms with their members and round number."""
+
+
+@message("stats")
+class Stats(Message):
+    """Admin: counters and uptime."""
+
+
+@message("kick")
+class Kick(Message):
+    """Admin: disconnect a player given by connection id or name."""
+    target: str = _name_field()
+    reason: str = field(default="", metadata={"max_len": 200})
+
+
+# -- server -> player
+
+@message("welcome")
+class Welcome(Message):
+    """Answer to ``hello``: the server's protocol version, instance name and game settings."""
+    version: int
+    server: str = field(metadata={"max_len": 128})
+    low: int
+    high: int
+    tries: int
+
+
+@message("identified")
+class Identified(Message):
+    """The connection now plays as ``name``; ``account`` tells an account from a guest."""
+    name: str = _name_field()
+    account: bool
+
+
+@message("ok")
+class Ok(Message):
+    """A command succeeded; ``message`` says what happened."""
+    message: str = _text_field()
+
+
+@message("round_started")
+class RoundStarted(Message):
+    """A round begins (or the player joined one): the rules of this round."""
+    mode: str = field(metadata={"max_len": 16})
+    room: str | None = field(metadata={"max_len": NAME_MAX * 4})
+    round: int
+    low: int
+    high: int
+    tries: int
+    tries_used: int
+
+
+@message("hint")
+class Hint(Message):
+    """Answer to one guess: ``result`` is ``high``, ``low`` or ``correct``."""
+    value: int
+    result: str = field(metadata={"max_len": 8})
+    tries_used: int
+    tries_left: int
+
+
+@message("round_ended")
+class RoundEnded(Message):
+    """The round is over for everyone in it: ``outcome`` is ``won`` or ``failed``."""
+    mode: str = field(metadata={"max_len": 16})
+    room: str | None = field(metadata={"max_len": NAME_MAX * 4})
+    round: int
+    outcome: str = field(metadata={"max_len": 16})
+    winner: str | None = field(metadata={"max_len": NAME_MAX * 4})
+    secret: int
+    game_id: int | None = None
+
+
+@message("room_update")
+class RoomUpdate(Message):
+    """Someone ``joined`` or ``left`` the room the receiver is in."""
+    room: str = field(metadata={"max_len": NAME_MAX * 4})
+    name: str = _name_field()
+    event: str = field(metadata={"max_len": 16})
+
+
+@message("left_game")
+class LeftGame(Message):
+    """The receiver is back at the mode menu."""
+    mode: str = field(metadata={"max_len": 16})
+    room: str | None = field(default=None, metadata={"max_len": NAME_MAX * 4})
+
+
+@message("chat")
+class Chat(Message):
+    """A chat line: ``room`` for room chat, ``private`` for a direct message."""
+    sender: str = _name_field()
+    text: str = _text_field()
+    room: str | None = field(default=None, metadata={"max_len": NAME_MAX * 4})
+    private: bool = False
+
+
+@message("notice")
+class Notice(Message):
+    """A message from the server or its admin, shown to the player as is."""
+    text: str = _text_field()
+    sender: str = field(default="server", metadata={"max_len": 32})
+
+
+@message("table")
+class Table(Message):
+    """A table (who, leaders, history, replay, admin listings), split over several frames.
+
+    Parts with the same ``title`` accumulate until one arrives with ``last`` true.
+    """
+    title: str = field(metadata={"max_len": 200})
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Scalar, ...], ...]
+    last: bool = True
+
+
+# -- server -> admin
+
+@message("event")
+class AdminEvent(Message):
+    """Pushed to every admin the moment something happens (``kind`` names what)."""
+    kind: str = field(metadata={"max_len": 32})
+    at: str = field(metadata={"max_len": 32})
+    text: str = _text_field()
+    conn: str | None = field(default=None, metadata={"max_len": 64})
+    peer: str | None = field(default=None, metadata={"max_len": 64})
+    name: str | None = field(default=None, metadata={"max_len": NAME_MAX * 4})
+    room: str | None = field(default=None, metadata={"max_len": NAME_MAX * 4})
+
+
+def _types(*classes: type[Message]) -> frozenset[str]:
+    return frozenset(c.TYPE for c in classes)
+
+
+PLAYER_TO_SERVER: Final = _types(
+    Hello, Ping, Pong, Quit, SetName, Register, Login, ChangePassword, Logout, Play, Guess, Leave,
+    Say, DirectMessage, Who, Leaders, History, Replay)
+ADMIN_TO_SERVER: Final = _types(
+    Hello, Ping, Pong, Quit, ListPlayers, ListRooms, Stats, Kick, Say, DirectMessage, History,
+    Replay)
+SERVER_TO_PLAYER: Final = _types(
+    Welcome, Ping, Pong, Error, Bye, Identified, Ok, RoundStarted, Hint, RoundEnded, RoomUpdate,
+    LeftGame, Chat, Notice, Table)
+SERVER_TO_ADMIN: Final = _types(Welcome, Ping, Pong, Error, Bye, Ok, Notice, Table, AdminEvent)
+
+
+# --------------------------------------------------------------------------- validation
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]} is not finite")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > 20:
+        raise ValueError("integer has too many digits")
+    return int(text)
+
+
+def _check_value(name: str, hint: Any, value: Any, meta: typing.Mapping[str, Any]) -> Any:
+    """Return ``value`` converted to the field's Python type, or raise ``ValueError``."""
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        if hint is Scalar or set(options) == {str, int, float, bool, type(None)}:
+            if isinstance(value, (str, int, float, bool)):
+                return _check_value(name, type(value), value, meta)
+            raise ValueError(f"field '{name}' must be a plain value")
+        inner = [o for o in options if o is not type(None)]
+        return _check_value(name, inner[0], value, meta)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ValueError(f"field '{name}' must be a list")
+        item_hint = typing.get_args(hint)[0]
+        return tuple(_check_value(name, item_hint, v, {}) for v in value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"field '{name}' must be true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"field '{name}' must be an integer")
+        low, high = meta.get("min", -MAX_INT), meta.get("max", MAX_INT)
+        if not low <= value <= high:
+            raise ValueError(f"field '{name}' must be between {low} and {high}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"field '{name}' must be a number")
+        if not math.isfinite(value):
+            raise ValueError(f"field '{name}' must be finite")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ValueError(f"field '{name}' must be a string")
+        if len(value) > meta.get("max_len", TEXT_MAX):
+            raise ValueError(f"field '{name}' is longer than {meta.get('max_len', TEXT_MAX)}")
+        return value
+    raise LocalProtocolError(f"unsupported field type {hint!r} for '{name}'")
+
+
+_HINTS: dict[type[Message], dict[str, Any]] = {}
+
+
+def _hints(cls: type[Message]) -> dict[str, Any]:
+    cached = _HINTS.get(cls)
+    if cached is None:
+        cached = typing.get_type_hints(cls, globalns=globals())
+        _HINTS[cls] = cached
+    return cached
+
+
+def from_dict(obj: Any, accepted: frozenset[str] | None = None) -> Message:
+    """Validate a decoded JSON value and build its message, or raise ``RemoteProtocolError``."""
+    if not isinstance(obj, dict):
+        raise RemoteProtocolError("not_object", "a frame must hold a JSON object")
+    wire_type = obj.get("type")
+    if not isinstance(wire_type, str):
+        raise RemoteProtocolError("missing_type", "the object has no string 'type' field")
+    cls = REGISTRY.get(wire_type)
+    if cls is None or (accepted is not None and wire_type not in accepted):
+        raise RemoteProtocolError("unknown_type", f"unknown message type {wire_type[:40]!r}")
+    hints = _hints(cls)
+    values: dict[str, Any] = {}
+    known = {"type"}
+    for f in fields(cls):  # type: ignore[arg-type]
+        known.add(f.name)
+        if f.name not in obj:
+            if f.default is MISSING:
+                raise RemoteProtocolError(
+                    "bad_field", f"'{wire_type}' needs the field '{f.name}'")
+            continue
+        try:
+            values[f.name] = _check_value(f.name, hints[f.name], obj[f.name], f.metadata)
+        except ValueError as exc:
+            raise RemoteProtocolError("bad_field", f"'{wire_type}': {exc}") from None
+    extra = set(obj) - known
+    if extra:
+        raise RemoteProtocolError(
+            "bad_field", f"'{wire_type}' has no field {sorted(extra)[0][:40]!r}")
+    return cls(**values)
+
+
+def parse_payload(payload: bytes, accepted: frozenset[str] | None = None) -> Message:
+    """Turn one frame's payload into a message, or raise ``RemoteProtocolError``."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RemoteProtocolError("bad_utf8", "the frame is not valid UTF-8") from None
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
+                         parse_int=_bounded_int)
+    except RecursionError:
+        raise RemoteProtocolError("bad_json", "the JSON is nested too deeply") from None
+    except ValueError as exc:
+        raise RemoteProtocolError("bad_json", f"the frame is not valid JSON: {exc}") from None
+    return from_dict(obj, accepted)
+
+
+# --------------------------------------------------------------------------- framing
+
+def payload_of(msg: Message) -> bytes:
+    """The JSON payload of ``msg`` (no header, no size check): for measuring before splitting."""
+    return json.dumps(msg.to_dict(), separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def encode(msg: Message) -> bytes:
+    """Return the bytes of one frame carrying ``msg``.
+
+    Raises ``LocalProtocolError`` when the message would exceed ``MAX_PAYLOAD``: the caller
+    must split it (see ``Table``) or refuse it before sending.
+    """
+    payload = payload_of(msg)
+    if len(payload) > MAX_PAYLOAD:
+        raise LocalProtocolError(
+            f"'{msg.TYPE}' message is {len(payload)} bytes, over the {MAX_PAYLOAD} limit")
+    return HEADER.pack(len(payload)) + payload
+
+
+class FrameDecoder:
+    """Incremental frame decoder: ``receive_data`` bytes, then drain ``next_message``.
+
+    A length prefix of 0 or over ``max_payload`` raises a fatal ``RemoteProtocolError`` as soon
+    as the 4 header bytes are in, before any of the body is buffered.  A bad payload raises a
+    non-fatal one: that frame is consumed and decoding can go on with the next.
+    """
+
+    def __init__(self, accepted: frozenset[str] | None = None,
+                 max_payload: int = MAX_PAYLOAD) -> None:
+        self._buffer = bytearray()
+        self._accepted = accepted
+        self._max = max_payload
+        self._broken: RemoteProtocolError | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes of a frame received but not yet complete (0 between frames)."""
+        return len(self._buffer)
+
+    def receive_data(self, data: bytes) -> None:
+        self._buffer += data
+
+    def next_payload(self) -> bytes | None:
+        """The next complete payload, or None when more bytes are needed."""
+        if self._broken is not None:
+            raise self._broken
+        if len(self._buffer) < HEADER.size:
+            return None
+        (length,) = HEADER.unpack_from(self._buffer)
+        if length == 0 or length > self._max:
+            what = "empty" if length == 0 else f"{length} bytes, over the {self._max} limit"
+            self._broken = RemoteProtocolError("bad_length", f"frame length is {what}",
+                                               fatal=True)
+            self._buffer.clear()
+            raise self._broken
+        end = HEADER.size + length
+        if len(self._buffer) < end:
+            return None
+        payload = bytes(self._buffer[HEADER.size:end])
+        del self._buffer[:end]
+        return payload
+
+    def next_message(self) -> Message | None:
+        """The next complete message, None when more bytes are needed."""
+        payload = self.next_payload()
+        if payload is None:
+            return None
+        return parse_payload(payload, self._accepted)

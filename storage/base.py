@@ -1,0 +1,176 @@
+"""The storage interfaces every backend implements.
+
+* ``Store``: accounts, finished games (history) and the leaderboard.  Durable.
+* ``RoomStore``: the live state of each multiplayer room, changed only inside ``transact`` so that
+  one transition (a winning guess, say) happens exactly once however many processes race for it;
+  the transition's broadcasts are published on the ``Bus`` in the same atomic step, so every
+  member sees a room's events in the order they happened.
+* ``Bus``: publish/subscribe of small JSON objects on named channels (room events, admin events).
+  Delivery is at most once; handlers run on a backend thread and must not block.
+* ``Counters``: best-effort integer counters (correct answers per session, user and room).
+
+Backends translate their own failures into ``BackendError`` in one place each, raised ``from`` the
+original, so callers handle one exception whatever the backend.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from games.guess import GuessRoom
+
+T = TypeVar("T")
+JSONDict = dict[str, Any]
+Handler = Callable[[JSONDict], None]
+
+BOARDS = ("single", "multi", "tictactoe")
+
+
+class BackendError(Exception):
+    """A storage backend failed (unreachable, timed out, corrupt); the message says which."""
+
+
+class NameTaken(Exception):
+    """``create_user`` was given a name that exists already (case-insensitively)."""
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    name: str
+    password_hash: str
+    created: float
+
+
+@dataclass(frozen=True)
+class LeaderRow:
+    player: str
+    wins: int
+    played: int
+    best: int | None
+
+    @property
+    def win_rate(self) -> float:
+        return self.wins / self.played if self.played else 0.0
+
+
+@dataclass(frozen=True)
+class GameSummary:
+    game_id: int
+    game: str
+    mode: str
+    room: str | None
+    ended: float
+    players: tuple[str, ...]
+    outcome: str
+    winner: str | None
+
+
+def name_key(name: str) -> str:
+    """The case-insensitive key under which a name is unique."""
+    return name.casefold()
+
+
+class Store(abc.ABC):
+    """Accounts, game history and leaderboard.
+
+    A game record is a JSON object: ``game`` (``guess``/``tictactoe``), ``mode``, ``room``,
+    ``started``/``ended`` (Unix times), ``players``, ``secret`` (guessing) , ``moves`` (each
+    ``{"at", "player", "move", "result"}``), ``outcome`` and ``winner``, and ``results``: one
+    ``{"player", "board", "won", "tries"}`` per account that played, which feeds the leaderboard.
+    """
+
+    @abc.abstractmethod
+    def create_user(self, name: str, password_hash: str, now: float) -> None:
+        """Create an account; raise ``NameTaken`` if the name exists in any letter case."""
+
+    @abc.abstractmethod
+    def get_user(self, name: str) -> UserRecord | None: ...
+
+    @abc.abstractmethod
+    def set_password(self, name: str, password_hash: str) -> None: ...
+
+    @abc.abstractmethod
+    def save_game(self, record: JSONDict) -> int:
+        """Store a finished game durably; return its id (1, 2, 3, ...)."""
+
+    @abc.abstractmethod
+    def get_game(self, game_id: int) -> JSONDict | None: ...
+
+    @abc.abstractmethod
+    def recent_games(self, limit: int, player: str | None = None) -> list[GameSummary]:
+        """The last ``limit`` games, newest first; only ``player``'s when given."""
+
+    @abc.abstractmethod
+    def count_games(self) -> int: ...
+
+    @abc.abstractmethod
+    def leaders(self, board: str, limit: int = 10) -> list[LeaderRow]:
+        """Top accounts of one board, most wins first (ties: fewer rounds, then best)."""
+
+    def close(self) -> None:
+        """Release connections; the store is not used afterwards."""
+
+
+class Bus(abc.ABC):
+    @abc.abstractmethod
+    def publish(self, channel: str, payload: JSONDict) -> None: ...
+
+    @abc.abstractmethod
+    def subscribe(self, channel: str, handler: Handler) -> None:
+        """Call ``handler`` with every payload published on ``channel`` from now on."""
+
+    @abc.abstractmethod
+    def unsubscribe(self, channel: str) -> None: ...
+
+    def close(self) -> None:
+        """Stop delivering; release connections."""
+
+
+@dataclass
+class Transition:
+    """What a room transaction produced: a value for the caller and broadcasts for members."""
+
+    value: Any = None
+    broadcasts: list[JSONDict] | None = None
+
+
+class RoomStore(abc.ABC):
+    """Live rooms.  ``transact`` applies ``change`` to a room atomically.
+
+    ``change`` receives the room (created by ``create`` when absent) and returns a
+    ``Transition``; it may be called more than once under optimistic concurrency, so it must
+    not have side effects beyond the room it is handed.  The broadcasts are published on the
+    room's channel (``room_channel``) in order, atomically with the new state.
+    """
+
+    @abc.abstractmethod
+    def transact(self, name: str, create: Callable[[], GuessRoom],
+                 change: Callable[[GuessRoom], Transition]) -> Any: ...
+
+    @abc.abstractmethod
+    def rooms(self) -> Iterator[GuessRoom]:
+        """A snapshot of every live room."""
+
+
+def room_channel(room: str) -> str:
+    return f"room:{room}"
+
+
+ADMIN_CHANNEL = "admin"
+PLAYERS_CHANNEL = "players"
+
+
+class Counters(abc.ABC):
+    """Best-effort counters.  ``available`` is False while the backend is unreachable."""
+
+    available: bool = True
+
+    @abc.abstractmethod
+    def incr(self, key: str, by: int = 1) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, key: str) -> int | None:
+        """The counter's value, 0 if never counted, None if the backend cannot say now."""

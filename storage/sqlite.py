@@ -1,0 +1,208 @@
+"""SQLite store: the embedded default for accounts, history and the leaderboard.
+
+WAL mode, one connection per thread (``threading.local``), one commit per account change or
+finished game, so a ``kill -9`` loses at most the round being played.  The schema version lives
+in ``PRAGMA user_version`` and every older database is migrated step by step, never discarded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from storage.base import (
+    BackendError, GameSummary, JSONDict, LeaderRow, NameTaken, Store, UserRecord, name_key)
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: accounts and games
+    """
+    CREATE TABLE users (
+        name_key TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        created REAL NOT NULL
+    );
+    CREATE TABLE games (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        game TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        room TEXT,
+        ended REAL NOT NULL,
+        record TEXT NOT NULL
+    );
+    """,
+    # 2: per-account results, for the leaderboard and "my history" without scanning JSON
+    """
+    CREATE TABLE results (
+        game_id INTEGER NOT NULL REFERENCES games(id),
+        board TEXT NOT NULL,
+        player_key TEXT NOT NULL,
+        player TEXT NOT NULL,
+        won INTEGER NOT NULL,
+        tries INTEGER
+    );
+    CREATE INDEX results_board ON results(board, player_key);
+    CREATE INDEX results_player ON results(player_key, game_id);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@contextlib.contextmanager
+def translate_errors(path: Path) -> Iterator[None]:
+    """Turn any sqlite3 failure into our BackendError (the one place this backend does it)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise BackendError(f"SQLite database {path.name}: {exc}") from exc
+
+
+class SQLiteStore(Store):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        with translate_errors(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._migrate(self._db())
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=ON")
+            self._local.db = db
+        return db
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise BackendError(
+                f"database schema version {version} is newer than this server ({SCHEMA_VERSION})")
+        for number in range(version, SCHEMA_VERSION):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                if number + 1 == 2:
+                    _backfill_results(db)
+                db.execute(f"PRAGMA user_version = {number + 1}")
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    # ------------------------------------------------------------------ accounts
+
+    def create_user(self, name: str, password_hash: str, now: float) -> None:
+        with translate_errors(self.path):
+            try:
+                self._db().execute(
+                    "INSERT INTO users(name_key, name, password_hash, created) VALUES (?,?,?,?)",
+                    (name_key(name), name, password_hash, now))
+            except sqlite3.IntegrityError:
+                raise NameTaken(name) from None
+
+    def get_user(self, name: str) -> UserRecord | None:
+        with translate_errors(self.path):
+            row = self._db().execute(
+                "SELECT name, password_hash, created FROM users WHERE name_key = ?",
+                (name_key(name),)).fetchone()
+        return UserRecord(*row) if row else None
+
+    def set_password(self, name: str, password_hash: str) -> None:
+        with translate_errors(self.path):
+            self._db().execute("UPDATE users SET password_hash = ? WHERE name_key = ?",
+                               (password_hash, name_key(name)))
+
+    # ------------------------------------------------------------------ games
+
+    def save_game(self, record: JSONDict) -> int:
+        with translate_errors(self.path):
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = db.execute(
+                    "INSERT INTO games(game, mode, room, ended, record) VALUES (?,?,?,?,?)",
+                    (record["game"], record["mode"], record.get("room"), record["ended"], "{}"))
+                game_id = int(cursor.lastrowid or 0)
+                stored = dict(record, id=game_id)
+                db.execute("UPDATE games SET record = ? WHERE id = ?",
+                           (json.dumps(stored, separators=(",", ":")), game_id))
+                _insert_results(db, game_id, stored)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return game_id
+
+    def get_game(self, game_id: int) -> JSONDict | None:
+        with translate_errors(self.path):
+            row = self._db().execute("SELECT record FROM games WHERE id = ?",
+                                     (game_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def recent_games(self, limit: int, player: str | None = None) -> list[GameSummary]:
+        with translate_errors(self.path):
+            if player is None:
+                rows = self._db().execute(
+                    "SELECT record FROM games ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+            else:
+                rows = self._db().execute(
+                    "SELECT g.record FROM games g WHERE g.id IN (SELECT game_id FROM results "
+                    "WHERE player_key = ?) ORDER BY g.id DESC LIMIT ?",
+                    (name_key(player), limit)).fetchall()
+        return [summarize(json.loads(r[0])) for r in rows]
+
+    def count_games(self) -> int:
+        with translate_errors(self.path):
+            return int(self._db().execute("SELECT COUNT(*) FROM games").fetchone()[0])
+
+    def leaders(self, board: str, limit: int = 10) -> list[LeaderRow]:
+        with translate_errors(self.path):
+            rows = self._db().execute(
+                "SELECT MAX(player), SUM(won), COUNT(*), MIN(CASE WHEN won THEN tries END) "
+                "FROM results WHERE board = ? GROUP BY player_key "
+                "ORDER BY SUM(won) DESC, COUNT(*) ASC, MIN(CASE WHEN won THEN tries END) ASC, "
+                "MAX(player) LIMIT ?", (board, limit)).fetchall()
+        return [LeaderRow(player=p, wins=int(w), played=int(n), best=b) for p, w, n, b in rows]
+
+    def integrity_check(self) -> str:
+        with translate_errors(self.path):
+            return str(self._db().execute("PRAGMA integrity_check").fetchone()[0])
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+
+def summarize(record: JSONDict) -> GameSummary:
+    return GameSummary(
+        game_id=int(record["id"]), game=record["game"], mode=record["mode"],
+        room=record.get("room"), ended=float(record["ended"]),
+        players=tuple(record.get("players", ())), outcome=record.get("outcome", ""),
+        winner=record.get("winner"))
+
+
+def _insert_results(db: sqlite3.Connection, game_id: int, record: JSONDict) -> None:
+    for result in record.get("results", ()):
+        db.execute(
+            "INSERT INTO results(game_id, board, player_key, player, won, tries) "
+            "VALUES (?,?,?,?,?,?)",
+            (game_id, result["board"], name_key(result["player"]), result["player"],
+             1 if result["won"] else 0, result.get("tries")))
+
+
+def _backfill_results(db: sqlite3.Connection) -> None:
+    """Migration 2: derive the results rows of games stored by version 1."""
+    for game_id, text in db.execute("SELECT id, record FROM games").fetchall():
+        _insert_results(db, game_id, json.loads(text))
