@@ -17,7 +17,7 @@ from pathlib import Path
 import protocol
 from guessnet import tlsconf
 from guessnet.client import ClientError, LineInput, NetThread, answers, connect
-from guessnet.logs import escape
+from guessnet.logs import escape, redact
 from guessnet.render import TableAssembler, message_text
 
 HERE = Path(__file__).resolve().parent
@@ -57,7 +57,7 @@ class ClientLog:
         tag = "SEND" if direction == "SEND" else "RCVD"
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         text = data.decode("utf-8", "replace")
-        self._file.write(f"[{stamp}] [{tag}] {escape(text, 2000)}\n")
+        self._file.write(f"[{stamp}] [{tag}] {escape(redact(text), 2000)}\n")
         self._file.flush()
 
 

@@ -26,8 +26,8 @@ import math
 import struct
 import types
 import typing
-from dataclasses import MISSING, asdict, dataclass, field, fields
-from typing import Any, ClassVar, Final, TypeVar, Union
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, ClassVar, Final, Union
 
 PROTOCOL_VERSION: Final = 1
 MAX_PAYLOAD: Final = 4096
@@ -36,7 +36,7 @@ MAX_INT: Final = 2**53
 NAME_MAX: Final = 20
 TEXT_MAX: Final = 3000
 
-Scalar = Union[str, int, float, bool, None]
+Scalar = str | int | float | bool | None
 
 
 class ProtocolError(Exception):
@@ -66,15 +66,28 @@ class LocalProtocolError(ProtocolError):
 
 # --------------------------------------------------------------------------- message types
 
+REGISTRY: dict[str, type[Message]] = {}
+
+
+@typing.dataclass_transform(frozen_default=True, field_specifiers=(field,))
 class Message:
-    """Base of all message types; subclasses are frozen dataclasses with a ``TYPE``."""
+    """Base of all message types: ``class Hello(Message, wire="hello")`` declares a frozen
+    dataclass whose annotations are its schema, registered under its wire ``type``."""
 
     TYPE: ClassVar[str] = ""
 
+    def __init_subclass__(cls, *, wire: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if wire in REGISTRY:
+            raise LocalProtocolError(f"message type {wire!r} is declared twice")
+        cls.TYPE = wire
+        dataclass(frozen=True)(cls)
+        REGISTRY[wire] = cls
+
     def to_dict(self) -> dict[str, Any]:
-        body = asdict(self)  # type: ignore[call-overload]
         out: dict[str, Any] = {"type": self.TYPE}
-        out.update({k: _jsonable(v) for k, v in body.items()})
+        for f in fields(self):  # type: ignore[arg-type]
+            out[f.name] = _jsonable(getattr(self, f.name))
         return out
 
 
@@ -84,178 +97,133 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-REGISTRY: dict[str, type[Message]] = {}
-M = TypeVar("M", bound=type[Message])
-
-
-def message(wire_type: str) -> typing.Callable[[M], M]:
-    """Class decorator: make a frozen dataclass and register it under ``wire_type``."""
-
-    def register(cls: M) -> M:
-        cls.TYPE = wire_type
-        made = dataclass(frozen=True, slots=True)(cls)
-        REGISTRY[wire_type] = made
-        return made
-
-    return register
-
-
-def _name_field() -> Any:
-    return field(metadata={"max_len": NAME_MAX * 4})
-
-
-def _text_field() -> Any:
-    return field(metadata={"max_len": TEXT_MAX})
+_NAME: Final = {"max_len": NAME_MAX * 4}  # names are checked by the name rule later
+_TEXT: Final = {"max_len": TEXT_MAX}
 
 
 # -- both directions / both ports
 
-@message("hello")
-class Hello(Message):
+class Hello(Message, wire="hello"):
     """First message of a client: its protocol version and a short client name."""
     version: int
     client: str = field(default="", metadata={"max_len": 64})
 
 
-@message("ping")
-class Ping(Message):
+class Ping(Message, wire="ping"):
     """Either side asks for a ``pong`` echoing ``nonce``; used for heartbeats and RTT."""
     nonce: int
 
 
-@message("pong")
-class Pong(Message):
+class Pong(Message, wire="pong"):
     nonce: int
 
 
-@message("error")
-class Error(Message):
+class Error(Message, wire="error"):
     """Something the receiver sent was refused; ``code`` is stable, ``message`` is for people."""
     code: str = field(metadata={"max_len": 64})
-    message: str = _text_field()
+    message: str = field(metadata=_TEXT)
 
 
-@message("quit")
-class Quit(Message):
+class Quit(Message, wire="quit"):
     """The client is leaving; the server answers ``bye`` and closes."""
 
 
-@message("bye")
-class Bye(Message):
+class Bye(Message, wire="bye"):
     """The server is closing this connection and says why (``quit``, ``kicked``, ...)."""
     reason: str = field(metadata={"max_len": 32})
-    message: str = _text_field()
+    message: str = field(metadata=_TEXT)
 
 
 # -- player -> server
 
-@message("name")
-class SetName(Message):
+class SetName(Message, wire="name"):
     """Play as a guest under ``name``."""
-    name: str = _name_field()
+    name: str = field(metadata=_NAME)
 
 
-@message("register")
-class Register(Message):
-    name: str = _name_field()
+class Register(Message, wire="register"):
+    name: str = field(metadata=_NAME)
     password: str = field(metadata={"max_len": 256})
 
 
-@message("login")
-class Login(Message):
-    name: str = _name_field()
+class Login(Message, wire="login"):
+    name: str = field(metadata=_NAME)
     password: str = field(metadata={"max_len": 256})
 
 
-@message("passwd")
-class ChangePassword(Message):
+class ChangePassword(Message, wire="passwd"):
     old: str = field(metadata={"max_len": 256})
     new: str = field(metadata={"max_len": 256})
 
 
-@message("logout")
-class Logout(Message):
+class Logout(Message, wire="logout"):
     """Back to an anonymous connection: the next prompt asks for a name again."""
 
 
-@message("play")
-class Play(Message):
+class Play(Message, wire="play"):
     """Enter a game: ``mode`` is ``single`` or ``multi``; ``room`` names the multiplayer room."""
     mode: str = field(metadata={"max_len": 16})
     room: str | None = field(default=None, metadata={"max_len": NAME_MAX * 4})
 
 
-@message("guess")
-class Guess(Message):
+class Guess(Message, wire="guess"):
     value: int
 
 
-@message("leave")
-class Leave(Message):
+class Leave(Message, wire="leave"):
     """Leave the current game and go back to the mode menu (the client's ``exit``)."""
 
 
-@message("say")
-class Say(Message):
+class Say(Message, wire="say"):
     """Chat to everyone in the sender's room (for an admin: to every player)."""
-    text: str = _text_field()
+    text: str = field(metadata=_TEXT)
 
 
-@message("msg")
-class DirectMessage(Message):
+class DirectMessage(Message, wire="msg"):
     """Chat to one player by name."""
-    to: str = _name_field()
-    text: str = _text_field()
+    to: str = field(metadata=_NAME)
+    text: str = field(metadata=_TEXT)
 
 
-@message("who")
-class Who(Message):
+class Who(Message, wire="who"):
     """Ask for the names of the players online."""
 
 
-@message("leaders")
-class Leaders(Message):
+class Leaders(Message, wire="leaders"):
     game: str | None = field(default=None, metadata={"max_len": 16})
 
 
-@message("history")
-class History(Message):
+class History(Message, wire="history"):
     limit: int = field(default=10, metadata={"min": 1, "max": 100})
 
 
-@message("replay")
-class Replay(Message):
+class Replay(Message, wire="replay"):
     game_id: int = field(metadata={"min": 1})
 
 
 # -- admin -> server
 
-@message("list")
-class ListPlayers(Message):
+class ListPlayers(Message, wire="list"):
     """Admin: the table of connected player sockets."""
 
 
-@message("rooms")
-class ListRooms(Message):
+class ListRooms(Message, wire="rooms"):
     """Admin: rooms with their members and round number."""
 
 
-@message("stats")
-class Stats(Message):
+class Stats(Message, wire="stats"):
     """Admin: counters and uptime."""
 
 
-@message("kick")
-class Kick(Message):
+class Kick(Message, wire="kick"):
     """Admin: disconnect a player given by connection id or name."""
-    target: str = _name_field()
+    target: str = field(metadata=_NAME)
     reason: str = field(default="", metadata={"max_len": 200})
 
 
 # -- server -> player
 
-@message("welcome")
-class Welcome(Message):
+class Welcome(Message, wire="welcome"):
     """Answer to ``hello``: the server's protocol version, instance name and game settings."""
     version: int
     server: str = field(metadata={"max_len": 128})
@@ -264,21 +232,18 @@ class Welcome(Message):
     tries: int
 
 
-@message("identified")
-class Identified(Message):
+class Identified(Message, wire="identified"):
     """The connection now plays as ``name``; ``account`` tells an account from a guest."""
-    name: str = _name_field()
+    name: str = field(metadata=_NAME)
     account: bool
 
 
-@message("ok")
-class Ok(Message):
+class Ok(Message, wire="ok"):
     """A command succeeded; ``message`` says what happened."""
-    message: str = _text_field()
+    message: str = field(metadata=_TEXT)
 
 
-@message("round_started")
-class RoundStarted(Message):
+class RoundStarted(Message, wire="round_started"):
     """A round begins (or the player joined one): the rules of this round."""
     mode: str = field(metadata={"max_len": 16})
     room: str | None = field(metadata={"max_len": NAME_MAX * 4})
@@ -289,8 +254,7 @@ class RoundStarted(Message):
     tries_used: int
 
 
-@message("hint")
-class Hint(Message):
+class Hint(Message, wire="hint"):
     """Answer to one guess: ``result`` is ``high``, ``low`` or ``correct``."""
     value: int
     result: str = field(metadata={"max_len": 8})
@@ -298,8 +262,7 @@ class Hint(Message):
     tries_left: int
 
 
-@message("round_ended")
-class RoundEnded(Message):
+class RoundEnded(Message, wire="round_ended"):
     """The round is over for everyone in it: ``outcome`` is ``won`` or ``failed``."""
     mode: str = field(metadata={"max_len": 16})
     room: str | None = field(metadata={"max_len": NAME_MAX * 4})
@@ -310,39 +273,34 @@ class RoundEnded(Message):
     game_id: int | None = None
 
 
-@message("room_update")
-class RoomUpdate(Message):
+class RoomUpdate(Message, wire="room_update"):
     """Someone ``joined`` or ``left`` the room the receiver is in."""
     room: str = field(metadata={"max_len": NAME_MAX * 4})
-    name: str = _name_field()
+    name: str = field(metadata=_NAME)
     event: str = field(metadata={"max_len": 16})
 
 
-@message("left_game")
-class LeftGame(Message):
+class LeftGame(Message, wire="left_game"):
     """The receiver is back at the mode menu."""
     mode: str = field(metadata={"max_len": 16})
     room: str | None = field(default=None, metadata={"max_len": NAME_MAX * 4})
 
 
-@message("chat")
-class Chat(Message):
+class Chat(Message, wire="chat"):
     """A chat line: ``room`` for room chat, ``private`` for a direct message."""
-    sender: str = _name_field()
-    text: str = _text_field()
+    sender: str = field(metadata=_NAME)
+    text: str = field(metadata=_TEXT)
     room: str | None = field(default=None, metadata={"max_len": NAME_MAX * 4})
     private: bool = False
 
 
-@message("notice")
-class Notice(Message):
+class Notice(Message, wire="notice"):
     """A message from the server or its admin, shown to the player as is."""
-    text: str = _text_field()
+    text: str = field(metadata=_TEXT)
     sender: str = field(default="server", metadata={"max_len": 32})
 
 
-@message("table")
-class Table(Message):
+class Table(Message, wire="table"):
     """A table (who, leaders, history, replay, admin listings), split over several frames.
 
     Parts with the same ``title`` accumulate until one arrives with ``last`` true.
@@ -355,12 +313,11 @@ class Table(Message):
 
 # -- server -> admin
 
-@message("event")
-class AdminEvent(Message):
+class AdminEvent(Message, wire="event"):
     """Pushed to every admin the moment something happens (``kind`` names what)."""
     kind: str = field(metadata={"max_len": 32})
     at: str = field(metadata={"max_len": 32})
-    text: str = _text_field()
+    text: str = field(metadata=_TEXT)
     conn: str | None = field(default=None, metadata={"max_len": 64})
     peer: str | None = field(default=None, metadata={"max_len": 64})
     name: str | None = field(default=None, metadata={"max_len": NAME_MAX * 4})

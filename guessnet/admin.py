@@ -94,14 +94,13 @@ class AdminSession:
                        if isinstance(p, PlayerSession)), key=lambda p: int(p.conn_id))
 
     def on_list(self, msg: protocol.ListPlayers) -> None:
-        now = time.time()
         tries: dict[tuple[str, str], int] = {}
         for room in self.hub.live_rooms():
-            for player, used in room.tries.items():
-                tries[(room.name, player.casefold())] = used
+            for player, count in room.tries.items():
+                tries[(room.name, player.casefold())] = count
         rows = []
         for p in self._players():
-            used = p.tries_used()
+            used: int | None = p.tries_used()
             if p.mode == "multi" and p.room and p.name:
                 used = tries.get((p.room, p.name.casefold()))
             rtt = p.conn.rtt
@@ -120,7 +119,6 @@ class AdminSession:
 
     def on_stats(self, msg: protocol.Stats) -> None:
         counters = self.hub.backends.counters
-        now = time.time()
 
         def count(key: str) -> str:
             value = counters.get(key)
@@ -134,7 +132,7 @@ class AdminSession:
             ["rounds won", count("rounds:won")],
             ["correct answers", count("correct:total")],
             ["games on record", self.hub.backends.store.count_games()],
-            ["uptime", _age(self.hub.started, now)],
+            ["uptime", _age(self.hub.started, time.time())],
         ]
         if not counters.available:
             rows.append(["note", "counts are incomplete: the counter service was unreachable"])
@@ -149,7 +147,8 @@ class AdminSession:
         who = target.name or target.peer
         target.evict("kicked", f"kicked by the admin: {reason}")
         self.hub.admin_event("kick", f"{who} (#{target.conn_id}) kicked by {self.holder}: "
-                             f"{reason}", conn=target.conn_id, peer=target.peer, name=target.name)
+                             f"{reason}", "ADMIN", conn=target.conn_id, peer=target.peer,
+                             name=target.name)
         self.conn.send(protocol.Ok(message=f"kicked {who} (#{target.conn_id})"))
 
     def on_say(self, msg: protocol.Say) -> None:
@@ -157,7 +156,7 @@ class AdminSession:
         if not text:
             raise Refused("empty", "nothing to send: type some text after 'say'")
         self.hub.broadcast_players(protocol.Notice(text=text, sender="admin"))
-        self.hub.admin_event("say", f"admin to everyone: {text}")
+        self.hub.admin_event("say", f"admin to everyone: {text}", "ADMIN")
         self.conn.send(protocol.Ok(message=f"sent to {len(self.hub.players)} players"))
 
     def on_msg(self, msg: protocol.DirectMessage) -> None:
@@ -168,7 +167,8 @@ class AdminSession:
         if not text:
             raise Refused("empty", "nothing to send: type some text after the name")
         target.conn.send(protocol.Notice(text=text, sender="admin"))
-        self.hub.admin_event("msg", f"admin to {target.name}: {text}", name=target.name)
+        self.hub.admin_event("msg", f"admin to {target.name}: {text}", "ADMIN",
+                             name=target.name)
         self.conn.send(protocol.Ok(message=f"sent to {target.name}"))
 
     def on_history(self, msg: protocol.History) -> None:

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import Any
 
 import protocol
 from guessnet.conn import Connection, HandshakeFailed, Limits, tls_handshake
@@ -139,7 +140,7 @@ class LineInput:
     def __init__(self, history_file: Path | None = None) -> None:
         self.interactive = sys.stdin.isatty() and sys.stdout.isatty()
         self._lines: queue.Queue[str | None] = queue.Queue()
-        self._session = None
+        self._session: Any = None
         if self.interactive:
             from prompt_toolkit import PromptSession
             from prompt_toolkit.history import FileHistory, InMemoryHistory
@@ -176,6 +177,6 @@ class LineInput:
     def interrupt(self) -> None:
         """Make a pending ``read`` return None (the connection is gone)."""
         if self._session is not None and self._session.app.is_running:
-            self._session.app.loop.call_soon_threadsafe(self._session.app.exit)  # type: ignore
+            self._session.app.loop.call_soon_threadsafe(self._session.app.exit)
         else:
             self._lines.put(None)

@@ -107,6 +107,7 @@ class Connection:
         self.rtt: float | None = None
         self.close_reason: str | None = None
         self._decoder = FrameDecoder(accepted)
+        self._accepted = accepted
         self._on_wire = on_wire
         self._lock = threading.Lock()
         self._pending: list[bytes] = []
@@ -132,6 +133,8 @@ class Connection:
                 self._pending_bytes = 0
                 self._poke()
                 return False
+            if self._on_wire is not None:
+                self._on_wire("SEND", frame[protocol.HEADER.size:])
             was_empty = not self._pending
             self._pending.append(frame)
             self._pending_bytes += len(frame)
@@ -200,14 +203,18 @@ class Connection:
                     self._decoder.receive_data(got)
                     while True:
                         try:
-                            msg = self._decoder.next_message()
+                            payload = self._decoder.next_payload()
+                            if payload is None:
+                                break
+                            if self._on_wire is not None:
+                                self._on_wire("RECV", payload)
+                            msg = protocol.parse_payload(payload, self._accepted)
                         except RemoteProtocolError as exc:
                             on_protocol_error(exc)
                             if exc.fatal:
                                 self.close("protocol error")
-                            break
-                        if msg is None:
-                            break
+                                break
+                            continue
                         if not bucket.take(now):
                             strikes += 1
                             if strikes >= self.limits.rate_strikes:
@@ -275,8 +282,6 @@ class Connection:
                 out.clear()
                 self.close("dropped")
                 return False
-            if self._on_wire is not None:
-                self._on_wire("SEND", chunk[:sent])
             del out[:sent]
         return False
 
@@ -297,8 +302,6 @@ class Connection:
             received += data
             if not self.tls.pending():
                 break
-        if received and self._on_wire is not None:
-            self._on_wire("RECV", bytes(received))
         return bytes(received)
 
     def _shutdown(self, polite: bool) -> None:

@@ -23,8 +23,7 @@ import protocol
 from games.guess import GuessRoom, Rules
 from guessnet.accounts import Throttle
 from guessnet.logs import escape, log
-from storage.base import (
-    ADMIN_CHANNEL, Bus, Counters, JSONDict, RoomStore, Store)
+from storage.base import ADMIN_CHANNEL, Bus, Counters, JSONDict, RoomStore, Store
 
 if TYPE_CHECKING:
     from guessnet.conn import Connection
@@ -44,7 +43,7 @@ class Member(Protocol):
 
 @dataclass(frozen=True)
 class Settings:
-    rules: Rules = Rules()
+    rules: Rules = field(default_factory=Rules)
     instance: str = "guessnet"
     max_connections: int = 10_000
     max_per_peer: int = 200
@@ -240,9 +239,12 @@ class Hub:
 
     # ------------------------------------------------------------------ admin events
 
-    def admin_event(self, kind: str, text: str, **fields: str | None) -> None:
-        """Tell every admin (on every process sharing the bus) that something happened."""
-        log("ADMIN" if kind in ("kick", "say", "msg") else "GAME", f"{kind}: {escape(text)}")
+    def admin_event(self, kind: str, text: str, log_as: str | None = "GAME",
+                    **fields: str | None) -> None:
+        """Tell every admin (on every process sharing the bus) that something happened;
+        also log it under ``log_as`` unless the caller logged it already (None)."""
+        if log_as is not None:
+            log(log_as, f"{kind}: {escape(text)}")
         event = protocol.AdminEvent(kind=kind, at=clock_text(self.clock()), text=text[:2000],
                                     **fields)
         self.backends.bus.publish(ADMIN_CHANNEL, {"msg": event.to_dict()})

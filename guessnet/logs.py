@@ -10,9 +10,16 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import re
 from pathlib import Path
 
 LOGGER_NAME = "guessnet"
+_SECRET_FIELDS = re.compile(r'"(password|old|new)":"(?:[^"\\]|\\.)*"')
+
+
+def redact(frame_text: str) -> str:
+    """A frame's JSON with password fields replaced, fit for a log."""
+    return _SECRET_FIELDS.sub(lambda m: f'"{m.group(1)}":"***"', frame_text)
 
 
 def escape(text: object, limit: int = 300) -> str:
@@ -60,5 +67,5 @@ def wire_enabled() -> bool:
 
 def wire(category: str, peer: str, text: str) -> None:
     """A RECV/SEND line (only at -v)."""
-    logging.getLogger(LOGGER_NAME).debug("%s %s", peer, escape(text),
+    logging.getLogger(LOGGER_NAME).debug("%s %s", peer, escape(redact(text), 2000),
                                          extra={"category": category})

@@ -87,7 +87,8 @@ class PlayerSession:
         hub = self.hub
         hub.add_player(self)
         log("CONNECTION", f"{self.peer} connected (#{self.conn_id})")
-        hub.admin_event("connected", f"{self.peer} connected", conn=self.conn_id, peer=self.peer)
+        hub.admin_event("connected", f"{self.peer} connected", None, conn=self.conn_id,
+                        peer=self.peer)
         try:
             reason = self.conn.run(self.on_message, self.on_protocol_error, self.on_tick)
         finally:
@@ -97,7 +98,7 @@ class PlayerSession:
                 hub.remove_player(self)
         who = f" ({self.name})" if self.name else ""
         log("CONNECTION", f"{self.peer}{who} disconnected: {reason}")
-        hub.admin_event("disconnected", f"{self.peer}{who} disconnected: {reason}",
+        hub.admin_event("disconnected", f"{self.peer}{who} disconnected: {reason}", None,
                         conn=self.conn_id, peer=self.peer, name=self.name)
         return reason
 
@@ -195,7 +196,8 @@ class PlayerSession:
             raise Refused("name_taken", f"{name} is already playing: choose another name")
         self._take_name(name, account=False)
         log("AUTH", f"{self.peer} playing as guest {name}")
-        self.hub.admin_event("named", f"{self.peer} is now {name} (guest)", conn=self.conn_id,
+        self.hub.admin_event("named", f"{self.peer} is now {name} (guest)", None,
+                             conn=self.conn_id,
                              peer=self.peer, name=name)
 
     def on_register(self, msg: protocol.Register) -> None:
@@ -217,7 +219,7 @@ class PlayerSession:
                           "case): choose another") from None
         log("AUTH", f"{self.peer} registered {name}")
         self._take_name(name, account=True)
-        self.hub.admin_event("login", f"{self.peer} registered and logged in as {name}",
+        self.hub.admin_event("login", f"{self.peer} registered and logged in as {name}", None,
                              conn=self.conn_id, peer=self.peer, name=name)
 
     def on_login(self, msg: protocol.Login) -> None:
@@ -239,7 +241,7 @@ class PlayerSession:
             raise Refused("bad_login", "wrong name or password")
         log("AUTH", f"{self.peer} logged in as {user.name}")
         self._take_name(user.name, account=True)
-        self.hub.admin_event("login", f"{self.peer} logged in as {user.name}",
+        self.hub.admin_event("login", f"{self.peer} logged in as {user.name}", None,
                              conn=self.conn_id, peer=self.peer, name=user.name)
 
     def on_passwd(self, msg: protocol.ChangePassword) -> None:

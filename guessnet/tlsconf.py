@@ -15,6 +15,7 @@ import ipaddress
 import os
 import socket
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,7 +78,7 @@ def _load_ca(paths: CertPaths) -> tuple[x509.Certificate, ec.EllipticCurvePrivat
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _create_ca(paths: CertPaths) -> None:
@@ -120,7 +121,7 @@ def server_names(extra: list[str]) -> list[x509.GeneralName]:
     names: list[x509.GeneralName] = []
     seen: set[str] = set()
     for host in ["localhost", "127.0.0.1", "::1", socket.gethostname(), *extra]:
-        if not host or host in seen or host in ("0.0.0.0", "::"):
+        if not host or host in seen or host in ("0.0.0.0", "::"):  # noqa: S104 (not a name)
             continue
         seen.add(host)
         try:
@@ -187,7 +188,7 @@ def client_context(cafile: Path, cert: Path | None = None,
     return context
 
 
-def subject_field(peer_cert: dict[str, object] | None, key: str) -> str | None:
+def subject_field(peer_cert: Mapping[str, object] | None, key: str) -> str | None:
     """One subject attribute of a verified peer certificate (``organizationalUnitName`` is the
     role, ``commonName`` the holder), or None."""
     subject = (peer_cert or {}).get("subject", ())

@@ -15,7 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from storage.base import (
-    BackendError, GameSummary, JSONDict, LeaderRow, NameTaken, Store, UserRecord, name_key)
+    BackendError,
+    GameSummary,
+    JSONDict,
+    LeaderRow,
+    NameTaken,
+    Store,
+    UserRecord,
+    name_key,
+)
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: accounts and games
