@@ -44,8 +44,8 @@ class Limits:
     outbox_bytes: int = 512 * 1024
     heartbeat: float | None = 10.0
     heartbeat_misses: int = 3
-    rate: float = 20.0
-    burst: float = 40.0
+    rate: float = 50.0
+    burst: float = 100.0
     rate_strikes: int = 50
 
 
@@ -66,18 +66,24 @@ def tls_handshake(sock: socket.socket, context: ssl.SSLContext, *, server_side: 
     tls = context.wrap_socket(sock, server_side=server_side, do_handshake_on_connect=False,
                               server_hostname=server_hostname)
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            tls.do_handshake()
-            return tls
-        except ssl.SSLWantReadError:
-            _wait(tls, False, deadline)
-        except ssl.SSLWantWriteError:
-            _wait(tls, True, deadline)
-        except ssl.SSLError as exc:
-            raise HandshakeFailed(exc.reason or str(exc)) from exc
-        except OSError as exc:
-            raise HandshakeFailed(exc.strerror or str(exc)) from exc
+    try:
+        while True:
+            try:
+                tls.do_handshake()
+                return tls
+            except ssl.SSLWantReadError:
+                _wait(tls, False, deadline)
+            except ssl.SSLWantWriteError:
+                _wait(tls, True, deadline)
+    except ssl.SSLError as exc:
+        tls.close()
+        raise HandshakeFailed(exc.reason or str(exc)) from exc
+    except OSError as exc:
+        tls.close()
+        raise HandshakeFailed(exc.strerror or str(exc)) from exc
+    except HandshakeFailed:
+        tls.close()
+        raise
 
 
 class TokenBucket:

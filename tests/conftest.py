@@ -1,0 +1,230 @@
+"""Shared fixtures: certificates, a real server on free ports, and a blocking TLS test peer.
+
+Every socket here has a timeout, and every wait has a deadline; nothing sleeps to synchronise.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import struct
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+import protocol
+import server
+from guessnet import logs, tlsconf
+from guessnet.hub import Backends
+from storage.memory import MemoryBus, MemoryCounters, MemoryRoomStore
+from storage.sqlite import SQLiteStore
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 5.0
+M = TypeVar("M", bound=protocol.Message)
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("certs")
+    tlsconf.ensure_certs(folder, ["127.0.0.1"])
+    return folder
+
+
+class Peer:
+    """A test client: a blocking TLS socket with a timeout and the real frame decoder."""
+
+    def __init__(self, port: int, cafile: Path, *, cert: Path | None = None,
+                 key: Path | None = None, accepted: frozenset[str] = protocol.SERVER_TO_PLAYER,
+                 timeout: float = TIMEOUT) -> None:
+        context = tlsconf.client_context(cafile, cert, key)
+        raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock = context.wrap_socket(raw, server_hostname="127.0.0.1")
+        self.sock.settimeout(timeout)
+        self.decoder = protocol.FrameDecoder(accepted)
+        self.inbox: list[protocol.Message] = []
+        self.name: str | None = None
+
+    @property
+    def address(self) -> str:
+        host, port = self.sock.getsockname()[:2]
+        return f"{host}:{port}"
+
+    def send(self, msg: protocol.Message) -> None:
+        self.sock.sendall(protocol.encode(msg))
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def send_payload(self, payload: bytes) -> None:
+        self.sock.sendall(struct.pack(">I", len(payload)) + payload)
+
+    def _read_one(self, deadline: float) -> protocol.Message | None:
+        while True:
+            msg = self.decoder.next_message()
+            if msg is not None:
+                if isinstance(msg, protocol.Ping):
+                    self.send(protocol.Pong(nonce=msg.nonce))
+                    continue
+                return msg
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self.sock.settimeout(remaining)
+            try:
+                data = self.sock.recv(65536)
+            except (TimeoutError, socket.timeout):
+                return None
+            if not data:
+                raise EOFError("server closed the connection")
+            self.decoder.receive_data(data)
+
+    def expect(self, kind: type[M], where: Callable[[M], bool] = lambda m: True,
+               timeout: float = TIMEOUT) -> M:
+        """The first message of ``kind`` matching ``where`` (others are kept in ``inbox``)."""
+        for i, msg in enumerate(self.inbox):
+            if isinstance(msg, kind) and where(msg):
+                del self.inbox[i]
+                return msg
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self._read_one(deadline)
+            if msg is None:
+                raise AssertionError(f"no {kind.__name__} within {timeout} s; got {self.inbox}")
+            if isinstance(msg, kind) and where(msg):
+                return msg
+            self.inbox.append(msg)
+
+    def request(self, msg: protocol.Message, kind: type[M], timeout: float = TIMEOUT) -> M:
+        self.send(msg)
+        return self.expect(kind, timeout=timeout)
+
+    def refused(self, msg: protocol.Message, code: str | None = None) -> protocol.Error:
+        error = self.request(msg, protocol.Error)
+        if code is not None:
+            assert error.code == code, error
+        return error
+
+    def hello(self) -> protocol.Welcome:
+        return self.request(protocol.Hello(version=protocol.PROTOCOL_VERSION, client="test"),
+                            protocol.Welcome)
+
+    def join_as(self, name: str) -> Peer:
+        self.hello()
+        self.request(protocol.SetName(name=name), protocol.Identified)
+        self.name = name
+        return self
+
+    def table(self, msg: protocol.Message) -> tuple[str, list[tuple[Any, ...]]]:
+        """Send a listing request and gather its table parts."""
+        self.send(msg)
+        rows: list[tuple[Any, ...]] = []
+        while True:
+            part = self.expect(protocol.Table)
+            rows.extend(part.rows)
+            if part.last:
+                return part.title, rows
+
+    def closed_within(self, timeout: float = TIMEOUT) -> bool:
+        """True once the server closes the connection (messages until then are kept)."""
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                msg = self._read_one(deadline)
+                if msg is not None:
+                    self.inbox.append(msg)
+        except (EOFError, ssl.SSLError, ConnectionError):
+            return True
+        return False
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+@dataclass
+class Running:
+    runtime: server.Runtime
+    certs: Path
+    data_dir: Path
+    log_dir: Path
+    peers: list[Peer]
+
+    @property
+    def port(self) -> int:
+        return self.runtime.player_port
+
+    @property
+    def admin_port(self) -> int:
+        return self.runtime.admin_port
+
+    @property
+    def hub(self) -> Any:
+        return self.runtime.hub
+
+    def player(self, name: str | None = None) -> Peer:
+        peer = Peer(self.port, self.certs / "ca.pem")
+        self.peers.append(peer)
+        if name is not None:
+            peer.join_as(name)
+        return peer
+
+    def admin(self, cert: Path | None = None, key: Path | None = None,
+              greet: bool = True) -> Peer:
+        peer = Peer(self.admin_port, self.certs / "ca.pem", cert=cert or self.certs / "admin.pem",
+                    key=key or self.certs / "admin.key", accepted=protocol.SERVER_TO_ADMIN)
+        self.peers.append(peer)
+        if greet:
+            peer.hello()
+        return peer
+
+    def room_secret(self, room: str = "main") -> int:
+        return next(r.secret for r in self.hub.live_rooms() if r.name == room)
+
+    def single_secret(self, name: str) -> int:
+        session = self.hub.find_player(name)
+        assert session is not None and session.single is not None
+        return int(session.single.secret)
+
+
+def start_server(certs: Path, tmp: Path, *extra: str,
+                 backends: Backends | None = None) -> Running:
+    args = server.parse_args(["--port", "0", "--admin-port", "0", "--certs", str(certs),
+                              "--data-dir", str(tmp / "data"), "--log-dir", str(tmp / "logs"),
+                              "--heartbeat", "0", *extra])
+    logs.setup(args.log_dir / "server.log", args.verbose)
+    if backends is None:
+        bus = MemoryBus()
+        backends = Backends(store=SQLiteStore(args.data_dir / "guessnet.sqlite3"),
+                            rooms=MemoryRoomStore(bus), bus=bus, counters=MemoryCounters())
+    runtime = server.start(args, backends)
+    return Running(runtime, certs, args.data_dir, args.log_dir, [])
+
+
+@pytest.fixture
+def make_server(certs: Path, tmp_path: Path) -> Iterator[Callable[..., Running]]:
+    started: list[Running] = []
+
+    def make(*extra: str, backends: Backends | None = None) -> Running:
+        folder = tmp_path / f"server{len(started)}"
+        running = start_server(certs, folder, *extra, backends=backends)
+        started.append(running)
+        return running
+
+    yield make
+    for running in started:
+        for peer in running.peers:
+            peer.close()
+        server.stop(running.runtime, grace=1.0)
+        running.runtime.hub.backends.store.close()
+
+
+@pytest.fixture
+def srv(make_server: Callable[..., Running]) -> Running:
+    return make_server()

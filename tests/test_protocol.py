@@ -1,0 +1,222 @@
+"""protocol.py without sockets: framing, validation, every rejection, any chunking."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import protocol
+from protocol import FrameDecoder, RemoteProtocolError
+
+
+def frame(payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + payload
+
+
+def decode_all(data: bytes, accepted: frozenset[str] | None = None) -> list[protocol.Message]:
+    decoder = FrameDecoder(accepted)
+    decoder.receive_data(data)
+    out = []
+    while (msg := decoder.next_message()) is not None:
+        out.append(msg)
+    return out
+
+
+SAMPLES: list[protocol.Message] = [
+    protocol.Hello(version=1, client="pclient"),
+    protocol.Guess(value=7),
+    protocol.Play(mode="multi", room="main"),
+    protocol.Play(mode="single"),
+    protocol.RoundEnded(mode="multi", room="main", round=3, outcome="won", winner="ann",
+                        secret=4, game_id=None),
+    protocol.Table(title="t", columns=("a", "b"), rows=((1, "x"), (None, 2.5), (True, "é"))),
+    protocol.Chat(sender="bob", text="héllo \u2603", room="lobby"),
+    protocol.AdminEvent(kind="connected", at="2026-11-21 10:00:00", text="x", peer="1.2.3.4:5"),
+]
+
+
+@pytest.mark.parametrize("msg", SAMPLES, ids=lambda m: m.TYPE)
+def test_round_trip_one_byte_at_a_time(msg: protocol.Message) -> None:
+    data = protocol.encode(msg) * 2
+    decoder = FrameDecoder()
+    got = []
+    for byte in data:
+        decoder.receive_data(bytes([byte]))
+        while (m := decoder.next_message()) is not None:
+            got.append(m)
+    assert got == [msg, msg]
+    assert decoder.buffered == 0
+
+
+def test_frame_is_length_prefixed_json() -> None:
+    data = protocol.encode(protocol.Guess(value=5))
+    (length,) = struct.unpack(">I", data[:4])
+    assert length == len(data) - 4
+    assert json.loads(data[4:]) == {"type": "guess", "value": 5}
+
+
+@pytest.mark.parametrize("length", [0, 4097, 2**32 - 1])
+def test_bad_length_rejected_before_body(length: int) -> None:
+    decoder = FrameDecoder()
+    decoder.receive_data(struct.pack(">I", length))  # no body at all: rejected on the header
+    with pytest.raises(RemoteProtocolError) as info:
+        decoder.next_message()
+    assert info.value.code == "bad_length"
+    assert info.value.fatal
+    assert decoder.buffered == 0
+
+
+def test_max_payload_accepted() -> None:
+    body = {"type": "say", "text": ""}
+    body["text"] = "x" * (4096 - len(json.dumps(body, separators=(",", ":"))))
+    payload = json.dumps(body, separators=(",", ":")).encode()
+    assert len(payload) == 4096
+    with pytest.raises(RemoteProtocolError) as info:  # 4096 > text limit, but framing is fine
+        decode_all(frame(payload))
+    assert info.value.code == "bad_field" and not info.value.fatal
+
+
+def test_encode_refuses_oversize() -> None:
+    with pytest.raises(protocol.LocalProtocolError):
+        protocol.encode(protocol.Table(title="t", columns=("a",), rows=(("x" * 5000,),)))
+
+
+@pytest.mark.parametrize("payload, code", [
+    (b'{"type":"guess","value":NaN}', "bad_json"),
+    (b'{"type":"guess","value":Infinity}', "bad_json"),
+    (b'{"type":"guess","value":-Infinity}', "bad_json"),
+    (b'{"type":"guess","value":1e309}', "bad_json"),
+    (b'{"type":"guess","value":1.5}', "bad_field"),
+    (b'{"type":"guess","value":true}', "bad_field"),
+    (b'{"type":"guess","value":"5"}', "bad_field"),
+    (b'{"type":"guess","value":18446744073709551616}', "bad_field"),
+    (b'{"type":"guess","value":1' + b"0" * 30 + b"}", "bad_json"),
+    (b'{"type":"guess"}', "bad_field"),
+    (b'{"type":"guess","value":1,"extra":2}', "bad_field"),
+    (b'[1,2,3]', "not_object"),
+    (b'"hello"', "not_object"),
+    (b'42', "not_object"),
+    (b'null', "not_object"),
+    (b'{"value":1}', "missing_type"),
+    (b'{"type":7}', "missing_type"),
+    (b'{"type":"launch_missiles"}', "unknown_type"),
+    (b'{"type":"table","title":"x","columns":[],"rows":[]}', "unknown_type"),  # server-only
+    (b'{"type":"kick","target":"bob"}', "unknown_type"),  # admin-only on the player port
+    (b'\xff\xfe{"type":"quit"}', "bad_utf8"),
+    (b'{"type":"quit"', "bad_json"),
+    (b"[" * 3000 + b"]" * 3000, "bad_json"),
+    (b'{"type":"name","name":' + json.dumps("x" * 200).encode() + b"}", "bad_field"),
+    (b'{"type":"play","mode":"single","room":5}', "bad_field"),
+])
+def test_rejections(payload: bytes, code: str) -> None:
+    if len(payload) > protocol.MAX_PAYLOAD:
+        payload = payload[:protocol.MAX_PAYLOAD]
+    with pytest.raises(RemoteProtocolError) as info:
+        decode_all(frame(payload), protocol.PLAYER_TO_SERVER)
+    assert info.value.code == code
+    assert not info.value.fatal
+    reply = info.value.reply()
+    assert reply.code == code and reply.message
+
+
+def test_deep_nesting_within_limit() -> None:
+    payload = b"[" * 2048 + b"]" * 2048
+    with pytest.raises(RemoteProtocolError) as info:
+        decode_all(frame(payload))
+    assert info.value.code in ("bad_json", "not_object")
+
+
+def test_bad_payload_does_not_lose_framing() -> None:
+    data = frame(b"not json") + protocol.encode(protocol.Guess(value=3))
+    decoder = FrameDecoder(protocol.PLAYER_TO_SERVER)
+    decoder.receive_data(data)
+    with pytest.raises(RemoteProtocolError):
+        decoder.next_message()
+    assert decoder.next_message() == protocol.Guess(value=3)
+
+
+def test_fatal_error_sticks() -> None:
+    decoder = FrameDecoder()
+    decoder.receive_data(struct.pack(">I", 10**6) + protocol.encode(protocol.Quit()))
+    for _ in range(2):
+        with pytest.raises(RemoteProtocolError):
+            decoder.next_message()
+
+
+def test_partial_frame_waits() -> None:
+    data = protocol.encode(protocol.Guess(value=3))
+    decoder = FrameDecoder()
+    decoder.receive_data(data[:-1])
+    assert decoder.next_message() is None
+    assert decoder.buffered == len(data) - 1
+    decoder.receive_data(data[-1:])
+    assert decoder.next_message() == protocol.Guess(value=3)
+
+
+def test_direction_sets_are_disjoint_where_it_matters() -> None:
+    assert "kick" not in protocol.PLAYER_TO_SERVER
+    assert "list" not in protocol.PLAYER_TO_SERVER
+    assert "guess" not in protocol.ADMIN_TO_SERVER
+    assert "event" not in protocol.SERVER_TO_PLAYER
+
+
+# --------------------------------------------------------------------- property tests
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=600))
+def test_arbitrary_bytes_yield_messages_or_protocol_error(data: bytes) -> None:
+    decoder = FrameDecoder(protocol.PLAYER_TO_SERVER)
+    decoder.receive_data(data)
+    for _ in range(100):
+        try:
+            msg = decoder.next_message()
+        except RemoteProtocolError as exc:
+            if exc.fatal:
+                return
+            continue
+        if msg is None:
+            return
+        assert msg.TYPE in protocol.PLAYER_TO_SERVER
+
+
+json_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=20),
+                         st.floats(allow_nan=False, allow_infinity=False))
+json_values = st.recursive(json_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(sorted(protocol.REGISTRY)), st.dictionaries(
+    st.sampled_from(["value", "name", "text", "mode", "room", "version", "nonce", "to", "limit",
+                     "game_id", "password", "old", "new", "client", "x"]), json_values,
+    max_size=4))
+def test_arbitrary_objects_validate_or_reject(wire_type: str, body: dict[str, object]) -> None:
+    payload = json.dumps({"type": wire_type, **body}).encode()
+    try:
+        msgs = decode_all(frame(payload[:4096]))
+    except RemoteProtocolError as exc:
+        assert exc.code in ("bad_field", "bad_json", "unknown_type")
+        return
+    assert msgs[0].TYPE == wire_type
+    assert decode_all(protocol.encode(msgs[0])) == msgs
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(SAMPLES), min_size=1, max_size=8), st.data())
+def test_round_trip_under_any_chunking(msgs: list[protocol.Message], data: st.DataObject) -> None:
+    stream = b"".join(protocol.encode(m) for m in msgs)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=20)))
+    decoder = FrameDecoder()
+    got = []
+    start = 0
+    for cut in [*cuts, len(stream)]:
+        decoder.receive_data(stream[start:cut])
+        start = max(start, cut)
+        while (m := decoder.next_message()) is not None:
+            got.append(m)
+    assert got == msgs
