@@ -43,7 +43,11 @@ class Peer:
                  timeout: float = TIMEOUT) -> None:
         context = tlsconf.client_context(cafile, cert, key)
         raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.sock = context.wrap_socket(raw, server_hostname="127.0.0.1")
+        try:
+            self.sock = context.wrap_socket(raw, server_hostname="127.0.0.1")
+        except BaseException:
+            raw.close()
+            raise
         self.sock.settimeout(timeout)
         self.decoder = protocol.FrameDecoder(accepted)
         self.inbox: list[protocol.Message] = []
@@ -77,7 +81,7 @@ class Peer:
             self.sock.settimeout(remaining)
             try:
                 data = self.sock.recv(65536)
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 return None
             if not data:
                 raise EOFError("server closed the connection")

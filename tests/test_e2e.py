@@ -1,0 +1,308 @@
+"""The programs as users run them: server.py, pclient.py and aclient.py as subprocesses."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import protocol
+from tests.conftest import ROOT, Peer
+
+PY = sys.executable
+LISTEN = re.compile(r"players on [\d.]+:(\d+) \(TLS\), admin on [\d.]+:(\d+)")
+
+
+class ServerProcess:
+    """``python server.py`` on free ports with its own folders; the ports come from its banner."""
+
+    def __init__(self, folder: Path, certs: Path, *extra: str) -> None:
+        self.folder, self.certs = folder, certs
+        self.args = [PY, str(ROOT / "server.py"), "--port", "0", "--admin-port", "0",
+                     "--certs", str(certs), "--data-dir", str(folder / "data"),
+                     "--log-dir", str(folder / "logs"), "--heartbeat", "0", *extra]
+        self.proc: subprocess.Popen[str] | None = None
+        self.port = self.admin_port = 0
+        self.banner = ""
+
+    def start(self) -> ServerProcess:
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, cwd=ROOT)
+        assert self.proc.stdout is not None
+        self.banner = self.proc.stdout.readline()  # the banner, or EOF if it failed
+        match = LISTEN.search(self.banner)
+        assert match, f"no banner: {self.banner!r} {self.proc.stderr.read()}"  # type: ignore
+        self.port, self.admin_port = int(match.group(1)), int(match.group(2))
+        self.more = self.proc.stdout.readline()
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout=10)
+        finally:
+            for stream in (self.proc.stdout, self.proc.stderr):
+                if stream:
+                    stream.close()
+        return code
+
+    def peer(self, name: str | None = None) -> Peer:
+        peer = Peer(self.port, self.certs / "ca.pem")
+        if name:
+            peer.join_as(name)
+        return peer
+
+
+@pytest.fixture
+def server_proc(tmp_path: Path, certs: Path) -> Iterator[ServerProcess]:
+    proc = ServerProcess(tmp_path, certs).start()
+    yield proc
+    proc.stop(signal.SIGKILL)
+
+
+def run_client(script: str, args: list[str], stdin: str, timeout: float = 30
+               ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PY, str(ROOT / script), *args], input=stdin, capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT)
+
+
+def test_pclient_piped_single_round(server_proc: ServerProcess, tmp_path: Path) -> None:
+    args = ["--port", str(server_proc.port), "--cafile", str(server_proc.certs / "ca.pem"),
+            "--log-dir", str(tmp_path / "clog")]
+    guesses = "\n".join(str(v) for v in range(1, 11))
+    result = run_client("pclient.py", args, f"alice\n1\nabc\n{guesses}\nexit\n/q\n")
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "Select game mode (1: single, 2: multi) :" in out
+    assert "Rule Information:" in out and "1. Number range: 1 ~ 10" in out
+    assert "2. Maximum try per player: 5" in out
+    assert "Input a number (1 ~ 10):" in out
+    assert "Please type a whole number" in out  # 'abc' used no try
+    assert "Correct!" in out or "Sorry, you've used all your attempts!" in out
+    assert "You left the game." in out
+    log = (tmp_path / "clog" / "client.log").read_text()
+    assert "[SEND]" in log and "[RCVD]" in log
+
+
+def test_pclient_sees_other_players_win_as_it_happens(server_proc: ServerProcess,
+                                                      tmp_path: Path) -> None:
+    bob = server_proc.peer("bob")
+    bob.request(protocol.Play(mode="multi"), protocol.RoundStarted)
+    args = ["--port", str(server_proc.port), "--cafile", str(server_proc.certs / "ca.pem"),
+            "--log-dir", str(tmp_path / "clog")]
+    proc = subprocess.Popen([PY, str(ROOT / "pclient.py"), *args], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write("alice\n2\n")
+    proc.stdin.flush()
+    bob.expect(protocol.RoomUpdate, lambda m: m.name == "alice")
+    win_by_bisection(bob)
+    ended = bob.expect(protocol.RoundEnded)
+    # alice's client prints the round end with no input from her
+    lines = []
+    while True:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if "starting a new round" in line.lower():
+            break
+        assert line, "".join(lines)
+    assert str(ended.secret) in line
+    proc.stdin.write("/q\n")
+    proc.stdin.close()
+    assert proc.wait(timeout=10) == 0
+    proc.stdout.close()
+    assert proc.stderr is not None
+    proc.stderr.close()
+    bob.close()
+
+
+def test_pclient_server_not_running(tmp_path: Path, certs: Path) -> None:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = run_client("pclient.py", ["--port", str(port), "--cafile", str(certs / "ca.pem"),
+                                       "--log-dir", str(tmp_path)], "")
+    assert result.returncode == 1
+    assert f"cannot connect to 127.0.0.1:{port} (connection refused) - is server.py running?" \
+        in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_pclient_wrong_ca_is_refused(server_proc: ServerProcess, tmp_path: Path) -> None:
+    from guessnet import tlsconf
+    tlsconf.ensure_certs(tmp_path / "other", ["127.0.0.1"])
+    result = run_client("pclient.py", ["--port", str(server_proc.port), "--cafile",
+                                       str(tmp_path / "other" / "ca.pem"),
+                                       "--log-dir", str(tmp_path)], "alice\n")
+    assert result.returncode == 1
+    assert "does not verify" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_aclient_piped(server_proc: ServerProcess, tmp_path: Path) -> None:
+    ann = server_proc.peer("ann")
+    certs = server_proc.certs
+    args = ["--port", str(server_proc.admin_port), "--cert", str(certs / "admin.pem"),
+            "--key", str(certs / "admin.key"), "--cafile", str(certs / "ca.pem")]
+    result = run_client("aclient.py", args, "list\nrooms\nstats\nsay hello all\nkick ann bye\n/q\n")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "1 player sockets" in out and ann.address in out and "ann" in out
+    assert "players online" in out and "uptime" in out
+    assert "kicked ann" in out
+    assert ann.expect(protocol.Notice).text == "hello all"
+    assert ann.expect(protocol.Bye).reason == "kicked"
+    ann.close()
+
+
+def test_aclient_watch_prints_events(server_proc: ServerProcess) -> None:
+    certs = server_proc.certs
+    proc = subprocess.Popen(
+        [PY, str(ROOT / "aclient.py"), "--watch", "--port", str(server_proc.admin_port),
+         "--cert", str(certs / "admin.pem"), "--key", str(certs / "admin.key"),
+         "--cafile", str(certs / "ca.pem")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    assert proc.stdout is not None
+    assert "Connected to the admin port" in proc.stdout.readline()
+    ann = server_proc.peer()
+    line = proc.stdout.readline()
+    assert "connected:" in line and ann.address in line
+    ann.join_as("ann")
+    assert "ann" in proc.stdout.readline()
+    proc.terminate()
+    proc.wait(timeout=10)
+    proc.stdout.close()
+    assert proc.stderr is not None
+    proc.stderr.close()
+    ann.close()
+
+
+def test_aclient_missing_certificate(tmp_path: Path) -> None:
+    result = run_client("aclient.py", ["--cert", str(tmp_path / "none.pem")], "")
+    assert result.returncode == 1 and "no admin certificate" in result.stderr
+
+
+def test_port_in_use_is_one_clear_line(server_proc: ServerProcess, tmp_path: Path,
+                                       certs: Path) -> None:
+    result = subprocess.run(
+        [PY, str(ROOT / "server.py"), "--port", str(server_proc.port), "--admin-port", "0",
+         "--certs", str(certs), "--data-dir", str(tmp_path / "d2"),
+         "--log-dir", str(tmp_path / "l2")],
+        capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"cannot listen on 127.0.0.1:{server_proc.port}: port "
+                                     "already in use (is another server.py running?)")
+
+
+def test_sigterm_tells_clients_and_exits_zero(tmp_path: Path, certs: Path) -> None:
+    proc = ServerProcess(tmp_path, certs).start()
+    ann = proc.peer("ann")
+    assert proc.stop(signal.SIGTERM) == 0
+    assert ann.expect(protocol.Bye).message == "server shutting down"
+    ann.close()
+
+
+def win_by_bisection(peer: Peer, low: int = 1, high: int = 10) -> None:
+    """Guess by halving the range: 1..10 takes at most 4 of the 5 tries."""
+    while True:
+        middle = (low + high) // 2
+        hint = peer.request(protocol.Guess(value=middle), protocol.Hint)
+        if hint.result == "correct":
+            return
+        low, high = (low, middle - 1) if hint.result == "high" else (middle + 1, high)
+
+
+def finish_rounds(proc: ServerProcess, peer: Peer, count: int) -> list[int]:
+    """Win ``count`` single rounds; return their game ids."""
+    ids = []
+    peer.request(protocol.Play(mode="single"), protocol.RoundStarted)
+    for _ in range(count):
+        win_by_bisection(peer)
+        ended = peer.expect(protocol.RoundEnded)
+        assert ended.game_id is not None
+        ids.append(ended.game_id)
+        peer.expect(protocol.RoundStarted)
+    return ids
+
+
+def test_durability_across_kill_9(tmp_path: Path, certs: Path) -> None:
+    first = ServerProcess(tmp_path, certs).start()
+    ann = first.peer()
+    ann.hello()
+    ann.request(protocol.Register(name="ann", password="durable-pass"), protocol.Identified)
+    ids = finish_rounds(first, ann, 3)
+    ann.request(protocol.Guess(value=1), protocol.Hint)  # a round in progress...
+    first.proc.kill()  # type: ignore[union-attr]  # ...when the server dies
+    first.stop(signal.SIGKILL)
+    ann.close()
+
+    db = sqlite3.connect(tmp_path / "data" / "guessnet.sqlite3")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert [r[0] for r in db.execute("SELECT id FROM games ORDER BY id")] == ids
+    db.close()
+
+    second = ServerProcess(tmp_path, certs).start()
+    assert "3 games on record" in second.more
+    again = second.peer()
+    again.hello()
+    again.request(protocol.Login(name="ann", password="durable-pass"), protocol.Identified)
+    _, history = again.table(protocol.History(limit=10))
+    assert sorted(r[0] for r in history) == ids
+    _, leaders = again.table(protocol.Leaders(game="single"))
+    assert leaders[0][2] == "ann" and leaders[0][4] == 3
+    title, moves = again.table(protocol.Replay(game_id=ids[0]))
+    assert moves and f"game #{ids[0]}" in title
+    again.close()
+    second.stop()
+
+    replay = subprocess.run([PY, str(ROOT / "server.py"), "--data-dir", str(tmp_path / "data"),
+                             "--replay", str(ids[0])], capture_output=True, text=True,
+                            timeout=30, cwd=ROOT)
+    assert replay.returncode == 0 and f"game #{ids[0]}" in replay.stdout
+    assert "player" in replay.stdout and "result" in replay.stdout
+    listing = subprocess.run([PY, str(ROOT / "server.py"), "--data-dir", str(tmp_path / "data"),
+                              "--replay"], capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert listing.returncode == 0 and "last 3 games" in listing.stdout
+
+
+def test_certificates_created_owner_only(tmp_path: Path) -> None:
+    certs = tmp_path / "fresh-certs"
+    proc = ServerProcess(tmp_path, certs).start()
+    try:
+        for key in ("ca.key", "server.key", "admin.key"):
+            assert oct((certs / key).stat().st_mode & 0o777) == "0o600", key
+        assert (certs / "ca.pem").exists() and (certs / "admin.pem").exists()
+    finally:
+        proc.stop()
+
+
+def test_old_database_is_migrated(tmp_path: Path) -> None:
+    from storage.sqlite import MIGRATIONS, SQLiteStore
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(MIGRATIONS[0])
+    record = ('{"id":1,"game":"guess","mode":"single","room":null,"started":1,"ended":2,'
+              '"players":["ann"],"secret":3,"moves":[],"outcome":"won","winner":"ann",'
+              '"results":[{"player":"ann","board":"single","won":true,"tries":1}]}')
+    db.execute("INSERT INTO games(game, mode, room, ended, record) VALUES "
+               "('guess','single',NULL,2,?)", (record,))
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    store = SQLiteStore(path)
+    assert store.get_game(1) is not None
+    assert [r.player for r in store.leaders("single")] == ["ann"]
+    store.close()
+
+
+if os.name != "posix":  # pragma: no cover
+    pytest.skip("POSIX signals needed", allow_module_level=True)
