@@ -37,8 +37,8 @@ from guessnet.hub import Backends, Hub, Settings
 from guessnet.logs import escape, log
 from guessnet.player import PlayerSession, Refused, send_history, send_replay
 from guessnet.render import render_table
-from storage.base import BackendError
-from storage.memory import MemoryBus, MemoryCounters, MemoryRoomStore
+from storage.base import BackendError, Counters
+from storage.memory import MemoryBus, MemoryCounters, MemoryPresence, MemoryRoomStore
 from storage.sqlite import SQLiteStore
 
 HERE = Path(__file__).resolve().parent
@@ -87,9 +87,10 @@ class GameTCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     block_on_close = False
     request_queue_size = 1024
 
-    def __init__(self, address: tuple[str, int], handler: type[socketserver.BaseRequestHandler],
-                 runtime: Runtime) -> None:
-        self.runtime = runtime
+    runtime: Runtime  # set once both ports are bound
+
+    def __init__(self, address: tuple[str, int],
+                 handler: type[socketserver.BaseRequestHandler]) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         super().__init__(address, handler)
 
@@ -171,6 +172,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                      help="admin port, mutual TLS (default %(default)s)")
     net.add_argument("--instance-id", default=None,
                      help="name of this process in logs and admin listings (default host:port)")
+    scale = parser.add_argument_group("scale-out (several processes serving one game)")
+    scale.add_argument("--redis", default=os.environ.get("GUESSNET_REDIS_URL"),
+                       metavar="URL", help="redis://host:port/db: message queue, shared rooms, "
+                       "presence, accounts and history (env GUESSNET_REDIS_URL)")
+    scale.add_argument("--memcached", default=os.environ.get("GUESSNET_MEMCACHED"),
+                       metavar="HOST:PORT", help="answer counters (env GUESSNET_MEMCACHED)")
     game = parser.add_argument_group("game")
     game.add_argument("--min", type=int, default=1, help="lowest secret (default %(default)s)")
     game.add_argument("--max", type=int, default=10, help="highest secret (default %(default)s)")
@@ -212,33 +219,50 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def open_backends(args: argparse.Namespace) -> Backends:
-    bus = MemoryBus()
-    return Backends(store=SQLiteStore(args.data_dir / "guessnet.sqlite3"),
-                    rooms=MemoryRoomStore(bus), bus=bus, counters=MemoryCounters())
+    """Embedded backends, or Redis/memcached when asked (raises BackendError if unreachable)."""
+    counters: Counters = MemoryCounters()
+    if args.memcached:
+        from storage.memcached_backend import MemcachedCounters
+        counters = MemcachedCounters(args.memcached)
+    if not args.redis:
+        bus = MemoryBus()
+        return Backends(store=SQLiteStore(args.data_dir / "guessnet.sqlite3"),
+                        rooms=MemoryRoomStore(bus), bus=bus, counters=counters,
+                        presence=MemoryPresence())
+    from storage import redis_backend
+    client = redis_backend.connect(args.redis)
+    return Backends(store=redis_backend.RedisStore(client),
+                    rooms=redis_backend.RedisRoomStore(client),
+                    bus=redis_backend.RedisBus(client), counters=counters,
+                    presence=redis_backend.RedisPresence(client))
 
 
 def start(args: argparse.Namespace, backends: Backends) -> Runtime:
     """Create certificates if needed, bind both ports and serve them in background threads."""
     tlsconf.ensure_certs(args.certs, [args.host])
     paths = tlsconf.CertPaths(args.certs)
-    instance = args.instance_id or f"{socket.gethostname()}:{args.port}"
+    servers: list[GameTCPServer] = []
+    for address, handler in (((args.host, args.port), PlayerHandler),
+                             ((args.admin_host, args.admin_port), AdminHandler)):
+        try:
+            servers.append(GameTCPServer(address, handler))
+        except OSError as exc:
+            for srv in servers:
+                srv.server_close()
+            reason = "port already in use (is another server.py running?)" \
+                if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+            raise ListenError(f"cannot listen on {address[0]}:{address[1]}: {reason}") from exc
+    port = servers[0].server_address[1]
+    instance = args.instance_id or f"{socket.gethostname()}:{port}"
     hub = Hub(Settings(rules=Rules(args.min, args.max, args.tries), instance=instance,
                        max_connections=args.max_connections, max_per_peer=args.max_per_peer),
               backends)
     limits = Limits(handshake_timeout=args.handshake_timeout, frame_timeout=args.frame_timeout,
                     heartbeat=args.heartbeat if args.heartbeat > 0 else None)
     runtime = Runtime(hub, tlsconf.server_context(paths, require_client_cert=False),
-                      tlsconf.server_context(paths, require_client_cert=True), limits)
-    for address, handler in (((args.host, args.port), PlayerHandler),
-                             ((args.admin_host, args.admin_port), AdminHandler)):
-        try:
-            runtime.servers.append(GameTCPServer(address, handler, runtime))
-        except OSError as exc:
-            for srv in runtime.servers:
-                srv.server_close()
-            reason = "port already in use (is another server.py running?)" \
-                if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
-            raise ListenError(f"cannot listen on {address[0]}:{address[1]}: {reason}") from exc
+                      tlsconf.server_context(paths, require_client_cert=True), limits, servers)
+    for srv in servers:
+        srv.runtime = runtime
     for srv in runtime.servers:
         thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2},
                                   name=f"listen-{srv.server_address[1]}", daemon=True)
@@ -262,6 +286,7 @@ def stop(runtime: Runtime, grace: float = 3.0) -> None:
         time.sleep(0.05)
     for srv in runtime.servers:
         srv.server_close()
+    hub.close()
 
 
 def raise_fd_limit() -> None:
@@ -271,9 +296,11 @@ def raise_fd_limit() -> None:
 
 
 def print_replay(args: argparse.Namespace) -> int:
-    store = SQLiteStore(args.data_dir / "guessnet.sqlite3")
-    backends = Backends(store=store, rooms=MemoryRoomStore(MemoryBus()), bus=MemoryBus(),
-                        counters=MemoryCounters())
+    try:
+        backends = open_backends(args)
+    except BackendError as exc:
+        print(f"cannot open storage: {exc}", file=sys.stderr)
+        return 1
     hub = Hub(Settings(), backends)
 
     def show(title: str, columns: list[str], rows: list[list[object]]) -> None:
@@ -288,7 +315,8 @@ def print_replay(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 1
     finally:
-        store.close()
+        hub.close()
+        backends.close()
     return 0
 
 
@@ -310,13 +338,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         backends = open_backends(args)
     except BackendError as exc:
-        print(f"cannot open storage: {exc}", file=sys.stderr)
+        print(f"cannot start: {exc}", file=sys.stderr)
         return 1
     try:
         runtime = start(args, backends)
     except ListenError as exc:
         print(exc, file=sys.stderr)
-        backends.store.close()
+        backends.close()
         return 1
     games = backends.store.count_games()
     line = (f"guessnet listening: players on {args.host}:{runtime.player_port} (TLS), "
@@ -340,8 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     print("shutting down: telling clients...", flush=True)
     stop(runtime)
-    backends.bus.close()
-    backends.store.close()
+    backends.close()
     log("CONNECTION", "server stopped")
     print("stopped.", flush=True)
     return 0

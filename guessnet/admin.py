@@ -14,7 +14,14 @@ import protocol
 from guessnet.conn import Connection
 from guessnet.hub import Hub, clock_text, table_frames
 from guessnet.logs import escape, log
-from guessnet.player import PlayerSession, Refused, clean_text, send_history, send_replay
+from guessnet.player import (
+    PlayerSession,
+    Refused,
+    clean_text,
+    deliver_to,
+    send_history,
+    send_replay,
+)
 from storage.base import BackendError
 
 
@@ -89,26 +96,23 @@ class AdminSession:
         self.conn.send(protocol.Bye(reason="quit", message="goodbye"))
         self.conn.close("quit")
 
-    def _players(self) -> list[PlayerSession]:
-        return sorted((p for p in list(self.hub.players.values())
-                       if isinstance(p, PlayerSession)), key=lambda p: int(p.conn_id))
-
     def on_list(self, msg: protocol.ListPlayers) -> None:
         tries: dict[tuple[str, str], int] = {}
         for room in self.hub.live_rooms():
             for player, count in room.tries.items():
                 tries[(room.name, player.casefold())] = count
         rows = []
-        for p in self._players():
-            used: int | None = p.tries_used()
-            if p.mode == "multi" and p.room and p.name:
-                used = tries.get((p.room, p.name.casefold()))
-            rtt = p.conn.rtt
-            rows.append([p.conn_id, p.peer, p.name or "-", p.where,
-                         "-" if used is None else used, clock_text(p.connected_at),
-                         f"{rtt * 1000:.1f} ms" if rtt is not None else "-"])
-        self.send_table(f"{len(rows)} player sockets on {self.hub.settings.instance}",
-                        ["id", "peer", "name", "where", "tries", "since", "rtt"], rows)
+        for s in sorted(self.hub.sessions(), key=lambda s: (s["instance"], int(s["conn"]))):
+            used = s.get("tries")
+            if s.get("room") and s.get("name"):
+                used = tries.get((s["room"], s["name"].casefold()))
+            conn = s["conn"] if s["instance"] == self.hub.settings.instance else s["owner"]
+            rtt = s.get("rtt")
+            rows.append([conn, s["peer"], s.get("name") or "-", s["where"],
+                         "-" if used is None else used, clock_text(s["since"]),
+                         f"{rtt * 1000:.1f} ms" if rtt is not None else "-", s["instance"]])
+        self.send_table(f"{len(rows)} player sockets", ["id", "peer", "name", "where", "tries",
+                                                       "since", "rtt", "server"], rows)
 
     def on_rooms(self, msg: protocol.ListRooms) -> None:
         rows = [[room.name, room.round, len(room.players),
@@ -124,32 +128,38 @@ class AdminSession:
             value = counters.get(key)
             return "unknown (counter service unavailable)" if value is None else str(value)
 
-        players = list(self.hub.players.values())
+        sessions = self.hub.sessions()
         rows: list[list[Any]] = [
-            ["players online", sum(1 for p in players if p.name)],
-            ["connections", len(players)],
+            ["players online", sum(1 for s in sessions if s.get("name"))],
+            ["connections", len(sessions)],
             ["rounds played", count("rounds:played")],
             ["rounds won", count("rounds:won")],
             ["correct answers", count("correct:total")],
             ["games on record", self.hub.backends.store.count_games()],
             ["uptime", _age(self.hub.started, time.time())],
         ]
-        if not counters.available:
-            rows.append(["note", "counts are incomplete: the counter service was unreachable"])
+        if counters.incomplete:
+            rows.append(["note", "counts are incomplete: the counter service was unreachable"
+                         + ("" if counters.available else " (and still is)")])
         self.send_table(f"stats of {self.hub.settings.instance}", ["what", "value"], rows)
 
     def on_kick(self, msg: protocol.Kick) -> None:
-        target = self.hub.find_player(msg.target)
-        if not isinstance(target, PlayerSession):
-            raise Refused("not_found", f"no player {escape(msg.target, 40)!r}: "
-                          "'list' shows ids and names")
         reason = clean_text(msg.reason) or "no reason given"
-        who = target.name or target.peer
-        target.evict("kicked", f"kicked by the admin: {reason}")
-        self.hub.admin_event("kick", f"{who} (#{target.conn_id}) kicked by {self.holder}: "
-                             f"{reason}", "ADMIN", conn=target.conn_id, peer=target.peer,
-                             name=target.name)
-        self.conn.send(protocol.Ok(message=f"kicked {who} (#{target.conn_id})"))
+        bye = f"kicked by the admin: {reason}"
+        target = self.hub.find_player(msg.target)
+        if isinstance(target, PlayerSession):
+            who, conn = target.name or target.peer, target.conn_id
+            target.evict("kicked", bye)
+        else:
+            owner = self.hub.locate(msg.target)
+            if owner is None:
+                raise Refused("not_found", f"no player {escape(msg.target, 40)!r}: "
+                              "'list' shows ids and names")
+            who, conn = msg.target, owner
+            self.hub.send_remote(owner, {"action": "evict", "reason": "kicked", "message": bye})
+        self.hub.admin_event("kick", f"{who} (#{conn}) kicked by {self.holder}: {reason}",
+                             "ADMIN", conn=conn, name=who)
+        self.conn.send(protocol.Ok(message=f"kicked {who} (#{conn})"))
 
     def on_say(self, msg: protocol.Say) -> None:
         text = clean_text(msg.text)
@@ -157,19 +167,16 @@ class AdminSession:
             raise Refused("empty", "nothing to send: type some text after 'say'")
         self.hub.broadcast_players(protocol.Notice(text=text, sender="admin"))
         self.hub.admin_event("say", f"admin to everyone: {text}", "ADMIN")
-        self.conn.send(protocol.Ok(message=f"sent to {len(self.hub.players)} players"))
+        self.conn.send(protocol.Ok(message="sent to every player"))
 
     def on_msg(self, msg: protocol.DirectMessage) -> None:
         text = clean_text(msg.text)
-        target = self.hub.find_player(msg.to)
-        if target is None or target.name is None:
-            raise Refused("not_online", f"{escape(msg.to, 40)} is not online")
         if not text:
             raise Refused("empty", "nothing to send: type some text after the name")
-        target.conn.send(protocol.Notice(text=text, sender="admin"))
-        self.hub.admin_event("msg", f"admin to {target.name}: {text}", "ADMIN",
-                             name=target.name)
-        self.conn.send(protocol.Ok(message=f"sent to {target.name}"))
+        if not deliver_to(self.hub, msg.to, protocol.Notice(text=text, sender="admin")):
+            raise Refused("not_online", f"{escape(msg.to, 40)} is not online")
+        self.hub.admin_event("msg", f"admin to {msg.to}: {text}", "ADMIN", name=msg.to)
+        self.conn.send(protocol.Ok(message=f"sent to {msg.to}"))
 
     def on_history(self, msg: protocol.History) -> None:
         send_history(self.send_table, self.hub, msg.limit, None)

@@ -9,6 +9,7 @@ admin connected to any process sees what happens on all of them when the bus is 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import secrets
@@ -23,22 +24,45 @@ import protocol
 from games.guess import GuessRoom, Rules
 from guessnet.accounts import Throttle
 from guessnet.logs import escape, log
-from storage.base import ADMIN_CHANNEL, Bus, Counters, JSONDict, RoomStore, Store
+from storage.base import (
+    ADMIN_CHANNEL,
+    PLAYERS_CHANNEL,
+    BackendError,
+    Bus,
+    Counters,
+    JSONDict,
+    Presence,
+    RoomStore,
+    Store,
+    Transition,
+    instance_channel,
+)
 
 if TYPE_CHECKING:
     from guessnet.conn import Connection
 
 LOBBY = "lobby"
+PRESENCE_REFRESH = 10.0  # seconds; well inside the backends' expiry
 
 
-class Member(Protocol):
+class Listener(Protocol):
     """What the hub needs of a session to deliver to it."""
 
     conn_id: str
     conn: Connection
 
+
+class Member(Listener, Protocol):
+    """A player session, as the hub sees it."""
+
     @property
     def name(self) -> str | None: ...
+
+    def info(self) -> JSONDict:
+        """This session's presence entry (listed by admins on every process)."""
+
+    def evict(self, reason: str, message: str) -> None:
+        """Close this session from another thread, telling the player why."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +79,11 @@ class Backends:
     rooms: RoomStore
     bus: Bus
     counters: Counters
+    presence: Presence
+
+    def close(self) -> None:
+        self.bus.close()
+        self.store.close()
 
 
 def frame_of(payload: JSONDict) -> bytes:
@@ -89,6 +118,10 @@ def clock_text(at: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
 
 
+class NameBusy(Exception):
+    """A guest asked for a name someone (on any process) is using."""
+
+
 @dataclass
 class Hub:
     settings: Settings
@@ -99,19 +132,34 @@ class Hub:
     _lock: threading.RLock = field(default_factory=threading.RLock)
     players: dict[str, Member] = field(default_factory=dict)
     _names: dict[str, Member] = field(default_factory=dict)
-    admins: dict[str, Member] = field(default_factory=dict)
+    admins: dict[str, Listener] = field(default_factory=dict)
     _channels: dict[str, set[Member]] = field(default_factory=lambda: defaultdict(set))
     _per_peer: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     _throttle: Throttle = field(default_factory=Throttle)
+    _stop: threading.Event = field(default_factory=threading.Event)
     shutting_down: bool = False
 
     def __post_init__(self) -> None:
-        self.backends.bus.subscribe(ADMIN_CHANNEL, self._deliver_admin)
+        bus = self.backends.bus
+        bus.subscribe(ADMIN_CHANNEL, self._deliver_admin)
+        bus.subscribe(PLAYERS_CHANNEL, self._deliver_everyone)
+        bus.subscribe(instance_channel(self.settings.instance), self._on_control)
+        hooks = getattr(bus, "on_reconnect", None)
+        if hooks is not None:
+            hooks.append(self.resync)
+        threading.Thread(target=self._refresh_presence, name="presence", daemon=True).start()
+
+    def close(self) -> None:
+        self._stop.set()
 
     # ------------------------------------------------------------------ connections
 
     def next_id(self) -> str:
         return str(next(self._ids))
+
+    def owner(self, member: Member) -> str:
+        """The process-independent id of a session: ``instance/connection-id``."""
+        return f"{self.settings.instance}/{member.conn_id}"
 
     def admit(self, peer_host: str) -> str | None:
         """Count a new player connection; return why it is refused, or None."""
@@ -134,49 +182,156 @@ class Hub:
     def add_player(self, member: Member) -> None:
         with self._lock:
             self.players[member.conn_id] = member
+        self.publish_presence(member)
 
     def remove_player(self, member: Member) -> None:
         with self._lock:
             self.players.pop(member.conn_id, None)
-            self.release_name(member)
             for members in self._channels.values():
                 members.discard(member)
+        self.release_name(member)
+        self._guarded("drop presence", lambda: self.backends.presence.drop(self.owner(member)))
 
-    def add_admin(self, member: Member) -> None:
+    def add_admin(self, member: Listener) -> None:
         with self._lock:
             self.admins[member.conn_id] = member
 
-    def remove_admin(self, member: Member) -> None:
+    def remove_admin(self, member: Listener) -> None:
         with self._lock:
             self.admins.pop(member.conn_id, None)
 
-    # ------------------------------------------------------------------ names
+    def _guarded(self, what: str, action: Callable[[], object]) -> None:
+        """Run a best-effort backend call: a backend outage is logged, never raised."""
+        try:
+            action()
+        except BackendError as exc:
+            log("ERROR", f"{what}: {escape(exc)}")
 
-    def claim_name(self, member: Member, name: str) -> Member | None:
-        """Register ``member`` under ``name``; return the member holding it before, if any."""
+    # ------------------------------------------------------------------ names and presence
+
+    def claim_name(self, member: Member, name: str, account: bool) -> None:
+        """Make ``member`` the holder of ``name`` on every process.
+
+        A guest gets ``NameBusy`` if anyone holds the name; an account takes it over and the
+        older session, wherever it is, is told and closed.
+        """
         key = name.casefold()
+        holder = self.backends.presence.claim(name, self.owner(member), steal=account)
         with self._lock:
-            previous = self._names.get(key)
+            local = self._names.get(key)
+            if holder is not None and not account:
+                raise NameBusy(name)
+            if local is not None and local is not member and not account:
+                raise NameBusy(name)
             self._names[key] = member
-        return previous if previous is not member else None
+        message = f"{name} logged in from another connection; this one is closed"
+        if local is not None and local is not member:
+            local.evict("replaced", message)
+        elif holder is not None:
+            self.send_remote(holder, {"action": "evict", "reason": "replaced",
+                                      "message": message})
 
     def name_online(self, name: str) -> bool:
         with self._lock:
-            return name.casefold() in self._names
+            if name.casefold() in self._names:
+                return True
+        return self.backends.presence.owner_of(name) is not None
 
     def release_name(self, member: Member) -> None:
+        name = member.name
+        if name is None:
+            return
         with self._lock:
-            if member.name is not None and self._names.get(member.name.casefold()) is member:
-                del self._names[member.name.casefold()]
+            if self._names.get(name.casefold()) is member:
+                del self._names[name.casefold()]
+        self._guarded("release name",
+                      lambda: self.backends.presence.release(name, self.owner(member)))
 
     def find_player(self, target: str) -> Member | None:
-        """A connected player by connection id, else by name."""
+        """A player connected to this process, by connection id, owner id or name."""
+        local_id = target.removeprefix(self.settings.instance + "/")
         with self._lock:
-            return self.players.get(target) or self._names.get(target.casefold())
+            return self.players.get(local_id) or self._names.get(target.casefold())
+
+    def locate(self, target: str) -> str | None:
+        """The owner id of a player on another process, by name or owner id."""
+        if "/" in target:
+            return target if any(s.get("owner") == target for s in self.sessions()) else None
+        return self.backends.presence.owner_of(target)
+
+    def send_remote(self, owner: str, payload: JSONDict) -> None:
+        """Ask the process holding ``owner`` to act on that session (evict, deliver)."""
+        instance, _, conn = owner.rpartition("/")
+        self.backends.bus.publish(instance_channel(instance), dict(payload, conn=conn))
+
+    def _on_control(self, payload: JSONDict) -> None:
+        with self._lock:
+            member = self.players.get(str(payload.get("conn")))
+        if member is None:
+            return
+        if payload.get("action") == "evict":
+            member.evict(str(payload.get("reason", "replaced")), str(payload.get("message", "")))
+        elif payload.get("action") == "deliver":
+            member.conn.send_frame(frame_of(payload["msg"]))
+
+    def publish_presence(self, member: Member) -> None:
+        self._guarded("publish presence", lambda: self.backends.presence.refresh(
+            {self.owner(member): member.info()}))
+
+    def sessions(self) -> list[JSONDict]:
+        """Every player session on every process (this one's read live)."""
+        with self._lock:
+            local = [m.info() for m in self.players.values()]
+        mine = self.settings.instance
+        try:
+            remote = [s for s in self.backends.presence.sessions() if s.get("instance") != mine]
+        except BackendError as exc:
+            log("ERROR", f"list sessions: {escape(exc)}")
+            remote = []
+        return local + remote
 
     def online_names(self) -> list[str]:
+        return sorted({s["name"] for s in self.sessions() if s.get("name")}, key=str.casefold)
+
+    def _refresh_presence(self) -> None:
+        while not self._stop.wait(PRESENCE_REFRESH):
+            with self._lock:
+                entries = {self.owner(m): m.info() for m in self.players.values()}
+            if entries:
+                self._guarded("refresh presence",
+                              functools.partial(self.backends.presence.refresh, entries))
+
+    def resync(self) -> None:
+        """After the bus reconnected: messages may have been lost, so re-read every room this
+        process has members in, put the members back if the room forgot them, and resend each
+        its round; republish presence."""
         with self._lock:
-            return sorted((m.name for m in self._names.values() if m.name), key=str.casefold)
+            rooms = {c: list(m) for c, m in self._channels.items() if c.startswith("room:")}
+            members = list(self.players.values())
+        for channel, local in rooms.items():
+            room = channel.removeprefix("room:")
+            names = [m.name for m in local if m.name]
+
+            def rejoin(live: GuessRoom, names: list[str] = names) -> Transition:
+                for name in names:
+                    live.join(name)
+                return Transition(value=(live.round, {n: live.tries_used(n) for n in names}))
+
+            try:
+                round_number, used = self.transact(room, rejoin)
+            except BackendError as exc:
+                log("ERROR", f"resync room {room}: {escape(exc)}")
+                continue
+            rules = self.settings.rules
+            for member in local:
+                if member.name:
+                    member.conn.send(protocol.RoundStarted(
+                        mode="multi", room=room, round=round_number, low=rules.low,
+                        high=rules.high,
+                        tries=rules.tries, tries_used=used.get(member.name, 0)))
+        for member in members:
+            self.publish_presence(member)
+        log("CONNECTION", f"bus reconnected: {len(rooms)} rooms resynchronised")
 
     # ------------------------------------------------------------------ throttling
 
@@ -198,7 +353,12 @@ class Hub:
             first = channel not in self._channels or not self._channels[channel]
             self._channels[channel].add(member)
         if first:
-            self.backends.bus.subscribe(channel, lambda payload: self._deliver(channel, payload))
+            try:
+                self.backends.bus.subscribe(channel,
+                                            lambda payload: self._deliver(channel, payload))
+            except BackendError:
+                self.leave_channel(member, channel)
+                raise
 
     def leave_channel(self, member: Member, channel: str) -> None:
         with self._lock:
@@ -230,8 +390,11 @@ class Hub:
             member.conn.send_frame(frame)
 
     def broadcast_players(self, msg: protocol.Message) -> None:
-        """Send ``msg`` to every player connected to this process (encoded once)."""
-        frame = protocol.encode(msg)
+        """Send ``msg`` to every player on every process (encoded once per process)."""
+        self.backends.bus.publish(PLAYERS_CHANNEL, {"msg": msg.to_dict()})
+
+    def _deliver_everyone(self, payload: JSONDict) -> None:
+        frame = frame_of(payload["msg"])
         with self._lock:
             members = list(self.players.values())
         for member in members:
@@ -247,7 +410,8 @@ class Hub:
             log(log_as, f"{kind}: {escape(text)}")
         event = protocol.AdminEvent(kind=kind, at=clock_text(self.clock()), text=text[:2000],
                                     **fields)
-        self.backends.bus.publish(ADMIN_CHANNEL, {"msg": event.to_dict()})
+        self._guarded(f"admin event {kind}", lambda: self.backends.bus.publish(
+            ADMIN_CHANNEL, {"msg": event.to_dict()}))
 
     def _deliver_admin(self, payload: JSONDict) -> None:
         frame = frame_of(payload["msg"])

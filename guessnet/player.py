@@ -18,7 +18,7 @@ import protocol
 from games.guess import FinishedRound, GuessRejected, GuessRoom, HintResult
 from guessnet import accounts
 from guessnet.conn import Connection, TokenBucket
-from guessnet.hub import LOBBY, Hub, clock_text, envelope, table_frames
+from guessnet.hub import LOBBY, Hub, NameBusy, clock_text, envelope, table_frames
 from guessnet.logs import escape, log
 from storage.base import BOARDS, BackendError, NameTaken, Transition, room_channel
 
@@ -93,7 +93,10 @@ class PlayerSession:
             reason = self.conn.run(self.on_message, self.on_protocol_error, self.on_tick)
         finally:
             with self._lock:
-                self._leave_game()
+                try:
+                    self._leave_game()
+                except BackendError as exc:
+                    log("ERROR", f"{self.peer} left without a trace in its room: {escape(exc)}")
                 hub.leave_channel(self, LOBBY)
                 hub.remove_player(self)
         who = f" ({self.name})" if self.name else ""
@@ -113,7 +116,10 @@ class PlayerSession:
     def evict(self, reason: str, message: str) -> None:
         """Close this session from another thread (kick, login elsewhere)."""
         with self._lock:
-            self._leave_game()
+            try:
+                self._leave_game()
+            except BackendError as exc:
+                log("ERROR", f"evicting {self.peer}: {escape(exc)}")
             self.hub.leave_channel(self, LOBBY)
             self.hub.release_name(self)
             self.send(protocol.Bye(reason=reason, message=message))
@@ -172,15 +178,25 @@ class PlayerSession:
         if old_name is not None and old_name.casefold() != name.casefold():
             if self.mode is not None:
                 raise Refused("in_game", "leave the game ('exit') before changing name")
+        try:
+            self.hub.claim_name(self, name, account)
+        except NameBusy:
+            raise Refused("name_taken", f"{name} is already playing: choose another name") \
+                from None
+        if old_name is not None and old_name.casefold() != name.casefold():
             self.hub.release_name(self)
-        previous = self.hub.claim_name(self, name)
-        if previous is not None:
-            assert isinstance(previous, PlayerSession)
-            previous.evict("replaced", f"{name} logged in from another connection "
-                           f"({self.peer}); this one is closed")
         self.name, self.account = name, account
         self.hub.join_channel(self, LOBBY)
+        self.hub.publish_presence(self)
         self.send(protocol.Identified(name=name, account=account))
+
+    def info(self) -> dict[str, Any]:
+        """This session's presence entry, as admins list it on every process."""
+        used = self.tries_used()
+        return {"owner": self.hub.owner(self), "instance": self.hub.settings.instance,
+                "conn": self.conn_id, "peer": self.peer, "name": self.name,
+                "where": self.where, "room": self.room, "since": self.connected_at,
+                "tries": used, "rtt": self.conn.rtt}
 
     def on_name(self, msg: protocol.SetName) -> None:
         name = self._valid_name(msg.name)
@@ -192,8 +208,6 @@ class PlayerSession:
         if self.hub.backends.store.get_user(name) is not None:
             raise Refused("name_taken", f"{name} is a registered account: "
                           f"'login {name}' or choose another name")
-        if self.hub.name_online(name):
-            raise Refused("name_taken", f"{name} is already playing: choose another name")
         self._take_name(name, account=False)
         log("AUTH", f"{self.peer} playing as guest {name}")
         self.hub.admin_event("named", f"{self.peer} is now {name} (guest)", None,
@@ -289,6 +303,7 @@ class PlayerSession:
             self.single.join(name)
             self.mode = "single"
             self._send_round_started(self.single)
+            self.hub.publish_presence(self)
             self.hub.admin_event("joined", f"{name} started a single-player game",
                                  conn=self.conn_id, name=name)
             return
@@ -311,6 +326,7 @@ class PlayerSession:
             raise
         self.mode, self.room = "multi", room
         self.send(started)
+        self.hub.publish_presence(self)
         self.hub.admin_event("joined", f"{name} joined room {room}", conn=self.conn_id,
                              name=name, room=room)
 
@@ -387,6 +403,7 @@ class PlayerSession:
             raise Refused("not_playing", "you are not in a game")
         self._leave_game()
         self.send(protocol.LeftGame(mode=mode, room=room))
+        self.hub.publish_presence(self)
 
     def _record(self, finished: FinishedRound) -> int | None:
         """Store a finished round, count it, tell the admins; return its game id."""
@@ -431,12 +448,11 @@ class PlayerSession:
     def on_msg(self, msg: protocol.DirectMessage) -> None:
         name = self._need_name()
         text = self._chat_text(msg.text)
-        target = self.hub.find_player(msg.to)
-        if target is None or target.name is None or target.name.casefold() != msg.to.casefold():
+        chat = protocol.Chat(sender=name, text=text, private=True)
+        if not deliver_to(self.hub, msg.to, chat):
             raise Refused("not_online", f"{escape(msg.to, 40)} is not online: 'who' lists "
                           "the players online")
-        target.conn.send(protocol.Chat(sender=name, text=text, private=True))
-        self.send(protocol.Ok(message=f"(to {target.name}) {text}"))
+        self.send(protocol.Ok(message=f"(to {msg.to}) {text}"))
 
     def _chat_text(self, raw: str) -> str:
         now = time.monotonic()
@@ -491,6 +507,20 @@ class PlayerSession:
 
 
 # ---------------------------------------------------------------------- shared helpers
+
+def deliver_to(hub: Hub, name: str, msg: protocol.Message) -> bool:
+    """Send ``msg`` to the player called ``name`` on whichever process; False if offline."""
+    target = hub.find_player(name)
+    if target is not None and target.name is not None and \
+            target.name.casefold() == name.casefold():
+        target.conn.send(msg)
+        return True
+    owner = hub.locate(name)
+    if owner is None:
+        return False
+    hub.send_remote(owner, {"action": "deliver", "msg": msg.to_dict()})
+    return True
+
 
 def round_started(live: GuessRoom, name: str | None) -> protocol.RoundStarted:
     rules = live.rules

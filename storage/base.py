@@ -68,6 +68,15 @@ class GameSummary:
     winner: str | None
 
 
+def summarize(record: JSONDict) -> GameSummary:
+    """The history line of a stored game record."""
+    return GameSummary(
+        game_id=int(record["id"]), game=record["game"], mode=record["mode"],
+        room=record.get("room"), ended=float(record["ended"]),
+        players=tuple(record.get("players", ())), outcome=record.get("outcome", ""),
+        winner=record.get("winner"))
+
+
 def name_key(name: str) -> str:
     """The case-insensitive key under which a name is unique."""
     return name.casefold()
@@ -163,10 +172,47 @@ ADMIN_CHANNEL = "admin"
 PLAYERS_CHANNEL = "players"
 
 
+def instance_channel(instance: str) -> str:
+    """Where other processes send this one's sessions an eviction or a direct message."""
+    return f"instance:{instance}"
+
+
+class Presence(abc.ABC):
+    """Who is online on every process: unique names and a session listing for admins.
+
+    ``owner`` is ``instance/connection-id``.  Entries expire unless ``refresh`` renews them, so
+    the players of a process that died disappear by themselves.
+    """
+
+    @abc.abstractmethod
+    def claim(self, name: str, owner: str, steal: bool) -> str | None:
+        """Take ``name`` for ``owner``; return the other owner holding it (taken over from it
+        when ``steal``), or None when it was free or already ours."""
+
+    @abc.abstractmethod
+    def release(self, name: str, owner: str) -> None:
+        """Free ``name`` if ``owner`` still holds it."""
+
+    @abc.abstractmethod
+    def refresh(self, sessions: dict[str, JSONDict]) -> None:
+        """Publish (and renew) these sessions' listing entries, keyed by owner."""
+
+    @abc.abstractmethod
+    def drop(self, owner: str) -> None: ...
+
+    @abc.abstractmethod
+    def sessions(self) -> list[JSONDict]:
+        """Every live session's entry, on every process."""
+
+    @abc.abstractmethod
+    def owner_of(self, name: str) -> str | None: ...
+
+
 class Counters(abc.ABC):
     """Best-effort counters.  ``available`` is False while the backend is unreachable."""
 
     available: bool = True
+    incomplete: bool = False
 
     @abc.abstractmethod
     def incr(self, key: str, by: int = 1) -> None: ...

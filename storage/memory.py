@@ -8,7 +8,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from games.guess import GuessRoom
-from storage.base import Bus, Counters, Handler, JSONDict, RoomStore, Transition, room_channel
+from storage.base import (
+    Bus,
+    Counters,
+    Handler,
+    JSONDict,
+    Presence,
+    RoomStore,
+    Transition,
+    name_key,
+    room_channel,
+)
 
 
 class MemoryBus(Bus):
@@ -81,3 +91,40 @@ class MemoryCounters(Counters):
     def get(self, key: str) -> int | None:
         with self._lock:
             return self._values.get(key, 0)
+
+
+class MemoryPresence(Presence):
+    """Presence for one process: names and sessions in dicts (nothing to expire)."""
+
+    def __init__(self) -> None:
+        self._names: dict[str, str] = {}
+        self._sessions: dict[str, JSONDict] = {}
+        self._lock = threading.Lock()
+
+    def claim(self, name: str, owner: str, steal: bool) -> str | None:
+        with self._lock:
+            holder = self._names.get(name_key(name))
+            if holder is None or holder == owner or steal:
+                self._names[name_key(name)] = owner
+            return holder if holder != owner else None
+
+    def release(self, name: str, owner: str) -> None:
+        with self._lock:
+            if self._names.get(name_key(name)) == owner:
+                del self._names[name_key(name)]
+
+    def refresh(self, sessions: dict[str, JSONDict]) -> None:
+        with self._lock:
+            self._sessions.update(sessions)
+
+    def drop(self, owner: str) -> None:
+        with self._lock:
+            self._sessions.pop(owner, None)
+
+    def sessions(self) -> list[JSONDict]:
+        with self._lock:
+            return list(self._sessions.values())
+
+    def owner_of(self, name: str) -> str | None:
+        with self._lock:
+            return self._names.get(name_key(name))

@@ -23,6 +23,7 @@ from storage.base import (
     Store,
     UserRecord,
     name_key,
+    summarize,
 )
 
 MIGRATIONS: tuple[str, ...] = (
@@ -191,14 +192,6 @@ class SQLiteStore(Store):
         if db is not None:
             db.close()
             self._local.db = None
-
-
-def summarize(record: JSONDict) -> GameSummary:
-    return GameSummary(
-        game_id=int(record["id"]), game=record["game"], mode=record["mode"],
-        room=record.get("room"), ended=float(record["ended"]),
-        players=tuple(record.get("players", ())), outcome=record.get("outcome", ""),
-        winner=record.get("winner"))
 
 
 def _insert_results(db: sqlite3.Connection, game_id: int, record: JSONDict) -> None:

@@ -20,7 +20,7 @@ import protocol
 import server
 from guessnet import logs, tlsconf
 from guessnet.hub import Backends
-from storage.memory import MemoryBus, MemoryCounters, MemoryRoomStore
+from storage.memory import MemoryBus, MemoryCounters, MemoryPresence, MemoryRoomStore
 from storage.sqlite import SQLiteStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -206,7 +206,8 @@ def start_server(certs: Path, tmp: Path, *extra: str,
     if backends is None:
         bus = MemoryBus()
         backends = Backends(store=SQLiteStore(args.data_dir / "guessnet.sqlite3"),
-                            rooms=MemoryRoomStore(bus), bus=bus, counters=MemoryCounters())
+                            rooms=MemoryRoomStore(bus), bus=bus, counters=MemoryCounters(),
+                            presence=MemoryPresence())
     runtime = server.start(args, backends)
     return Running(runtime, certs, args.data_dir, args.log_dir, [])
 
@@ -226,7 +227,7 @@ def make_server(certs: Path, tmp_path: Path) -> Iterator[Callable[..., Running]]
         for peer in running.peers:
             peer.close()
         server.stop(running.runtime, grace=1.0)
-        running.runtime.hub.backends.store.close()
+        running.runtime.hub.backends.close()
 
 
 @pytest.fixture

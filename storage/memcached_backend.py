@@ -1,0 +1,91 @@
+"""memcached counters (python-memcached): correct answers per session, user and room.
+
+Values are decimal strings kept with ``incr``: nothing is ever pickled.  python-memcached would
+unpickle a value stored with its pickle flag, so the client is built with a pickler and an
+unpickler that refuse: a value planted by someone else reads as missing, it never runs code.
+
+If memcached is down the game goes on: ``incr`` gives up quietly, ``available`` turns False and
+``incomplete`` stays True from then on, so the admin's ``stats`` can say the counts are partial.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import IO, Any
+
+import memcache
+
+from storage.base import BackendError, Counters
+
+PREFIX = "guessnet:"
+SOCKET_TIMEOUT = 0.5
+DEAD_RETRY = 1  # seconds before a down server is tried again
+
+
+class RefusingUnpickler:
+    """Stands in for pickle.Unpickler: refuses every pickled value."""
+
+    def __init__(self, file: IO[bytes], *args: Any, **kwargs: Any) -> None:
+        self.persistent_load = None
+
+    def load(self) -> Any:
+        raise ValueError("refusing to unpickle a memcached value")
+
+
+class RefusingPickler:
+    """Stands in for pickle.Pickler: we only ever store strings."""
+
+    def __init__(self, file: IO[bytes], *args: Any, **kwargs: Any) -> None:
+        self.persistent_id = None
+
+    def dump(self, value: Any) -> None:
+        raise TypeError(f"refusing to pickle {type(value).__name__}: store strings only")
+
+
+def _key(key: str) -> str:
+    """memcached keys: no spaces or control characters, at most 250 bytes."""
+    safe = "".join(ch if 32 < ord(ch) < 127 else "_" for ch in PREFIX + key)
+    return safe[:250]
+
+
+class MemcachedCounters(Counters):
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self._client = memcache.Client([address], socket_timeout=SOCKET_TIMEOUT,
+                                       dead_retry=DEAD_RETRY, pickler=RefusingPickler,
+                                       unpickler=RefusingUnpickler)
+        self._lock = threading.Lock()
+        self.available = True
+        self.incomplete = False
+        if not self._client.set(_key("probe"), "1"):
+            raise BackendError(f"memcached at {address} does not answer")
+
+    def _mark(self, ok: bool) -> None:
+        self.available = ok
+        if not ok:
+            self.incomplete = True
+
+    def incr(self, key: str, by: int = 1) -> None:
+        full = _key(key)
+        with self._lock:
+            value = self._client.incr(full, by)
+            if value is None and not self._client.add(full, str(by)):
+                value = self._client.incr(full, by)  # someone else created it meanwhile
+                if value is None:
+                    self._mark(False)
+                    return
+            self._mark(True)
+
+    def get(self, key: str) -> int | None:
+        with self._lock:
+            raw = self._client.get(_key(key))
+            if raw is None and not self._client.set(_key("probe"), "1"):
+                self._mark(False)
+                return None
+        self._mark(True)
+        if raw is None:
+            return 0
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            return 0

@@ -1,0 +1,372 @@
+"""Redis backends: the message queue (pub/sub), shared rooms, presence and the durable store.
+
+Several server processes pointed at one Redis serve one game:
+
+* ``RedisBus``: one pub/sub connection per process, owned by one listener thread.  Other threads
+  ask it to subscribe through a queue and wait until Redis confirms, so nothing published after
+  ``subscribe`` returns is missed.  When the connection breaks the thread reconnects with
+  backoff, subscribes again and calls the ``on_reconnect`` hooks: pub/sub is at most once, so
+  the hub then re-reads room state instead of trusting that it missed nothing.
+* ``RedisRoomStore``: a room is one JSON value changed under WATCH/MULTI; its broadcasts are
+  PUBLISHed inside the same MULTI, so a transition and its messages happen once, in order, and
+  when two processes race for a winning guess exactly one transaction commits.
+* ``RedisPresence``: names and sessions with a TTL, refreshed by each live process, so a crashed
+  process's players disappear within ``PRESENCE_TTL`` seconds.
+* ``RedisStore``: accounts, games (history) and a sorted set per leaderboard.
+
+Every Redis failure is turned into ``BackendError`` in ``translate_errors`` and nowhere else.
+Short socket timeouts keep a dead Redis from freezing a handler for long.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import redis
+
+from games.guess import GuessRoom
+from storage.base import (
+    BackendError,
+    Bus,
+    GameSummary,
+    Handler,
+    JSONDict,
+    LeaderRow,
+    NameTaken,
+    Presence,
+    RoomStore,
+    Store,
+    Transition,
+    UserRecord,
+    name_key,
+    room_channel,
+    summarize,
+)
+
+PREFIX = "guessnet:"
+PRESENCE_TTL = 30
+SOCKET_TIMEOUT = 2.0
+
+
+@contextlib.contextmanager
+def translate_errors(what: str) -> Iterator[None]:
+    """The one place Redis exceptions become ours."""
+    try:
+        yield
+    except redis.RedisError as exc:
+        raise BackendError(f"Redis unavailable ({what}): {exc}") from exc
+
+
+def connect(url: str) -> redis.Redis:
+    """A client for ``redis://host:port/db`` with short timeouts; checks that Redis answers."""
+    client = redis.Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT,
+                                  socket_connect_timeout=SOCKET_TIMEOUT, health_check_interval=5,
+                                  decode_responses=True)
+    with translate_errors(f"ping {url}"):
+        client.ping()
+    return client
+
+
+# --------------------------------------------------------------------------- bus
+
+class RedisBus(Bus):
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._handlers: dict[str, Handler] = {}
+        self._lock = threading.Lock()
+        self._requests: queue.Queue[tuple[str, str, threading.Event]] = queue.Queue()
+        self._confirmed: dict[str, threading.Event] = {}
+        self._stop = threading.Event()
+        self.connected = threading.Event()
+        self.on_reconnect: list[Callable[[], None]] = []
+        self._thread = threading.Thread(target=self._listen, name="redis-bus", daemon=True)
+        self._thread.start()
+
+    def publish(self, channel: str, payload: JSONDict) -> None:
+        with translate_errors(f"publish {channel}"):
+            self._client.publish(PREFIX + channel, json.dumps(payload, separators=(",", ":")))
+
+    def subscribe(self, channel: str, handler: Handler) -> None:
+        with self._lock:
+            self._handlers[channel] = handler
+        done = threading.Event()
+        self._requests.put(("subscribe", channel, done))
+        if not done.wait(SOCKET_TIMEOUT * 2):
+            raise BackendError(f"Redis did not confirm the subscription to {channel}")
+
+    def unsubscribe(self, channel: str) -> None:
+        with self._lock:
+            self._handlers.pop(channel, None)
+        self._requests.put(("unsubscribe", channel, threading.Event()))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=3)
+
+    def _listen(self) -> None:
+        backoff = 0.1
+        first = True
+        while not self._stop.is_set():
+            pubsub = self._client.pubsub(ignore_subscribe_messages=False)
+            try:
+                with self._lock:
+                    channels = [PREFIX + c for c in self._handlers]
+                pubsub.subscribe(PREFIX + "-bus-heartbeat", *channels)
+                self.connected.set()
+                if not first:
+                    for hook in list(self.on_reconnect):
+                        hook()
+                first = False
+                backoff = 0.1
+                self._pump(pubsub)
+            except (redis.RedisError, OSError, BackendError):
+                self.connected.clear()
+                self._fail_pending()
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 2.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    pubsub.close()
+
+    def _fail_pending(self) -> None:
+        """Requests that came while disconnected are answered by the resubscribe on reconnect;
+        wake their callers now so no handler waits on a dead connection."""
+        while True:
+            try:
+                _, _, done = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            done.set()
+
+    def _pump(self, pubsub: Any) -> None:
+        pending: dict[str, threading.Event] = {}
+        while not self._stop.is_set():
+            while True:
+                try:
+                    action, channel, done = self._requests.get_nowait()
+                except queue.Empty:
+                    break
+                if action == "subscribe":
+                    pending[PREFIX + channel] = done
+                    pubsub.subscribe(PREFIX + channel)
+                else:
+                    pubsub.unsubscribe(PREFIX + channel)
+                    done.set()
+            message = pubsub.get_message(timeout=0.05)
+            if message is None:
+                continue
+            channel = message["channel"]
+            if message["type"] == "subscribe":
+                waiter = pending.pop(channel, None)
+                if waiter is not None:
+                    waiter.set()
+                continue
+            if message["type"] != "message":
+                continue
+            with self._lock:
+                handler = self._handlers.get(channel[len(PREFIX):])
+            if handler is None:
+                continue
+            try:
+                payload = json.loads(message["data"])
+            except ValueError:
+                continue
+            if isinstance(payload, dict):
+                handler(payload)
+
+
+# --------------------------------------------------------------------------- rooms
+
+class RedisRoomStore(RoomStore):
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+
+    def transact(self, name: str, create: Callable[[], GuessRoom],
+                 change: Callable[[GuessRoom], Transition]) -> Any:
+        key = f"{PREFIX}room:{name}"
+        with translate_errors(f"room {name}"):
+            while True:
+                with self._client.pipeline() as pipe:
+                    try:
+                        pipe.watch(key)
+                        raw = pipe.get(key)
+                        room = GuessRoom.from_dict(json.loads(raw)) if raw else create()
+                        outcome = change(room)
+                        pipe.multi()
+                        if room.tries:
+                            pipe.set(key, json.dumps(room.to_dict(), separators=(",", ":")))
+                        else:
+                            pipe.delete(key)
+                        for payload in outcome.broadcasts or ():
+                            pipe.publish(PREFIX + room_channel(name),
+                                         json.dumps(payload, separators=(",", ":")))
+                        pipe.execute()
+                        return outcome.value
+                    except redis.WatchError:
+                        continue
+
+    def rooms(self) -> Iterator[GuessRoom]:
+        with translate_errors("list rooms"):
+            keys = sorted(self._client.scan_iter(f"{PREFIX}room:*", count=500))
+            values = self._client.mget(keys) if keys else []
+        for raw in values:
+            if raw:
+                yield GuessRoom.from_dict(json.loads(raw))
+
+
+# --------------------------------------------------------------------------- presence
+
+class RedisPresence(Presence):
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+
+    def claim(self, name: str, owner: str, steal: bool) -> str | None:
+        key = f"{PREFIX}name:{name_key(name)}"
+        with translate_errors("claim name"):
+            if self._client.set(key, owner, nx=True, ex=PRESENCE_TTL):
+                return None
+            holder = self._client.get(key)
+            if holder == owner:
+                return None
+            if steal:
+                self._client.set(key, owner, ex=PRESENCE_TTL)
+            return str(holder) if holder else None
+
+    def release(self, name: str, owner: str) -> None:
+        key = f"{PREFIX}name:{name_key(name)}"
+        with translate_errors("release name"), self._client.pipeline() as pipe:
+            try:
+                pipe.watch(key)
+                if pipe.get(key) == owner:
+                    pipe.multi()
+                    pipe.delete(key)
+                    pipe.execute()
+            except redis.WatchError:
+                pass
+
+    def refresh(self, sessions: dict[str, JSONDict]) -> None:
+        with translate_errors("refresh presence"):
+            pipe = self._client.pipeline(transaction=False)
+            for owner, info in sessions.items():
+                pipe.set(f"{PREFIX}session:{owner}", json.dumps(info), ex=PRESENCE_TTL)
+                if info.get("name"):
+                    pipe.set(f"{PREFIX}name:{name_key(info['name'])}", owner, ex=PRESENCE_TTL)
+            pipe.execute()
+
+    def drop(self, owner: str) -> None:
+        with translate_errors("drop session"):
+            self._client.delete(f"{PREFIX}session:{owner}")
+
+    def sessions(self) -> list[JSONDict]:
+        with translate_errors("list sessions"):
+            keys = list(self._client.scan_iter(f"{PREFIX}session:*", count=1000))
+            values = self._client.mget(keys) if keys else []
+        return [json.loads(v) for v in values if v]
+
+    def owner_of(self, name: str) -> str | None:
+        with translate_errors("look up name"):
+            value = self._client.get(f"{PREFIX}name:{name_key(name)}")
+        return str(value) if value else None
+
+
+# --------------------------------------------------------------------------- store
+
+class RedisStore(Store):
+    """Accounts, games and leaderboards in Redis (run it with AOF for durability)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+
+    def create_user(self, name: str, password_hash: str, now: float) -> None:
+        record = json.dumps({"name": name, "password_hash": password_hash, "created": now})
+        with translate_errors("create user"):
+            if not self._client.set(f"{PREFIX}user:{name_key(name)}", record, nx=True):
+                raise NameTaken(name)
+
+    def get_user(self, name: str) -> UserRecord | None:
+        with translate_errors("get user"):
+            raw = self._client.get(f"{PREFIX}user:{name_key(name)}")
+        if not raw:
+            return None
+        data = json.loads(raw)
+        return UserRecord(data["name"], data["password_hash"], data["created"])
+
+    def set_password(self, name: str, password_hash: str) -> None:
+        key = f"{PREFIX}user:{name_key(name)}"
+        with translate_errors("set password"), self._client.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    if not raw:
+                        return
+                    data = dict(json.loads(raw), password_hash=password_hash)
+                    pipe.multi()
+                    pipe.set(key, json.dumps(data))
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
+
+    def save_game(self, record: JSONDict) -> int:
+        with translate_errors("save game"):
+            game_id = int(self._client.incr(f"{PREFIX}games:next"))
+            stored = dict(record, id=game_id)
+            pipe = self._client.pipeline(transaction=True)
+            pipe.set(f"{PREFIX}game:{game_id}", json.dumps(stored, separators=(",", ":")))
+            pipe.lpush(f"{PREFIX}games", game_id)
+            for result in record.get("results", ()):
+                player, board = name_key(result["player"]), result["board"]
+                stats = f"{PREFIX}stats:{board}:{player}"
+                pipe.lpush(f"{PREFIX}player-games:{player}", game_id)
+                pipe.hset(stats, "name", result["player"])
+                pipe.hincrby(stats, "played", 1)
+                # score = wins * 1e7 - played: most wins first, then fewest rounds
+                pipe.zincrby(f"{PREFIX}leaders:{board}", -1, player)
+                if result["won"]:
+                    pipe.hincrby(stats, "wins", 1)
+                    pipe.zincrby(f"{PREFIX}leaders:{board}", 10_000_000, player)
+                    if result.get("tries") is not None:
+                        pipe.zadd(f"{PREFIX}best:{board}", {player: result["tries"]}, lt=True)
+            pipe.execute()
+        return game_id
+
+    def get_game(self, game_id: int) -> JSONDict | None:
+        with translate_errors("get game"):
+            raw = self._client.get(f"{PREFIX}game:{game_id}")
+        return json.loads(raw) if raw else None
+
+    def recent_games(self, limit: int, player: str | None = None) -> list[GameSummary]:
+        key = f"{PREFIX}games" if player is None else f"{PREFIX}player-games:{name_key(player)}"
+        with translate_errors("recent games"):
+            ids = [str(i) for i in self._client.lrange(key, 0, limit - 1)]
+            raws = self._client.mget([f"{PREFIX}game:{i}" for i in ids]) if ids else []
+        return [summarize(json.loads(r)) for r in raws if r]
+
+    def count_games(self) -> int:
+        with translate_errors("count games"):
+            return int(self._client.llen(f"{PREFIX}games"))
+
+    def leaders(self, board: str, limit: int = 10) -> list[LeaderRow]:
+        with translate_errors("leaders"):
+            top = [str(p) for p in
+                   self._client.zrevrange(f"{PREFIX}leaders:{board}", 0, limit * 3 - 1)]
+            pipe = self._client.pipeline(transaction=False)
+            for player in top:
+                pipe.hgetall(f"{PREFIX}stats:{board}:{player}")
+                pipe.zscore(f"{PREFIX}best:{board}", player)
+            answers = pipe.execute()
+        rows = []
+        for i in range(0, len(answers), 2):
+            stats, best = answers[i], answers[i + 1]
+            rows.append(LeaderRow(player=stats.get("name", "?"), wins=int(stats.get("wins", 0)),
+                                  played=int(stats.get("played", 0)),
+                                  best=int(best) if best is not None else None))
+        rows.sort(key=lambda r: (-r.wins, r.played, r.best if r.best is not None else 1 << 30,
+                                 r.player))
+        return rows[:limit]
