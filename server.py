@@ -178,6 +178,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                        "presence, accounts and history (env GUESSNET_REDIS_URL)")
     scale.add_argument("--memcached", default=os.environ.get("GUESSNET_MEMCACHED"),
                        metavar="HOST:PORT", help="answer counters (env GUESSNET_MEMCACHED)")
+    scale.add_argument("--presence-ttl", type=int, default=30, metavar="SECONDS",
+                       help="a crashed process's players vanish from listings within this "
+                            "(default %(default)s)")
     game = parser.add_argument_group("game")
     game.add_argument("--min", type=int, default=1, help="lowest secret (default %(default)s)")
     game.add_argument("--max", type=int, default=10, help="highest secret (default %(default)s)")
@@ -234,7 +237,7 @@ def open_backends(args: argparse.Namespace) -> Backends:
     return Backends(store=redis_backend.RedisStore(client),
                     rooms=redis_backend.RedisRoomStore(client),
                     bus=redis_backend.RedisBus(client), counters=counters,
-                    presence=redis_backend.RedisPresence(client))
+                    presence=redis_backend.RedisPresence(client, args.presence_ttl))
 
 
 def start(args: argparse.Namespace, backends: Backends) -> Runtime:

@@ -84,6 +84,7 @@ class Backends:
     def close(self) -> None:
         self.bus.close()
         self.store.close()
+        self.counters.close()
 
 
 def frame_of(payload: JSONDict) -> bytes:
@@ -294,7 +295,8 @@ class Hub:
         return sorted({s["name"] for s in self.sessions() if s.get("name")}, key=str.casefold)
 
     def _refresh_presence(self) -> None:
-        while not self._stop.wait(PRESENCE_REFRESH):
+        ttl = getattr(self.backends.presence, "ttl", PRESENCE_REFRESH * 3)
+        while not self._stop.wait(ttl / 3):
             with self._lock:
                 entries = {self.owner(m): m.info() for m in self.players.values()}
             if entries:

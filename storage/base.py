@@ -220,3 +220,6 @@ class Counters(abc.ABC):
     @abc.abstractmethod
     def get(self, key: str) -> int | None:
         """The counter's value, 0 if never counted, None if the backend cannot say now."""
+
+    def close(self) -> None:
+        """Release connections."""

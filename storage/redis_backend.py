@@ -222,19 +222,20 @@ class RedisRoomStore(RoomStore):
 # --------------------------------------------------------------------------- presence
 
 class RedisPresence(Presence):
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, ttl: int = PRESENCE_TTL) -> None:
         self._client = client
+        self.ttl = ttl
 
     def claim(self, name: str, owner: str, steal: bool) -> str | None:
         key = f"{PREFIX}name:{name_key(name)}"
         with translate_errors("claim name"):
-            if self._client.set(key, owner, nx=True, ex=PRESENCE_TTL):
+            if self._client.set(key, owner, nx=True, ex=self.ttl):
                 return None
             holder = self._client.get(key)
             if holder == owner:
                 return None
             if steal:
-                self._client.set(key, owner, ex=PRESENCE_TTL)
+                self._client.set(key, owner, ex=self.ttl)
             return str(holder) if holder else None
 
     def release(self, name: str, owner: str) -> None:
@@ -253,9 +254,9 @@ class RedisPresence(Presence):
         with translate_errors("refresh presence"):
             pipe = self._client.pipeline(transaction=False)
             for owner, info in sessions.items():
-                pipe.set(f"{PREFIX}session:{owner}", json.dumps(info), ex=PRESENCE_TTL)
+                pipe.set(f"{PREFIX}session:{owner}", json.dumps(info), ex=self.ttl)
                 if info.get("name"):
-                    pipe.set(f"{PREFIX}name:{name_key(info['name'])}", owner, ex=PRESENCE_TTL)
+                    pipe.set(f"{PREFIX}name:{name_key(info['name'])}", owner, ex=self.ttl)
             pipe.execute()
 
     def drop(self, owner: str) -> None:

@@ -22,6 +22,7 @@ from guessnet import logs, tlsconf
 from guessnet.hub import Backends
 from storage.memory import MemoryBus, MemoryCounters, MemoryPresence, MemoryRoomStore
 from storage.sqlite import SQLiteStore
+from tests.services import Service, memcached_service, redis_service
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 5.0
@@ -233,3 +234,36 @@ def make_server(certs: Path, tmp_path: Path) -> Iterator[Callable[..., Running]]
 @pytest.fixture
 def srv(make_server: Callable[..., Running]) -> Running:
     return make_server()
+
+
+# --------------------------------------------------------------------- real Redis / memcached
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Service]:
+    service = redis_service().start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: Service) -> str:
+    """A Redis URL with an empty database for this test."""
+    import redis
+    client = redis.Redis(port=redis_server.port, socket_timeout=5)
+    client.flushall()
+    client.close()
+    return f"redis://127.0.0.1:{redis_server.port}/0"
+
+
+@pytest.fixture(scope="session")
+def memcached_server() -> Iterator[Service]:
+    service = memcached_service().start()
+    yield service
+    service.stop()
+
+
+def scaled_backends(redis_url: str, memcached: str | None, presence_ttl: int = 30) -> Backends:
+    """What server.py opens for --redis/--memcached."""
+    args = server.parse_args(["--redis", redis_url, "--presence-ttl", str(presence_ttl)]
+                             + (["--memcached", memcached] if memcached else []))
+    return server.open_backends(args)

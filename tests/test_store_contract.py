@@ -1,0 +1,158 @@
+"""One contract for every Store backend (SQLite and Redis), and every Counters backend."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from storage.base import BackendError, Counters, NameTaken, Store
+from storage.memory import MemoryCounters
+from tests.services import Service
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        from storage.sqlite import SQLiteStore
+        made: Store = SQLiteStore(tmp_path / "contract.sqlite3")
+    else:
+        from storage import redis_backend
+        made = redis_backend.RedisStore(redis_backend.connect(
+            request.getfixturevalue("redis_url")))
+    yield made
+    made.close()
+
+
+def game(winner: str | None, players: list[str], board: str = "single",
+         tries: dict[str, int] | None = None, ended: float = 100.0) -> dict[str, object]:
+    tries = tries or {p: 1 for p in players}
+    return {
+        "game": "guess", "mode": board, "room": None, "started": ended - 5, "ended": ended,
+        "players": players, "secret": 4,
+        "moves": [{"at": ended, "player": p, "move": 4, "result": "correct"} for p in players],
+        "outcome": "won" if winner else "failed", "winner": winner,
+        "results": [{"player": p, "board": board, "won": p == winner, "tries": tries[p]}
+                    for p in players],
+    }
+
+
+def test_accounts(store: Store) -> None:
+    assert store.get_user("ann") is None
+    store.create_user("Ann", "hash1", 1.0)
+    user = store.get_user("ANN")
+    assert user is not None and (user.name, user.password_hash) == ("Ann", "hash1")
+    with pytest.raises(NameTaken):
+        store.create_user("aNN", "hash2", 2.0)
+    store.set_password("ann", "hash3")
+    assert store.get_user("ann").password_hash == "hash3"  # type: ignore[union-attr]
+    store.set_password("nobody", "x")
+    assert store.get_user("nobody") is None
+
+
+def test_games_and_history(store: Store) -> None:
+    assert store.count_games() == 0
+    first = store.save_game(game("ann", ["ann", "bob"], ended=10))
+    second = store.save_game(game(None, ["bob"], ended=20))
+    assert second > first >= 1
+    assert store.count_games() == 2
+    record = store.get_game(first)
+    assert record is not None and record["id"] == first and record["winner"] == "ann"
+    assert record["moves"][0]["player"] == "ann"
+    assert store.get_game(9999) is None
+    assert [g.game_id for g in store.recent_games(10)] == [second, first]
+    assert [g.game_id for g in store.recent_games(1)] == [second]
+    assert [g.game_id for g in store.recent_games(10, "ANN")] == [first]
+    assert [g.game_id for g in store.recent_games(10, "bob")] == [second, first]
+    assert store.recent_games(10, "zed") == []
+
+
+def test_leaderboard_order_and_boards(store: Store) -> None:
+    store.save_game(game("ann", ["ann", "bob"], tries={"ann": 3, "bob": 2}))
+    store.save_game(game("ann", ["ann"], tries={"ann": 2}))
+    store.save_game(game("bob", ["bob"], tries={"bob": 1}))
+    store.save_game(game("cy", ["cy"], tries={"cy": 4}))
+    store.save_game(game("dee", ["dee"], board="multi"))
+    rows = store.leaders("single")
+    assert [(r.player, r.wins, r.played, r.best) for r in rows] == [
+        ("ann", 2, 2, 2), ("cy", 1, 1, 4), ("bob", 1, 2, 1)]
+    assert rows[2].win_rate == 0.5
+    assert [r.player for r in store.leaders("multi")] == ["dee"]
+    assert store.leaders("tictactoe") == []
+    assert len(store.leaders("single", limit=1)) == 1
+
+
+@pytest.fixture(params=["memory", "memcached"])
+def counters(request: pytest.FixtureRequest) -> Iterator[Counters]:
+    if request.param == "memory":
+        yield MemoryCounters()
+        return
+    from storage.memcached_backend import MemcachedCounters
+    service: Service = request.getfixturevalue("memcached_server")
+    made = MemcachedCounters(f"127.0.0.1:{service.port}")
+    made._client.flush_all()
+    yield made
+    made.close()
+
+
+def test_counters(counters: Counters) -> None:
+    assert counters.get("correct:user:ann") == 0
+    counters.incr("correct:user:ann")
+    counters.incr("correct:user:ann", 2)
+    counters.incr("correct:room:main")
+    assert counters.get("correct:user:ann") == 3
+    assert counters.get("correct:room:main") == 1
+    assert counters.available and not counters.incomplete
+
+
+def test_planted_pickle_never_runs(memcached_server: Service, tmp_path: Path) -> None:
+    """A value stored with python-memcached's pickle flag reads as missing; nothing executes."""
+    from storage.memcached_backend import MemcachedCounters, _key
+    marker = tmp_path / "pwned"
+    evil = (b"cos\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR.")
+    with socket.create_connection(("127.0.0.1", memcached_server.port), timeout=5) as raw:
+        raw.sendall(b"set " + _key("correct:user:eve").encode() + b" 1 0 "
+                    + str(len(evil)).encode() + b"\r\n" + evil + b"\r\n")
+        assert raw.recv(100).startswith(b"STORED")
+    counters = MemcachedCounters(f"127.0.0.1:{memcached_server.port}")
+    try:
+        assert counters.get("correct:user:eve") == 0
+        assert not marker.exists()
+        with pytest.raises(TypeError):
+            counters._client.set(_key("x"), {"not": "a string"})
+    finally:
+        counters.close()
+
+
+def test_memcached_down_then_back(tmp_path: Path) -> None:
+    from storage.memcached_backend import MemcachedCounters
+    from tests.services import memcached_service
+    service = memcached_service().start()
+    try:
+        counters = MemcachedCounters(f"127.0.0.1:{service.port}")
+        counters.incr("k")
+        service.kill()
+        counters.incr("k")  # the game goes on: no exception
+        assert not counters.available and counters.incomplete
+        assert counters.get("k") is None
+        service.start()
+        counters._client.forget_dead_hosts()
+        counters.incr("k")
+        assert counters.available and counters.incomplete  # still says counts are partial
+        assert counters.get("k") == 1
+        counters.close()
+    finally:
+        service.stop()
+
+
+def test_unreachable_backends_raise_backend_error() -> None:
+    from storage import redis_backend
+    from storage.memcached_backend import MemcachedCounters
+    from tests.services import free_port
+    port = free_port()
+    with pytest.raises(BackendError):
+        redis_backend.connect(f"redis://127.0.0.1:{port}/0")
+    with pytest.raises(BackendError):
+        MemcachedCounters(f"127.0.0.1:{port}")
