@@ -44,9 +44,11 @@ class RefusingPickler:
         raise TypeError(f"refusing to pickle {type(value).__name__}: store strings only")
 
 
-class _ClosingHost(memcache._Host):  # type: ignore[name-defined,misc]
+class _ClosingHost(memcache._Host):  # type: ignore[misc]
     """python-memcached's host, except that a failed connect closes its socket (the library
     leaks it) and a cut reply marks the host dead instead of leaving a half-read socket."""
+
+    socket: Any
 
     def _get_socket(self) -> Any:
         if self._check_dead():

@@ -5,9 +5,11 @@ Every socket here has a timeout, and every wait has a deadline; nothing sleeps t
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 import struct
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -267,3 +269,37 @@ def scaled_backends(redis_url: str, memcached: str | None, presence_ttl: int = 3
     args = server.parse_args(["--redis", redis_url, "--presence-ttl", str(presence_ttl)]
                              + (["--memcached", memcached] if memcached else []))
     return server.open_backends(args)
+
+
+class LogWatch(logging.Handler):
+    """Collects the server's log lines; ``wait_for`` blocks until one matches (deadline)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self._changed:
+            self.lines.append(record.getMessage())
+            self._changed.notify_all()
+
+    def wait_for(self, *parts: str, timeout: float = TIMEOUT) -> str:
+        def match() -> str | None:
+            return next((line for line in self.lines if all(p in line for p in parts)), None)
+
+        with self._changed:
+            if not self._changed.wait_for(lambda: match() is not None, timeout):
+                raise AssertionError(f"no log line with {parts} in {timeout} s: {self.lines}")
+            found = match()
+            assert found is not None
+            return found
+
+
+@pytest.fixture
+def server_log() -> Iterator[LogWatch]:
+    watch = LogWatch()
+    logger = logging.getLogger(logs.LOGGER_NAME)
+    logger.addHandler(watch)
+    yield watch
+    logger.removeHandler(watch)
