@@ -10,9 +10,11 @@ If memcached is down the game goes on: ``incr`` gives up quietly, ``available`` 
 
 from __future__ import annotations
 
+import queue
 import socket
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import IO, Any
 
 import memcache
@@ -22,6 +24,8 @@ from storage.base import BackendError, Counters
 PREFIX = "guessnet:"
 SOCKET_TIMEOUT = 0.5
 DEAD_RETRY = 1  # seconds before a down server is tried again
+ANSWER_TIMEOUT = 2.0
+QUEUE_LIMIT = 10_000  # increments waiting for the worker; beyond, counts are incomplete
 
 
 class RefusingUnpickler:
@@ -75,28 +79,58 @@ def _key(key: str) -> str:
 
 
 class MemcachedCounters(Counters):
+    """Counters in memcached, driven by one worker thread.
+
+    python-memcached's ``Client`` keeps its sockets per thread (it is a ``threading.local``), so
+    calling it from every handler thread would open one socket per player.  Instead one worker
+    thread owns the client: ``incr`` only queues (a guess never waits on memcached), ``get``
+    waits for its answer with a deadline.
+    """
+
     def __init__(self, address: str) -> None:
         self.address = address
-        self._client = memcache.Client([address], socket_timeout=SOCKET_TIMEOUT,
-                                       dead_retry=DEAD_RETRY, pickler=RefusingPickler,
-                                       unpickler=RefusingUnpickler)
-        for host in self._client.servers:
-            host.__class__ = _ClosingHost
-        self._lock = threading.Lock()
         self.available = True
         self.incomplete = False
-        if not self._call(lambda: self._client.set(_key("probe"), "1")):
-            self._client.disconnect_all()
+        self._jobs: queue.Queue[tuple[Callable[[Any], Any], Future[Any] | None]] = \
+            queue.Queue(maxsize=QUEUE_LIMIT)
+        self._thread = threading.Thread(target=self._work, name="memcached", daemon=True)
+        self._thread.start()
+        if not self._run(lambda client: client.set(_key("probe"), "1")):
+            self.close()
             raise BackendError(f"memcached at {address} does not answer")
 
-    def _call(self, action: Callable[[], Any]) -> Any:
-        """python-memcached reports a lost server as None/0, or (on a half-read reply) as a
-        ValueError; both mean "unavailable now"; this is the one place that knows."""
+    def _work(self) -> None:
+        client = memcache.Client([self.address], socket_timeout=SOCKET_TIMEOUT,
+                                 dead_retry=DEAD_RETRY, pickler=RefusingPickler,
+                                 unpickler=RefusingUnpickler)
+        for host in client.servers:
+            host.__class__ = _ClosingHost
+        while True:
+            job, answer = self._jobs.get()
+            if answer is not None and answer.done():
+                continue  # cancelled (close)
+            try:
+                result = job(client)
+            except (ValueError, OSError) as exc:
+                # a reply cut half-way: python-memcached raises instead of reporting
+                for host in client.servers:
+                    host.mark_dead(f"reply cut: {exc}")
+                result = None
+            except _Stop:
+                client.disconnect_all()
+                if answer is not None:
+                    answer.set_result(None)
+                return
+            if answer is not None:
+                answer.set_result(result)
+
+    def _run(self, job: Callable[[Any], Any]) -> Any:
+        """Run ``job(client)`` on the worker and return its result (None after a deadline)."""
+        answer: Future[Any] = Future()
         try:
-            return action()
-        except (ValueError, OSError) as exc:
-            for host in self._client.servers:
-                host.mark_dead(f"reply cut: {exc}")
+            self._jobs.put((job, answer), timeout=ANSWER_TIMEOUT)
+            return answer.result(timeout=ANSWER_TIMEOUT)
+        except (queue.Full, TimeoutError):
             return None
 
     def _mark(self, ok: bool) -> None:
@@ -106,27 +140,45 @@ class MemcachedCounters(Counters):
 
     def incr(self, key: str, by: int = 1) -> None:
         full = _key(key)
-        with self._lock:
-            if self._call(lambda: self._client.incr(full, by)) is None and \
-                    not self._call(lambda: self._client.add(full, str(by))) and \
-                    self._call(lambda: self._client.incr(full, by)) is None:
+
+        def count(client: Any) -> None:
+            if client.incr(full, by) is None and not client.add(full, str(by)) and \
+                    client.incr(full, by) is None:
                 self._mark(False)  # neither counted nor created: the server is away
-                return
-            self._mark(True)
+            else:
+                self._mark(True)
+
+        try:
+            self._jobs.put_nowait((count, None))
+        except queue.Full:
+            self._mark(False)
 
     def get(self, key: str) -> int | None:
-        with self._lock:
-            raw = self._call(lambda: self._client.get(_key(key)))
-            if raw is None and not self._call(lambda: self._client.set(_key("probe"), "1")):
-                self._mark(False)
-                return None
+        def read(client: Any) -> tuple[bool, Any]:
+            raw = client.get(_key(key))
+            return (raw is not None or bool(client.set(_key("probe"), "1"))), raw
+
+        answer = self._run(read)
+        if answer is None or not answer[0]:
+            self._mark(False)
+            return None
         self._mark(True)
-        if raw is None:
-            return 0
         try:
-            return int(raw)
+            return int(answer[1]) if answer[1] is not None else 0
         except (TypeError, ValueError):
             return 0
 
+    def retry_now(self) -> None:
+        """Forget that the server was down: the next operation tries it at once."""
+        self._run(lambda client: client.forget_dead_hosts())
+
     def close(self) -> None:
-        self._client.disconnect_all()
+        def stop(client: Any) -> None:
+            raise _Stop
+
+        self._run(stop)
+        self._thread.join(timeout=ANSWER_TIMEOUT)
+
+
+class _Stop(Exception):
+    """Ends the worker thread (raised by the job ``close`` queues)."""

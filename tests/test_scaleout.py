@@ -1,0 +1,264 @@
+"""Several server processes on one real Redis and one real memcached serve one game."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+import protocol
+from tests.conftest import Peer, Running, scaled_backends
+from tests.procs import ServerProcess
+from tests.services import Service, memcached_service, redis_service
+
+
+@pytest.fixture
+def pair(tmp_path: Path, certs: Path, redis_url: str,
+         memcached_server: Service) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    import memcache
+    flusher = memcache.Client([f"127.0.0.1:{memcached_server.port}"])
+    flusher.flush_all()
+    flusher.disconnect_all()
+    extra = ("--redis", redis_url, "--memcached", f"127.0.0.1:{memcached_server.port}",
+             "--presence-ttl", "3", "--max", "1000000", "--tries", "30")
+    a = ServerProcess(tmp_path / "a", certs, *extra, "--instance-id", "A").start()
+    b = ServerProcess(tmp_path / "b", certs, *extra, "--instance-id", "B").start()
+    yield a, b
+    for proc in (a, b):
+        proc.stop()
+
+
+def secret(redis_url: str, room: str = "main") -> int:
+    client = redis.Redis.from_url(redis_url, socket_timeout=5)
+    try:
+        return int(json.loads(client.get(f"guessnet:room:{room}"))["secret"])  # type: ignore
+    finally:
+        client.close()
+
+
+def in_room(proc: ServerProcess, name: str, room: str = "main") -> Peer:
+    peer = proc.peer(name)
+    peer.request(protocol.Play(mode="multi", room=room), protocol.RoundStarted)
+    return peer
+
+
+def test_a_win_on_a_ends_the_round_on_b(pair: tuple[ServerProcess, ServerProcess],
+                                        redis_url: str) -> None:
+    a, b = pair
+    ann, bob = in_room(a, "ann"), in_room(b, "bob")
+    assert ann.expect(protocol.RoomUpdate).name == "bob"
+    number = secret(redis_url)
+    assert ann.request(protocol.Guess(value=number), protocol.Hint).result == "correct"
+    ended = bob.expect(protocol.RoundEnded)
+    assert (ended.winner, ended.secret, ended.round) == ("ann", number, 1)
+    assert bob.expect(protocol.RoundStarted).round == 2
+    for peer in (ann, bob):
+        peer.close()
+
+
+def test_all_failed_is_decided_across_both(pair: tuple[ServerProcess, ServerProcess],
+                                           redis_url: str) -> None:
+    a, b = pair
+    ann, bob = in_room(a, "ann"), in_room(b, "bob")
+    number = secret(redis_url)
+    misses = [v for v in range(1, 100) if v != number][:30]
+    for value in misses:
+        ann.request(protocol.Guess(value=value), protocol.Hint)
+    for value in misses:
+        bob.request(protocol.Guess(value=value), protocol.Hint)
+    for peer in (ann, bob):
+        ended = peer.expect(protocol.RoundEnded)
+        assert ended.outcome == "failed" and ended.secret == number
+        peer.close()
+
+
+def test_admin_on_b_sees_and_kicks_player_on_a(pair: tuple[ServerProcess, ServerProcess]
+                                               ) -> None:
+    a, b = pair
+    admin = b.admin()
+    ann = a.peer()
+    connected = admin.expect(protocol.AdminEvent, lambda e: e.kind == "connected")
+    assert connected.peer == ann.address
+    ann.join_as("ann")
+    _, rows = admin.table(protocol.ListPlayers())
+    assert [(r[1], r[2], r[7]) for r in rows] == [(ann.address, "ann", "A")]
+    admin.request(protocol.DirectMessage(to="ann", text="hello from B"), protocol.Ok)
+    assert ann.expect(protocol.Notice).text == "hello from B"
+    admin.request(protocol.Kick(target="ann", reason="test"), protocol.Ok)
+    assert ann.expect(protocol.Bye).reason == "kicked"
+    admin.expect(protocol.AdminEvent, lambda e: e.kind == "disconnected")
+    assert admin.table(protocol.ListPlayers())[1] == []
+    admin.close()
+    ann.close()
+
+
+def test_names_and_logins_span_processes(pair: tuple[ServerProcess, ServerProcess]) -> None:
+    a, b = pair
+    ann = a.peer("ann")
+    other = b.peer()
+    other.hello()
+    other.refused(protocol.SetName(name="ann"), "name_taken")
+    other.request(protocol.Register(name="zoe", password="zoe-password"), protocol.Identified)
+    again = a.peer()
+    again.hello()
+    again.request(protocol.Login(name="zoe", password="zoe-password"), protocol.Identified)
+    assert other.expect(protocol.Bye).reason == "replaced"  # the older session, on B
+    for peer in (ann, other, again):
+        peer.close()
+
+
+def test_room_messages_really_go_through_redis(pair: tuple[ServerProcess, ServerProcess],
+                                               redis_url: str) -> None:
+    a, _ = pair
+    spy = redis.Redis.from_url(redis_url, socket_timeout=5).pubsub()
+    spy.subscribe("guessnet:room:main")
+    assert spy.get_message(timeout=5)["type"] == "subscribe"  # type: ignore[index]
+    ann = in_room(a, "ann")
+    ann.request(protocol.Guess(value=secret(redis_url)), protocol.Hint)
+    seen = []
+    while not any(m.get("type") == "round_ended" for m in seen):
+        message = spy.get_message(timeout=5)
+        assert message is not None, seen
+        if message["type"] == "message":
+            seen.append(json.loads(message["data"])["msg"])
+    assert [m["type"] for m in seen][-1] == "round_ended"
+    assert seen[-1]["winner"] == "ann"
+    spy.close()
+    ann.close()
+
+
+def test_chat_across_processes(pair: tuple[ServerProcess, ServerProcess]) -> None:
+    a, b = pair
+    ann, bob = in_room(a, "ann", "den"), in_room(b, "bob", "den")
+    lobby = b.peer("lobbyist")
+    ann.send(protocol.Say(text="hi from A"))
+    chat = bob.expect(protocol.Chat)
+    assert (chat.sender, chat.text, chat.room) == ("ann", "hi from A", "den")
+    bob.request(protocol.DirectMessage(to="ann", text="psst"), protocol.Ok)
+    private = ann.expect(protocol.Chat, lambda c: c.private)
+    assert (private.sender, private.text) == ("bob", "psst")
+    lobby.request(protocol.Who(), protocol.Table)
+    assert not any(isinstance(m, protocol.Chat) for m in lobby.inbox)
+    for peer in (ann, bob, lobby):
+        peer.close()
+
+
+def test_simultaneous_correct_guesses_yield_one_winner(
+        pair: tuple[ServerProcess, ServerProcess], redis_url: str) -> None:
+    a, b = pair
+    ann, bob = in_room(a, "ann"), in_room(b, "bob")
+    expected_round = 1
+    for _ in range(30):
+        number = secret(redis_url)
+        start = threading.Barrier(2)
+
+        def shoot(peer: Peer, start: threading.Barrier = start, number: int = number) -> None:
+            start.wait(timeout=5)
+            peer.send(protocol.Guess(value=number))
+
+        threads = [threading.Thread(target=shoot, args=(p,)) for p in (ann, bob)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=5)
+        winners = set()
+        for peer in (ann, bob):
+            ended = peer.expect(protocol.RoundEnded, lambda e, r=expected_round: e.round == r)
+            winners.add(ended.winner)
+            peer.expect(protocol.RoundStarted, lambda s, r=expected_round: s.round == r + 1)
+        assert len(winners) == 1 and winners <= {"ann", "bob"}
+        # the loser's guess lands in the next round as an ordinary (wrong) guess
+        hints = [peer.expect(protocol.Hint).result for peer in (ann, bob)]
+        assert hints.count("correct") == 1, hints
+        expected_round += 1
+    for peer in (ann, bob):
+        peer.close()
+
+
+def test_counters_in_memcached_shown_in_stats(pair: tuple[ServerProcess, ServerProcess],
+                                              redis_url: str) -> None:
+    a, b = pair
+    ann = in_room(a, "ann")
+    ann.request(protocol.Guess(value=secret(redis_url)), protocol.Hint)
+    ann.expect(protocol.RoundEnded)
+    admin = b.admin()
+    stats = dict(admin.table(protocol.Stats())[1])
+    assert stats["correct answers"] == "1" and stats["players online"] == 1
+    admin.close()
+    ann.close()
+
+
+# --------------------------------------------------------------------- faults
+
+def test_redis_restart_mid_game(make_server: Callable[..., Running], tmp_path: Path) -> None:
+    service = redis_service(tmp_path / "redis-data").start()  # AOF: accounts must survive
+    url = f"redis://127.0.0.1:{service.port}/0"
+    try:
+        srv = make_server(backends=scaled_backends(url, None))
+        ann = srv.player()
+        ann.hello()
+        ann.request(protocol.Register(name="ann", password="ann-password"), protocol.Identified)
+        ann.request(protocol.Play(mode="multi"), protocol.RoundStarted)
+        threads_before = {t.name for t in threading.enumerate() if "_drain" not in t.name}
+        service.kill()
+        error = ann.refused(protocol.Guess(value=1))
+        assert error.code == "unavailable" and "temporarily unavailable" in error.message
+        service.start()
+        # the server notices by itself, re-reads the room and tells the player
+        resumed = ann.expect(protocol.RoundStarted, timeout=15)
+        assert resumed.room == "main"
+        assert ann.request(protocol.Guess(value=1), protocol.Hint).value == 1
+        assert threads_before <= {t.name for t in threading.enumerate()}
+        again = srv.player()
+        again.hello()
+        assert again.request(protocol.Login(name="ann", password="ann-password"),
+                             protocol.Identified).account
+    finally:
+        service.stop()
+
+
+def test_memcached_stops_mid_game(make_server: Callable[..., Running], redis_url: str) -> None:
+    service = memcached_service().start()
+    try:
+        srv = make_server(backends=scaled_backends(redis_url, f"127.0.0.1:{service.port}"))
+        admin = srv.admin()
+        ann = srv.player("ann")
+        ann.request(protocol.Play(mode="multi"), protocol.RoundStarted)
+        service.kill()
+        ann.request(protocol.Guess(value=srv.room_secret()), protocol.Hint)  # the game goes on
+        assert ann.expect(protocol.RoundEnded).winner == "ann"
+        stats = dict(admin.table(protocol.Stats())[1])
+        assert "incomplete" in stats["note"] and stats["correct answers"].startswith("unknown")
+    finally:
+        service.stop()
+
+
+def test_dead_process_vanishes_from_presence(pair: tuple[ServerProcess, ServerProcess],
+                                             redis_url: str) -> None:
+    a, b = pair
+    client = redis.Redis.from_url(redis_url, socket_timeout=10)
+    client.config_set("notify-keyspace-events", "Ex")
+    expired = client.pubsub()
+    expired.subscribe("__keyevent@0__:expired")
+    ann = a.peer("ann")
+    admin = b.admin()
+    assert [r[2] for r in admin.table(protocol.ListPlayers())[1]] == ["ann"]
+    a.stop(9)  # SIGKILL: no goodbye, presence is left to expire
+    deadline_messages = 0
+    while True:  # wait for Redis to say the session entry expired (TTL 3 s)
+        message = expired.get_message(timeout=10)
+        assert message is not None and deadline_messages < 50
+        deadline_messages += 1
+        if message["type"] == "message" and b"session:A/" in message["data"]:
+            break
+    assert admin.table(protocol.ListPlayers())[1] == []
+    bob = in_room(b, "bob")  # the room goes on for the others
+    assert bob.request(protocol.Guess(value=secret(redis_url)), protocol.Hint).result == "correct"
+    for closable in (expired, client):
+        closable.close()
+    for peer in (ann, admin, bob):
+        peer.close()
