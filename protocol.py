@@ -201,6 +201,25 @@ class Replay(Message, wire="replay"):
     game_id: int = field(metadata={"min": 1})
 
 
+class Invite(Message, wire="invite"):
+    """Challenge a player to tic-tac-toe."""
+    to: str = field(metadata=_NAME)
+
+
+class InviteReply(Message, wire="invite_reply"):
+    """Answer the pending invitation."""
+    accept: bool
+
+
+class Move(Message, wire="move"):
+    """A tic-tac-toe move: ``1``-``9``, ``b2`` (column, row) or ``2,3`` (row, column)."""
+    cell: str = field(metadata={"max_len": 10})
+
+
+class Resign(Message, wire="resign"):
+    """Concede the current tic-tac-toe match."""
+
+
 # -- admin -> server
 
 class ListPlayers(Message, wire="list"):
@@ -311,6 +330,43 @@ class Table(Message, wire="table"):
     last: bool = True
 
 
+class Invited(Message, wire="invited"):
+    """Someone challenges the receiver; answer with ``invite_reply`` within ``seconds``."""
+    sender: str = field(metadata=_NAME)
+    seconds: int
+
+
+class InviteUpdate(Message, wire="invite_update"):
+    """What became of an invitation: ``sent``, ``accepted``, ``declined``, ``timeout``,
+    ``cancelled``; ``message`` says it in words."""
+    other: str = field(metadata=_NAME)
+    outcome: str = field(metadata={"max_len": 16})
+    message: str = field(metadata=_TEXT)
+
+
+class Board(Message, wire="board"):
+    """The tic-tac-toe board after every move: ``board`` is 9 characters of ``X``, ``O`` or
+    space, row by row; ``turn`` names who moves next (null when over); ``you`` is the
+    receiver's mark; ``rtt_ms`` the receiver's last measured round-trip time."""
+    match_id: int
+    x: str = field(metadata=_NAME)
+    o: str = field(metadata=_NAME)
+    board: str = field(metadata={"max_len": 9})
+    turn: str | None = field(metadata=_NAME)
+    you: str = field(metadata={"max_len": 1})
+    last: int | None = None
+    rtt_ms: float | None = None
+
+
+class MatchEnded(Message, wire="match_ended"):
+    """The match is over: ``outcome`` is ``won`` or ``draw``; ``how`` says why."""
+    match_id: int
+    outcome: str = field(metadata={"max_len": 16})
+    winner: str | None = field(metadata=_NAME)
+    how: str = field(metadata={"max_len": 200})
+    game_id: int | None = None
+
+
 # -- server -> admin
 
 class AdminEvent(Message, wire="event"):
@@ -330,13 +386,13 @@ def _types(*classes: type[Message]) -> frozenset[str]:
 
 PLAYER_TO_SERVER: Final = _types(
     Hello, Ping, Pong, Quit, SetName, Register, Login, ChangePassword, Logout, Play, Guess, Leave,
-    Say, DirectMessage, Who, Leaders, History, Replay)
+    Say, DirectMessage, Who, Leaders, History, Replay, Invite, InviteReply, Move, Resign)
 ADMIN_TO_SERVER: Final = _types(
     Hello, Ping, Pong, Quit, ListPlayers, ListRooms, Stats, Kick, Say, DirectMessage, History,
     Replay)
 SERVER_TO_PLAYER: Final = _types(
     Welcome, Ping, Pong, Error, Bye, Identified, Ok, RoundStarted, Hint, RoundEnded, RoomUpdate,
-    LeftGame, Chat, Notice, Table)
+    LeftGame, Chat, Notice, Table, Invited, InviteUpdate, Board, MatchEnded)
 SERVER_TO_ADMIN: Final = _types(Welcome, Ping, Pong, Error, Bye, Ok, Notice, Table, AdminEvent)
 
 

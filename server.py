@@ -33,9 +33,11 @@ from games.guess import Rules
 from guessnet import logs, tlsconf
 from guessnet.admin import AdminSession
 from guessnet.conn import Connection, HandshakeFailed, Limits, tls_handshake
-from guessnet.hub import Backends, Hub, Settings
+from guessnet.hub import Backends, Hub, Refused, Settings
+from guessnet.listings import send_history, send_replay
 from guessnet.logs import escape, log
-from guessnet.player import PlayerSession, Refused, send_history, send_replay
+from guessnet.matches import Matches
+from guessnet.player import PlayerSession
 from guessnet.render import render_table
 from storage.base import BackendError, Counters
 from storage.memory import MemoryBus, MemoryCounters, MemoryPresence, MemoryRoomStore
@@ -262,6 +264,7 @@ def start(args: argparse.Namespace, backends: Backends) -> Runtime:
               backends)
     limits = Limits(handshake_timeout=args.handshake_timeout, frame_timeout=args.frame_timeout,
                     heartbeat=args.heartbeat if args.heartbeat > 0 else None)
+    hub.matches = Matches(hub)
     runtime = Runtime(hub, tlsconf.server_context(paths, require_client_cert=False),
                       tlsconf.server_context(paths, require_client_cert=True), limits, servers)
     for srv in servers:

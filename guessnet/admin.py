@@ -12,16 +12,10 @@ from typing import Any
 
 import protocol
 from guessnet.conn import Connection
-from guessnet.hub import Hub, clock_text, table_frames
+from guessnet.hub import Hub, Refused, clock_text, table_frames
+from guessnet.listings import clean_text, deliver_to, send_history, send_replay
 from guessnet.logs import escape, log
-from guessnet.player import (
-    PlayerSession,
-    Refused,
-    clean_text,
-    deliver_to,
-    send_history,
-    send_replay,
-)
+from guessnet.player import PlayerSession
 from storage.base import BackendError
 
 

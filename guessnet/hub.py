@@ -119,6 +119,14 @@ def clock_text(at: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
 
 
+class Refused(Exception):
+    """A request the client may not make now; ``code`` is stable, the message says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class NameBusy(Exception):
     """A guest asked for a name someone (on any process) is using."""
 
@@ -137,8 +145,9 @@ class Hub:
     _channels: dict[str, set[Member]] = field(default_factory=lambda: defaultdict(set))
     _per_peer: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     _throttle: Throttle = field(default_factory=Throttle)
-    _stop: threading.Event = field(default_factory=threading.Event)
+    stopped: threading.Event = field(default_factory=threading.Event)
     shutting_down: bool = False
+    matches: Any = None  # guessnet.matches.Matches, attached by server.start
 
     def __post_init__(self) -> None:
         bus = self.backends.bus
@@ -151,7 +160,7 @@ class Hub:
         threading.Thread(target=self._refresh_presence, name="presence", daemon=True).start()
 
     def close(self) -> None:
-        self._stop.set()
+        self.stopped.set()
 
     # ------------------------------------------------------------------ connections
 
@@ -296,7 +305,7 @@ class Hub:
 
     def _refresh_presence(self) -> None:
         ttl = getattr(self.backends.presence, "ttl", PRESENCE_REFRESH * 3)
-        while not self._stop.wait(ttl / 3):
+        while not self.stopped.wait(ttl / 3):
             with self._lock:
                 entries = {self.owner(m): m.info() for m in self.players.values()}
             if entries:

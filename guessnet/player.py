@@ -10,34 +10,22 @@ from __future__ import annotations
 import math
 import threading
 import time
-import unicodedata
 from collections.abc import Callable
 from typing import Any
 
 import protocol
-from games.guess import FinishedRound, GuessRejected, GuessRoom, HintResult
+from games.guess import FinishedRound, GuessRejected, GuessRoom
 from guessnet import accounts
 from guessnet.conn import Connection, TokenBucket
-from guessnet.hub import LOBBY, Hub, NameBusy, clock_text, envelope, table_frames
+from guessnet.guessing import guess_record, hint_message, round_ended, round_started
+from guessnet.hub import LOBBY, Hub, NameBusy, Refused, envelope, table_frames
+from guessnet.listings import clean_text, deliver_to, send_history, send_leaders, send_replay
 from guessnet.logs import escape, log
-from storage.base import BOARDS, BackendError, NameTaken, Transition, room_channel
+from storage.base import BackendError, NameTaken, Transition, room_channel
 
 IDLE_BEFORE_NAME = 120.0
 CHAT_RATE, CHAT_BURST, CHAT_MUTE = 5.0, 10.0, 30.0
 DUMMY_HASH = accounts.hash_password("not a real password")
-
-
-class Refused(Exception):
-    """A request the player may not make now; ``code`` is stable, the message says why."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def clean_text(text: str) -> str:
-    """Chat text without control characters, trimmed."""
-    return "".join(ch for ch in text if unicodedata.category(ch)[0] != "C").strip()
 
 
 class PlayerSession:
@@ -67,6 +55,10 @@ class PlayerSession:
             protocol.Say: self.on_say, protocol.DirectMessage: self.on_msg,
             protocol.Who: self.on_who, protocol.Leaders: self.on_leaders,
             protocol.History: self.on_history, protocol.Replay: self.on_replay,
+            protocol.Invite: lambda msg: self.hub.matches.invite(self, msg.to),
+            protocol.InviteReply: lambda msg: self.hub.matches.reply(self, msg.accept),
+            protocol.Move: lambda msg: self.hub.matches.move(self, msg.cell),
+            protocol.Resign: lambda msg: self.hub.matches.resign(self),
             protocol.Pong: lambda msg: None,
         }
 
@@ -74,6 +66,8 @@ class PlayerSession:
     def where(self) -> str:
         if self.mode == "multi":
             return f"room {self.room}"
+        if self.mode == "tictactoe":
+            return "tic-tac-toe"
         return self.mode or ("lobby" if self.name else "-")
 
     def tries_used(self) -> int | None:
@@ -93,6 +87,7 @@ class PlayerSession:
             reason = self.conn.run(self.on_message, self.on_protocol_error, self.on_tick)
         finally:
             with self._lock:
+                self.hub.matches.player_left(self, "disconnected")
                 try:
                     self._leave_game()
                 except BackendError as exc:
@@ -116,6 +111,7 @@ class PlayerSession:
     def evict(self, reason: str, message: str) -> None:
         """Close this session from another thread (kick, login elsewhere)."""
         with self._lock:
+            self.hub.matches.player_left(self, reason)
             try:
                 self._leave_game()
             except BackendError as exc:
@@ -276,6 +272,7 @@ class PlayerSession:
 
     def on_logout(self, msg: protocol.Logout) -> None:
         name = self._need_name()
+        self.hub.matches.player_left(self, "logged out")
         self._leave_game()
         self.hub.leave_channel(self, LOBBY)
         self.hub.release_name(self)
@@ -292,9 +289,14 @@ class PlayerSession:
 
     def on_play(self, msg: protocol.Play) -> None:
         name = self._need_name()
-        if msg.mode not in ("single", "multi"):
+        if msg.mode not in ("single", "multi", "tictactoe"):
             raise Refused("bad_mode", f"unknown mode {escape(msg.mode, 16)!r}: "
-                          "use 'single' or 'multi'")
+                          "use 'single', 'multi' or 'tictactoe'")
+        if self.mode == "tictactoe":
+            raise Refused("busy", "finish your match first ('resign' concedes)")
+        if msg.mode == "tictactoe":
+            self.hub.matches.play_bot(self)
+            return
         room = self._valid_name(msg.room or "main") if msg.mode == "multi" else None
         if self.mode is not None:
             self._leave_game()
@@ -346,7 +348,7 @@ class PlayerSession:
                 self._send_round_started(self.single)
             return
         if self.mode != "multi" or self.room is None:
-            raise Refused("not_playing", "you are not in a game: choose a mode first "
+            raise Refused("not_playing", "you are not in a guessing game: choose a mode first "
                           "('1' single, '2' multi)")
         room = self.room
 
@@ -367,8 +369,10 @@ class PlayerSession:
             self._record(finished)
 
     def _leave_game(self) -> None:
-        """Leave the current game, if any, and go back to the lobby (no reply sent)."""
+        """Leave the current guessing game, if any, back to the lobby (no reply sent)."""
         name, mode, room = self.name, self.mode, self.room
+        if mode == "tictactoe":
+            return
         self.mode, self.room, self.single = None, None, None
         if name is None or mode is None:
             return
@@ -398,9 +402,17 @@ class PlayerSession:
 
     def on_leave(self, msg: protocol.Leave) -> None:
         self._need_name()
-        mode, room = self.mode, self.room
-        if mode is None:
+        if self.mode is None:
             raise Refused("not_playing", "you are not in a game")
+        if self.mode == "tictactoe":
+            raise Refused("busy", "you are in a tic-tac-toe match: 'resign' concedes it")
+        self.to_lobby()
+
+    def to_lobby(self) -> None:
+        """Leave a guessing game, if in one, telling the player (before a match starts)."""
+        mode, room = self.mode, self.room
+        if mode not in ("single", "multi"):
+            return
         self._leave_game()
         self.send(protocol.LeftGame(mode=mode, room=room))
         self.hub.publish_presence(self)
@@ -484,16 +496,7 @@ class PlayerSession:
         self.send_table(f"{len(names)} players online", ["name"], [[n] for n in names])
 
     def on_leaders(self, msg: protocol.Leaders) -> None:
-        if msg.game is not None and msg.game not in BOARDS:
-            raise Refused("bad_game", f"no leaderboard {escape(msg.game, 16)!r}: "
-                          f"choose one of {', '.join(BOARDS)}")
-        boards = BOARDS if msg.game is None else (msg.game,)
-        rows = [[board, i, r.player, r.wins, r.played, r.best or "-", f"{r.win_rate:.0%}"]
-                for board in boards
-                for i, r in enumerate(self.hub.backends.store.leaders(board, 10), 1)]
-        title = "leaders" + (f": {msg.game}" if msg.game else " (per game)")
-        self.send_table(title, ["game", "#", "player", "wins", "played", "best", "win rate"],
-                        rows)
+        send_leaders(self.send_table, self.hub, msg.game)
 
     def on_history(self, msg: protocol.History) -> None:
         name = self._need_name()
@@ -507,82 +510,3 @@ class PlayerSession:
 
 
 # ---------------------------------------------------------------------- shared helpers
-
-def deliver_to(hub: Hub, name: str, msg: protocol.Message) -> bool:
-    """Send ``msg`` to the player called ``name`` on whichever process; False if offline."""
-    target = hub.find_player(name)
-    if target is not None and target.name is not None and \
-            target.name.casefold() == name.casefold():
-        target.conn.send(msg)
-        return True
-    owner = hub.locate(name)
-    if owner is None:
-        return False
-    hub.send_remote(owner, {"action": "deliver", "msg": msg.to_dict()})
-    return True
-
-
-def round_started(live: GuessRoom, name: str | None) -> protocol.RoundStarted:
-    rules = live.rules
-    return protocol.RoundStarted(
-        mode=live.mode, room=live.name if live.mode == "multi" else None, round=live.round,
-        low=rules.low, high=rules.high, tries=rules.tries,
-        tries_used=live.tries_used(name) if name else 0)
-
-
-def hint_message(hint: HintResult) -> protocol.Hint:
-    return protocol.Hint(value=hint.value, result=hint.result, tries_used=hint.tries_used,
-                         tries_left=hint.tries_left)
-
-
-def round_ended(finished: FinishedRound, game_id: int | None) -> protocol.RoundEnded:
-    return protocol.RoundEnded(
-        mode=finished.mode, room=finished.room if finished.mode == "multi" else None,
-        round=finished.round, outcome=finished.outcome, winner=finished.winner,
-        secret=finished.secret, game_id=game_id)
-
-
-def guess_record(hub: Hub, finished: FinishedRound) -> dict[str, Any]:
-    """The history record of a guessing round; results for the accounts that guessed."""
-    guessed: dict[str, int] = {}
-    for move in finished.moves:
-        guessed[move.player] = guessed.get(move.player, 0) + 1
-    results = []
-    for player, count in guessed.items():
-        if hub.backends.store.get_user(player) is not None:
-            results.append({"player": player, "board": finished.mode,
-                            "won": player == finished.winner, "tries": count})
-    return {
-        "game": "guess", "mode": finished.mode,
-        "room": finished.room if finished.mode == "multi" else None,
-        "round": finished.round, "started": finished.started, "ended": finished.ended,
-        "players": list(finished.players), "secret": finished.secret,
-        "moves": [{"at": m.at, "player": m.player, "move": m.value, "result": m.result}
-                  for m in finished.moves],
-        "outcome": finished.outcome, "winner": finished.winner, "results": results,
-    }
-
-
-def send_history(send_table: Callable[[str, list[str], list[list[Any]]], None], hub: Hub,
-                 limit: int, player: str | None) -> None:
-    games = hub.backends.store.recent_games(limit, player)
-    title = f"last {len(games)} games" + (f" of {player}" if player else "")
-    send_table(title, ["id", "ended", "game", "where", "players", "outcome"], [
-        [g.game_id, clock_text(g.ended), g.game, g.room or g.mode,
-         ", ".join(g.players[:6]) + (" ..." if len(g.players) > 6 else ""),
-         f"won by {g.winner}" if g.winner else g.outcome] for g in games])
-
-
-def send_replay(send_table: Callable[[str, list[str], list[list[Any]]], None], hub: Hub,
-                game_id: int) -> None:
-    record = hub.backends.store.get_game(game_id)
-    if record is None:
-        raise Refused("not_found", f"no game #{game_id}: 'history' lists the games on record")
-    where = record.get("room") or record["mode"]
-    outcome = f"won by {record['winner']}" if record.get("winner") else record["outcome"]
-    secret = f", the number was {record['secret']}" if "secret" in record else ""
-    title = (f"game #{game_id}: {record['game']} ({where}), {clock_text(record['started'])} to "
-             f"{clock_text(record['ended'])}, {outcome}{secret}")
-    send_table(title, ["#", "time", "player", "move", "result"], [
-        [i, time.strftime("%H:%M:%S", time.localtime(m["at"])), m["player"], m["move"],
-         m["result"]] for i, m in enumerate(record["moves"], 1)])

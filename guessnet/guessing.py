@@ -1,0 +1,50 @@
+"""Messages and history records of guessing rounds (built from ``games.guess`` results)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import protocol
+from games.guess import FinishedRound, GuessRoom, HintResult
+from guessnet.hub import Hub
+
+
+def round_started(live: GuessRoom, name: str | None) -> protocol.RoundStarted:
+    rules = live.rules
+    return protocol.RoundStarted(
+        mode=live.mode, room=live.name if live.mode == "multi" else None, round=live.round,
+        low=rules.low, high=rules.high, tries=rules.tries,
+        tries_used=live.tries_used(name) if name else 0)
+
+
+def hint_message(hint: HintResult) -> protocol.Hint:
+    return protocol.Hint(value=hint.value, result=hint.result, tries_used=hint.tries_used,
+                         tries_left=hint.tries_left)
+
+
+def round_ended(finished: FinishedRound, game_id: int | None) -> protocol.RoundEnded:
+    return protocol.RoundEnded(
+        mode=finished.mode, room=finished.room if finished.mode == "multi" else None,
+        round=finished.round, outcome=finished.outcome, winner=finished.winner,
+        secret=finished.secret, game_id=game_id)
+
+
+def guess_record(hub: Hub, finished: FinishedRound) -> dict[str, Any]:
+    """The history record of a guessing round; results for the accounts that guessed."""
+    guessed: dict[str, int] = {}
+    for move in finished.moves:
+        guessed[move.player] = guessed.get(move.player, 0) + 1
+    results = []
+    for player, count in guessed.items():
+        if hub.backends.store.get_user(player) is not None:
+            results.append({"player": player, "board": finished.mode,
+                            "won": player == finished.winner, "tries": count})
+    return {
+        "game": "guess", "mode": finished.mode,
+        "room": finished.room if finished.mode == "multi" else None,
+        "round": finished.round, "started": finished.started, "ended": finished.ended,
+        "players": list(finished.players), "secret": finished.secret,
+        "moves": [{"at": m.at, "player": m.player, "move": m.value, "result": m.result}
+                  for m in finished.moves],
+        "outcome": finished.outcome, "winner": finished.winner, "results": results,
+    }
