@@ -28,6 +28,10 @@ HELP = """Commands
   At the menu   1 or single       a single-player game
                 2 or multi        the multiplayer room 'main'
                 multi ROOM        join (or create) the room ROOM
+  Tic-tac-toe   invite NAME       challenge NAME (also: play tictactoe NAME)
+                play tictactoe    play against the server (it never loses)
+                1-9, b2 or 2,3    your move, in a match
+                resign            concede the match
   Anywhere      say TEXT          chat to everyone in your room (the lobby is a room too)
                 msg NAME TEXT     a private message to NAME
                 who               players online
@@ -42,6 +46,8 @@ HELP = """Commands
                 help              this text
                 /q                quit"""
 
+GENERAL = frozenset(["who", "list", "leaders", "history", "replay", "say", "msg", "passwd",
+                     "logout", "ping", "help"])
 NAME_PROMPT = "Enter your name (or 'register NAME' / 'login NAME', 'help'): "
 MENU_PROMPT = "Select game mode (1: single, 2: multi) : "
 
@@ -69,6 +75,8 @@ class PlayerClient:
         self.mode: str | None = None
         self.room: str | None = None
         self.low, self.high = 1, 10
+        self.invite_from: str | None = None
+        self.board: protocol.Board | None = None
         self.net = conn_factory()
 
     # ------------------------------------------------------------------ net thread side
@@ -80,6 +88,15 @@ class PlayerClient:
             self.mode, self.room, self.low, self.high = msg.mode, msg.room, msg.low, msg.high
         elif isinstance(msg, protocol.LeftGame):
             self.mode = self.room = None
+        elif isinstance(msg, protocol.Invited):
+            self.invite_from = msg.sender
+        elif isinstance(msg, protocol.InviteUpdate):
+            if msg.outcome in ("timeout", "cancelled", "accepted", "declined"):
+                self.invite_from = None
+        elif isinstance(msg, protocol.Board):
+            self.mode, self.board = "tictactoe", msg
+        elif isinstance(msg, protocol.MatchEnded):
+            self.mode, self.board = None, None
         elif isinstance(msg, protocol.Table):
             text = self.tables.add(msg)
             if text:
@@ -95,12 +112,19 @@ class PlayerClient:
         text = message_text(msg, self.name, self.mode)
         if text:
             print(text, flush=True)
+        self.lines.refresh()
 
     # ------------------------------------------------------------------ input side
 
     def prompt(self) -> str:
+        if self.invite_from is not None:
+            return f"{self.invite_from} invited you to tic-tac-toe. Accept? [Y/n] "
         if self.name is None:
             return NAME_PROMPT
+        if self.mode == "tictactoe" and self.board is not None:
+            if self.board.turn == self.name:
+                return f"Your move ({self.board.you}): "
+            return f"(waiting for {self.board.turn}) "
         if self.mode is None:
             return MENU_PROMPT
         return f"Input a number ({self.low} ~ {self.high}): "
@@ -125,6 +149,10 @@ class PlayerClient:
                     self.quit()
                     return 0
                 line = line.strip()
+                if self.invite_from is not None and line.lower() in ("", "y", "yes", "n", "no"):
+                    self.ask(protocol.InviteReply(accept=line.lower() in ("", "y", "yes")),
+                             protocol.InviteUpdate)
+                    continue
                 if not line:
                     continue
                 if line == "/q":
@@ -157,9 +185,15 @@ class PlayerClient:
             self.account(command, words)
         elif self.name is None:
             self.ask(protocol.SetName(name=line), protocol.Identified)
-        elif command == "exit" and self.mode is not None:
+        elif command == "exit" and self.mode in ("single", "multi"):
             self.ask(protocol.Leave(), protocol.LeftGame)
-        elif self.mode is not None and _is_number(line):
+        elif command in ("invite", "play") and len(words) >= 2:
+            self.tictactoe(command, words)
+        elif self.mode == "tictactoe" and command == "resign":
+            self.ask(protocol.Resign(), protocol.MatchEnded)
+        elif self.mode == "tictactoe" and command not in GENERAL:
+            self.ask(protocol.Move(cell=line[:10]), protocol.Board)
+        elif self.mode in ("single", "multi") and _is_number(line):
             self.guess(line)
         elif self.mode is None and command in ("1", "single"):
             self.ask(protocol.Play(mode="single"), protocol.RoundStarted)
@@ -199,6 +233,17 @@ class PlayerClient:
         else:
             print("Type 1 for single player, 2 (or 'multi ROOM') for multiplayer, "
                   "'help' for all commands.")
+
+    def tictactoe(self, command: str, words: list[str]) -> None:
+        """``invite NAME``, ``play tictactoe NAME`` (a challenge) or ``play tictactoe`` (bot)."""
+        if command == "play" and words[1].lower() not in ("tictactoe", "ttt"):
+            print("Usage: play tictactoe [NAME]  (no name: play against the server)")
+            return
+        target = words[1] if command == "invite" else (words[2] if len(words) > 2 else None)
+        if target is None:
+            self.ask(protocol.Play(mode="tictactoe"), protocol.Board)
+        else:
+            self.ask(protocol.Invite(to=target), protocol.InviteUpdate)
 
     def account(self, command: str, words: list[str]) -> None:
         if len(words) < 2:

@@ -38,7 +38,7 @@ class MoveRejected(Exception):
 def parse_cell(text: str) -> int:
     """Cell index 0-8 from ``5``, ``b2`` or ``2,3``; raises ``MoveRejected`` otherwise."""
     stripped = text.strip()
-    if stripped.isdigit() and len(stripped) == 1 and stripped != "0":
+    if len(stripped) == 1 and stripped in "123456789":
         return int(stripped) - 1
     if match := _ROW_COL.fullmatch(text):
         return (int(match.group(1)) - 1) * 3 + int(match.group(2)) - 1

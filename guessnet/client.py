@@ -174,6 +174,11 @@ class LineInput:
             print("*" * len(line) if hidden else line)
         return line
 
+    def refresh(self) -> None:
+        """Redraw the prompt (its text changed because of a message from the server)."""
+        if self._session is not None and self._session.app.is_running:
+            self._session.app.invalidate()
+
     def interrupt(self) -> None:
         """Make a pending ``read`` return None (the connection is gone)."""
         if self._session is not None and self._session.app.is_running:

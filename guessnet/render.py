@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from tabulate import tabulate
 
 import protocol
+from games.tictactoe import render
 
 
 def render_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -94,7 +95,42 @@ def message_text(msg: protocol.Message, me: str | None, mode: str | None) -> str
         return f"Welcome, {msg.name}! ({kind} {msg.name})"
     if isinstance(msg, protocol.LeftGame):
         return "You left the game."
+    if isinstance(msg, protocol.Invited):
+        return (f"{msg.sender} invited you to tic-tac-toe. Accept? [Y/n] "
+                f"(answer within {msg.seconds} s)")
+    if isinstance(msg, protocol.InviteUpdate):
+        return msg.message
+    if isinstance(msg, protocol.Board):
+        return board_text(msg)
+    if isinstance(msg, protocol.MatchEnded):
+        return match_end_text(msg, me)
     return None
+
+
+def board_text(msg: protocol.Board) -> str:
+    """The tic-tac-toe board with the cells to type, whose turn it is, and the RTT."""
+    rtt = f"{msg.rtt_ms:.1f} ms" if msg.rtt_ms is not None else "-"
+    me = msg.x if msg.you == "X" else msg.o
+    lines = [f"tic-tac-toe #{msg.match_id}: {msg.x} (X) vs {msg.o} (O)    rtt: {rtt}"]
+    lines += ["    " + line for line in render(msg.board)]
+    if msg.turn is None:
+        pass
+    elif msg.turn == me:
+        lines.append(f"Your turn ({msg.you}): type a cell (1-9, b2 or 2,3); 'resign' concedes.")
+    else:
+        lines.append(f"{msg.turn}'s turn: waiting...")
+    return "\n".join(lines)
+
+
+def match_end_text(msg: protocol.MatchEnded, me: str | None) -> str:
+    if msg.outcome == "draw":
+        result = "It's a draw."
+    elif msg.winner == me:
+        result = f"You won ({msg.how})!"
+    else:
+        result = f"{msg.winner} won ({msg.how})."
+    replay = f" 'replay {msg.game_id}' shows it again." if msg.game_id else ""
+    return f"Match over: {result}{replay}"
 
 
 def event_text(msg: protocol.AdminEvent) -> str:
