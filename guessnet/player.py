@@ -87,7 +87,8 @@ class PlayerSession:
             reason = self.conn.run(self.on_message, self.on_protocol_error, self.on_tick)
         finally:
             with self._lock:
-                self.hub.matches.player_left(self, "disconnected")
+                self.hub.matches.player_left(
+                    self, "quit" if self.conn.close_reason == "quit" else "disconnected")
                 try:
                     self._leave_game()
                 except BackendError as exc:
