@@ -156,6 +156,11 @@ class ChangePassword(Message, wire="passwd"):
     new: str = field(metadata={"max_len": 256})
 
 
+class Resume(Message, wire="resume"):
+    """Instead of a name: take back a dropped session with its resume token."""
+    token: str = field(metadata={"max_len": 64})
+
+
 class Logout(Message, wire="logout"):
     """Back to an anonymous connection: the next prompt asks for a name again."""
 
@@ -252,9 +257,11 @@ class Welcome(Message, wire="welcome"):
 
 
 class Identified(Message, wire="identified"):
-    """The connection now plays as ``name``; ``account`` tells an account from a guest."""
+    """The connection now plays as ``name``; ``account`` tells an account from a guest.
+    ``resume_token`` (single use) brings this session back after a dropped connection."""
     name: str = field(metadata=_NAME)
     account: bool
+    resume_token: str | None = field(default=None, metadata={"max_len": 64})
 
 
 class Ok(Message, wire="ok"):
@@ -386,7 +393,7 @@ def _types(*classes: type[Message]) -> frozenset[str]:
 
 PLAYER_TO_SERVER: Final = _types(
     Hello, Ping, Pong, Quit, SetName, Register, Login, ChangePassword, Logout, Play, Guess, Leave,
-    Say, DirectMessage, Who, Leaders, History, Replay, Invite, InviteReply, Move, Resign)
+    Say, DirectMessage, Who, Leaders, History, Replay, Invite, InviteReply, Move, Resign, Resume)
 ADMIN_TO_SERVER: Final = _types(
     Hello, Ping, Pong, Quit, ListPlayers, ListRooms, Stats, Kick, Say, DirectMessage, History,
     Replay)

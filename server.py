@@ -44,6 +44,7 @@ from storage.memory import MemoryBus, MemoryCounters, MemoryPresence, MemoryRoom
 from storage.sqlite import SQLiteStore
 
 HERE = Path(__file__).resolve().parent
+SEND_BUFFER = 128 * 1024
 
 
 def peer_text(address: tuple[str, int] | tuple[str, int, int, int]) -> str:
@@ -109,6 +110,9 @@ class PlayerHandler(socketserver.BaseRequestHandler):
         peer = peer_text(self.client_address)
         host = peer.rsplit(":", 1)[0]
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # A fixed kernel send buffer: what a client does not read piles up in its outbox,
+        # where the --outbox-kb limit applies, not in megabytes of autotuned kernel memory.
+        self.request.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         refusal = runtime.hub.admit(host)
         try:
             tls = tls_handshake(self.request, runtime.player_context, server_side=True,
@@ -207,6 +211,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     limits.add_argument("--frame-timeout", type=float, default=10.0,
                         help="seconds to receive a whole frame once it began "
                              "(default %(default)s)")
+    limits.add_argument("--idle-timeout", type=float, default=120.0,
+                        help="seconds a connection may stay without a name (default %(default)s)")
+    limits.add_argument("--max-rate", type=float, default=50.0,
+                        help="messages a second per connection, bursts of twice that; more "
+                             "are refused, and a flood disconnects (default %(default)s)")
+    limits.add_argument("--outbox-kb", type=int, default=512,
+                        help="KiB queued for a client that does not read before it is "
+                             "disconnected (default %(default)s)")
+    limits.add_argument("--resume-grace", type=float, default=30.0,
+                        help="seconds a dropped player's seat is held for them to come back "
+                             "(default %(default)s)")
     limits.add_argument("--heartbeat", type=float, default=10.0,
                         help="seconds between pings; 3 missed intervals drop the client "
                              "(default %(default)s)")
@@ -260,10 +275,13 @@ def start(args: argparse.Namespace, backends: Backends) -> Runtime:
     port = servers[0].server_address[1]
     instance = args.instance_id or f"{socket.gethostname()}:{port}"
     hub = Hub(Settings(rules=Rules(args.min, args.max, args.tries), instance=instance,
-                       max_connections=args.max_connections, max_per_peer=args.max_per_peer),
+                       max_connections=args.max_connections, max_per_peer=args.max_per_peer,
+                       resume_grace=args.resume_grace, idle_timeout=args.idle_timeout),
               backends)
     limits = Limits(handshake_timeout=args.handshake_timeout, frame_timeout=args.frame_timeout,
-                    heartbeat=args.heartbeat if args.heartbeat > 0 else None)
+                    heartbeat=args.heartbeat if args.heartbeat > 0 else None,
+                    rate=args.max_rate, burst=args.max_rate * 2,
+                    outbox_bytes=args.outbox_kb * 1024)
     hub.matches = Matches(hub)
     runtime = Runtime(hub, tlsconf.server_context(paths, require_client_cert=False),
                       tlsconf.server_context(paths, require_client_cert=True), limits, servers)

@@ -22,6 +22,7 @@ import socket
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -116,7 +117,7 @@ class Connection:
         self._accepted = accepted
         self._on_wire = on_wire
         self._lock = threading.Lock()
-        self._pending: list[bytes] = []
+        self._pending: deque[bytes] = deque()
         self._pending_bytes = 0
         self._wake_fd: int | None = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._finished = False
@@ -188,16 +189,19 @@ class Connection:
         try:
             while True:
                 with self._lock:
-                    if self._pending:
-                        out += b"".join(self._pending)
-                        self._pending.clear()
-                        self._pending_bytes = 0
+                    # Take queued frames only as the socket drains: what a peer does not read
+                    # stays in the bounded outbox, where it counts against the limit.
+                    while self._pending and len(out) < WRITE_CHUNK:
+                        frame = self._pending.popleft()
+                        self._pending_bytes -= len(frame)
+                        out += frame
                     requested = self.close_reason
                 out_blocked = False if requested in ABRUPT else self._flush(out)
                 if requested is not None:
                     now = time.monotonic()
                     closing_deadline = closing_deadline or now + 2.0
-                    if requested in ABRUPT or not out or now > closing_deadline:
+                    if requested in ABRUPT or not (out or self._pending) or \
+                            now > closing_deadline:
                         reason = requested
                         break
                 got = self._read()
@@ -244,7 +248,7 @@ class Connection:
                     next_tick = now + tick
                     on_tick(now)
                 closing = self.close_reason is not None
-                if self._pending or (closing and not out):
+                if (self._pending and not out_blocked) or (closing and not out):
                     continue
                 poller.modify(self.tls, select.POLLIN | (select.POLLOUT if out_blocked else 0))
                 wait = 0.1 if closing else min(tick, hb or tick)

@@ -24,6 +24,7 @@ import protocol
 from games.guess import GuessRoom, Rules
 from guessnet.accounts import Throttle
 from guessnet.logs import escape, log
+from guessnet.resume import ResumeTokens
 from storage.base import (
     ADMIN_CHANNEL,
     PLAYERS_CHANNEL,
@@ -71,6 +72,8 @@ class Settings:
     instance: str = "guessnet"
     max_connections: int = 10_000
     max_per_peer: int = 200
+    resume_grace: float = 30.0
+    idle_timeout: float = 120.0
 
 
 @dataclass
@@ -148,8 +151,10 @@ class Hub:
     stopped: threading.Event = field(default_factory=threading.Event)
     shutting_down: bool = False
     matches: Any = None  # guessnet.matches.Matches, attached by server.start
+    resume: ResumeTokens = field(init=False)
 
     def __post_init__(self) -> None:
+        self.resume = ResumeTokens(self.settings.resume_grace, self.stopped)
         bus = self.backends.bus
         bus.subscribe(ADMIN_CHANNEL, self._deliver_admin)
         bus.subscribe(PLAYERS_CHANNEL, self._deliver_everyone)
@@ -193,6 +198,26 @@ class Hub:
         with self._lock:
             self.players[member.conn_id] = member
         self.publish_presence(member)
+
+    def unlist(self, member: Member) -> None:
+        """The connection is gone (the seat may still be held for a resume)."""
+        with self._lock:
+            self.players.pop(member.conn_id, None)
+        self._guarded("drop presence", lambda: self.backends.presence.drop(self.owner(member)))
+
+    def rebind(self, old: Member, new: Member) -> None:
+        """A resumed session takes over ``old``'s name and channels."""
+        with self._lock:
+            for key, holder in list(self._names.items()):
+                if holder is old:
+                    self._names[key] = new
+            for members in self._channels.values():
+                if old in members:
+                    members.discard(old)
+                    members.add(new)
+        if new.name is not None:
+            self._guarded("claim name", lambda: self.backends.presence.claim(
+                new.name or "", self.owner(new), steal=True))
 
     def remove_player(self, member: Member) -> None:
         with self._lock:

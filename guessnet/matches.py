@@ -189,11 +189,44 @@ class Matches:
             live.rules.resign(player.name, how)
         self._finish(live)
 
+    def on_hold(self, player: PlayerSession, grace: float) -> None:
+        """``player`` dropped: their invitations are cancelled, and the match opponent is told
+        the seat is held for ``grace`` seconds."""
+        self._cancel_invites(player)
+        live = self.match_of(player.name or "")
+        for session in live.seats.values() if live else ():
+            if session is not None and session is not player:
+                session.send(protocol.Notice(text=f"{player.name} lost the connection; their "
+                                             f"seat is held for {grace:g} s, then they lose"))
+
+    def rebind(self, old: PlayerSession, new: PlayerSession) -> None:
+        """A resumed session takes ``old``'s seat in its match and its invitations."""
+        with self._lock:
+            for live in list(self._matches.values()):
+                for name, session in live.seats.items():
+                    if session is old:
+                        live.seats[name] = new
+            for invitation in self._invites.values():
+                if invitation.inviter is old:
+                    invitation.inviter = new
+                if invitation.invitee is old:
+                    invitation.invitee = new
+
+    def show(self, player: PlayerSession) -> None:
+        """Send ``player`` the board of their match (after a resume)."""
+        live = self.match_of(player.name or "")
+        if live is not None:
+            self._show(live, None, only=player)
+
     def player_left(self, player: PlayerSession, how: str) -> None:
         """Cancel ``player``'s invitations and forfeit their match (disconnect, logout)."""
         if player.name is None:
             return
-        key = player.name.casefold()
+        self._cancel_invites(player)
+        self.resign(player, how)
+
+    def _cancel_invites(self, player: PlayerSession) -> None:
+        key = (player.name or "").casefold()
         with self._lock:
             mine = [k for k, inv in self._invites.items()
                     if k == key or inv.inviter is player]
@@ -201,12 +234,12 @@ class Matches:
         for invitation in gone:
             self._tell_end(invitation, "cancelled",
                            f"{player.name} left: invitation cancelled")
-        self.resign(player, how)
 
-    def _show(self, live: LiveMatch, last: int | None) -> None:
+    def _show(self, live: LiveMatch, last: int | None,
+              only: PlayerSession | None = None) -> None:
         rules = live.rules
         for name, session in live.seats.items():
-            if session is None:
+            if session is None or (only is not None and session is not only):
                 continue
             rtt = session.conn.rtt
             session.send(protocol.Board(

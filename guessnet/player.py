@@ -23,7 +23,8 @@ from guessnet.listings import clean_text, deliver_to, send_history, send_leaders
 from guessnet.logs import escape, log
 from storage.base import BackendError, NameTaken, Transition, room_channel
 
-IDLE_BEFORE_NAME = 120.0
+# connections lost this way may come back with their resume token
+RESUMABLE = frozenset(["dropped", "timed out", "frame deadline", "slow reader"])
 CHAT_RATE, CHAT_BURST, CHAT_MUTE = 5.0, 10.0, 30.0
 DUMMY_HASH = accounts.hash_password("not a real password")
 
@@ -42,6 +43,9 @@ class PlayerSession:
         self.mode: str | None = None
         self.room: str | None = None
         self.single: GuessRoom | None = None
+        self.token_hash: str | None = None
+        self.transferred = False  # a resumed session took over everything
+        self.abandoned = False    # the seat was released
         self._lock = threading.RLock()
         self._chat = TokenBucket(CHAT_RATE, CHAT_BURST, time.monotonic())
         self._muted_until = 0.0
@@ -59,6 +63,7 @@ class PlayerSession:
             protocol.InviteReply: lambda msg: self.hub.matches.reply(self, msg.accept),
             protocol.Move: lambda msg: self.hub.matches.move(self, msg.cell),
             protocol.Resign: lambda msg: self.hub.matches.resign(self),
+            protocol.Resume: self.on_resume,
             protocol.Pong: lambda msg: None,
         }
 
@@ -83,26 +88,49 @@ class PlayerSession:
         log("CONNECTION", f"{self.peer} connected (#{self.conn_id})")
         hub.admin_event("connected", f"{self.peer} connected", None, conn=self.conn_id,
                         peer=self.peer)
+        held = False
         try:
-            reason = self.conn.run(self.on_message, self.on_protocol_error, self.on_tick)
+            self.conn.run(self.on_message, self.on_protocol_error, self.on_tick)
         finally:
+            reason = self.conn.close_reason or "dropped"
             with self._lock:
-                self.hub.matches.player_left(
-                    self, "quit" if self.conn.close_reason == "quit" else "disconnected")
-                try:
-                    self._leave_game()
-                except BackendError as exc:
-                    log("ERROR", f"{self.peer} left without a trace in its room: {escape(exc)}")
-                hub.leave_channel(self, LOBBY)
-                hub.remove_player(self)
+                hub.unlist(self)
+                if self.transferred:
+                    pass
+                elif reason in RESUMABLE and self.name and not hub.shutting_down and \
+                        hub.resume.hold(self):
+                    held = True
+                    hub.matches.on_hold(self, hub.resume.grace)
+                else:
+                    self.abandon("quit" if reason == "quit" else "disconnected")
         who = f" ({self.name})" if self.name else ""
-        log("CONNECTION", f"{self.peer}{who} disconnected: {reason}")
-        hub.admin_event("disconnected", f"{self.peer}{who} disconnected: {reason}", None,
+        seat = f"; seat held for {hub.resume.grace:g} s" if held else ""
+        log("CONNECTION", f"{self.peer}{who} disconnected: {reason}{seat}")
+        hub.admin_event("disconnected", f"{self.peer}{who} disconnected: {reason}{seat}", None,
                         conn=self.conn_id, peer=self.peer, name=self.name)
         return reason
 
+    def abandon(self, how: str) -> None:
+        """Release everything this session held: match, game, name (any thread)."""
+        with self._lock:
+            if self.transferred or self.abandoned:
+                return
+            self.abandoned = True
+            self.hub.resume.forget(self)
+            self.hub.matches.player_left(self, how)
+            try:
+                self._leave_game()
+            except BackendError as exc:
+                log("ERROR", f"{self.peer} left without a trace in its room: {escape(exc)}")
+            self.hub.leave_channel(self, LOBBY)
+            self.hub.remove_player(self)
+        if self.conn.close_reason in RESUMABLE and self.name:
+            log("GAME", f"{self.name}'s seat released: {how}")
+            self.hub.admin_event("left", f"{self.name}'s seat released: {how}", None,
+                                 name=self.name)
+
     def on_tick(self, now: float) -> None:
-        if self.name is None and now - self._connected_mono > IDLE_BEFORE_NAME:
+        if self.name is None and now - self._connected_mono > self.hub.settings.idle_timeout:
             self.send(protocol.Bye(reason="idle", message="no name given in time"))
             self.conn.close("idle")
 
@@ -110,17 +138,11 @@ class PlayerSession:
         self.conn.send(msg)
 
     def evict(self, reason: str, message: str) -> None:
-        """Close this session from another thread (kick, login elsewhere)."""
+        """Close this session from another thread (kick, login elsewhere), seat and all."""
         with self._lock:
-            self.hub.matches.player_left(self, reason)
-            try:
-                self._leave_game()
-            except BackendError as exc:
-                log("ERROR", f"evicting {self.peer}: {escape(exc)}")
-            self.hub.leave_channel(self, LOBBY)
-            self.hub.release_name(self)
             self.send(protocol.Bye(reason=reason, message=message))
             self.conn.close(reason)
+            self.abandon(reason)
 
     def on_protocol_error(self, exc: protocol.RemoteProtocolError) -> None:
         log("ERROR", f"{self.peer} protocol error {exc.code}: {escape(exc)}")
@@ -185,7 +207,8 @@ class PlayerSession:
         self.name, self.account = name, account
         self.hub.join_channel(self, LOBBY)
         self.hub.publish_presence(self)
-        self.send(protocol.Identified(name=name, account=account))
+        self.send(protocol.Identified(name=name, account=account,
+                                      resume_token=self.hub.resume.issue(self)))
 
     def info(self) -> dict[str, Any]:
         """This session's presence entry, as admins list it on every process."""
@@ -277,10 +300,52 @@ class PlayerSession:
         self._leave_game()
         self.hub.leave_channel(self, LOBBY)
         self.hub.release_name(self)
+        self.hub.resume.forget(self)
         self.name, self.account = None, False
         log("AUTH", f"{self.peer} logged out of {name}")
         self.send(protocol.Ok(message=f"{name} logged out: type a name, "
                               "'register NAME PASSWORD' or 'login NAME PASSWORD'"))
+
+    def on_resume(self, msg: protocol.Resume) -> None:
+        if self.name is not None:
+            raise Refused("logged_in", f"you are already playing as {self.name}")
+        old = self.hub.resume.take(msg.token)
+        if not isinstance(old, PlayerSession) or old.abandoned:
+            log("AUTH", f"{self.peer} resume refused: unknown, used or expired token")
+            raise Refused("bad_token", "this session can no longer be resumed (the token is "
+                          "unknown, used or expired): choose a name or log in again")
+        with old._lock:
+            old.transferred = True
+            old.send(protocol.Bye(reason="replaced", message="session resumed elsewhere"))
+            old.conn.close("replaced")
+            self.name, self.account, self.mode = old.name, old.account, old.mode
+            self.room, self.single = old.room, old.single
+            self.hub.rebind(old, self)
+            self.hub.matches.rebind(old, self)
+        assert self.name is not None
+        self.send(protocol.Identified(name=self.name, account=self.account,
+                                      resume_token=self.hub.resume.issue(self)))
+        self._send_state()
+        self.hub.publish_presence(self)
+        log("AUTH", f"{self.peer} resumed the session of {self.name} ({old.peer})")
+        self.hub.admin_event("resumed", f"{self.name} is back from {self.peer}", None,
+                             conn=self.conn_id, peer=self.peer, name=self.name)
+
+    def _send_state(self) -> None:
+        """Tell a resumed player where they are: their round (with tries used) or board."""
+        name = self.name
+        assert name is not None
+        if self.mode == "single" and self.single is not None:
+            self._send_round_started(self.single)
+        elif self.mode == "multi" and self.room is not None:
+
+            def rejoin(live: GuessRoom) -> Transition:
+                live.join(name)  # no-op unless the room forgot us (a restarted Redis)
+                return Transition(value=round_started(live, name))
+
+            self.send(self.hub.transact(self.room, rejoin))
+        elif self.mode == "tictactoe":
+            self.hub.matches.show(self)
 
     def on_quit(self, msg: protocol.Quit) -> None:
         self.send(protocol.Bye(reason="quit", message="goodbye"))

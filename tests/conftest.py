@@ -43,9 +43,17 @@ class Peer:
 
     def __init__(self, port: int, cafile: Path, *, cert: Path | None = None,
                  key: Path | None = None, accepted: frozenset[str] = protocol.SERVER_TO_PLAYER,
-                 timeout: float = TIMEOUT) -> None:
+                 timeout: float = TIMEOUT, rcvbuf: int | None = None) -> None:
         context = tlsconf.client_context(cafile, cert, key)
-        raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        raw.settimeout(timeout)
+        if rcvbuf is not None:  # before connect, so the window stays small
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        try:
+            raw.connect(("127.0.0.1", port))
+        except OSError:
+            raw.close()
+            raise
         try:
             self.sock = context.wrap_socket(raw, server_hostname="127.0.0.1")
         except BaseException:
@@ -101,7 +109,8 @@ class Peer:
         while True:
             msg = self._read_one(deadline)
             if msg is None:
-                raise AssertionError(f"no {kind.__name__} within {timeout} s; got {self.inbox}")
+                raise AssertionError(f"no {kind.__name__} within {timeout} s; "
+                                     f"got {str(self.inbox)[-1500:]}")
             if isinstance(msg, kind) and where(msg):
                 return msg
             self.inbox.append(msg)
@@ -175,8 +184,8 @@ class Running:
     def hub(self) -> Any:
         return self.runtime.hub
 
-    def player(self, name: str | None = None) -> Peer:
-        peer = Peer(self.port, self.certs / "ca.pem")
+    def player(self, name: str | None = None, rcvbuf: int | None = None) -> Peer:
+        peer = Peer(self.port, self.certs / "ca.pem", rcvbuf=rcvbuf)
         self.peers.append(peer)
         if name is not None:
             peer.join_as(name)

@@ -109,7 +109,9 @@ def test_leave_mid_round_ends_it_for_the_rest(srv: Running) -> None:
     assert ann.expect(protocol.RoomUpdate, lambda m: m.event == "left").name == "bob"
 
 
-def test_dropped_connection_leaves_round(srv: Running) -> None:
+def test_dropped_connection_leaves_round_after_grace(
+        make_server: Callable[..., Running]) -> None:
+    srv = make_server("--resume-grace", "0.5")
     ann, bob = join_room(srv, "ann", "bob")
     secret = srv.room_secret()
     for value in wrong(secret)[:5]:

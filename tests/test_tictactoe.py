@@ -181,11 +181,13 @@ def test_illegal_moves_rejected(srv: Running) -> None:
     assert ended.winner == "ann" and "bob resigned" in ended.how
 
 
-def test_disconnect_loses_the_match(srv: Running) -> None:
+def test_disconnect_loses_the_match_after_grace(make_server: Callable[..., Running]) -> None:
+    srv = make_server("--resume-grace", "0.5")
     ann, bob = start_match(srv)
     bob.close()
+    assert "seat is held" in ann.expect(protocol.Notice).text
     ended = ann.expect(protocol.MatchEnded)
-    assert ended.winner == "ann" and "disconnected" in ended.how
+    assert ended.winner == "ann" and "bob did not come back" in ended.how
 
 
 def test_invitation_declined(srv: Running) -> None:
