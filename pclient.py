@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import protocol
 from guessnet import tlsconf
-from guessnet.client import ClientError, LineInput, NetThread, answers, connect
+from guessnet.client import ClientError, LineInput, NetThread, Reconnector, answers, connect
+from guessnet.conn import Connection
 from guessnet.logs import escape, redact
 from guessnet.render import TableAssembler, message_text
 
@@ -67,8 +69,12 @@ class ClientLog:
         self._file.flush()
 
 
+# the server closed us on purpose: coming back would be wrong
+FINAL = frozenset(["quit", "kicked", "replaced", "version", "refused", "idle"])
+
+
 class PlayerClient:
-    def __init__(self, conn_factory: Callable[[], NetThread], lines: LineInput) -> None:
+    def __init__(self, connect: Callable[[], Connection], lines: LineInput) -> None:
         self.lines = lines
         self.tables = TableAssembler()
         self.name: str | None = None
@@ -77,13 +83,20 @@ class PlayerClient:
         self.low, self.high = 1, 10
         self.invite_from: str | None = None
         self.board: protocol.Board | None = None
-        self.net = conn_factory()
+        self.resume_token: str | None = None
+        self.credentials: tuple[str, str] | None = None  # to log back in after a restart
+        self.bye: str | None = None
+        self.ping_asked = False
+        self.finished = threading.Event()
+        self._connect = connect
+        self.reconnector = Reconnector(self.reopen, lambda text: print(text, flush=True))
+        self.net = NetThread(connect(), self.show, self.on_closed)
 
     # ------------------------------------------------------------------ net thread side
 
     def show(self, msg: protocol.Message) -> None:
         if isinstance(msg, protocol.Identified):
-            self.name = msg.name
+            self.name, self.resume_token = msg.name, msg.resume_token
         elif isinstance(msg, protocol.RoundStarted):
             self.mode, self.room, self.low, self.high = msg.mode, msg.room, msg.low, msg.high
         elif isinstance(msg, protocol.LeftGame):
@@ -103,12 +116,14 @@ class PlayerClient:
                 print(text, flush=True)
             return
         elif isinstance(msg, protocol.Pong):
-            rtt = self.net.conn.rtt
-            print(f"round-trip time: {rtt * 1000:.1f} ms" if rtt is not None else "pong",
-                  flush=True)
+            if self.ping_asked:  # the heartbeat's own pongs are not news
+                self.ping_asked = False
+                rtt = self.net.conn.rtt
+                print(f"round-trip time: {rtt * 1000:.1f} ms" if rtt is not None else "pong",
+                      flush=True)
             return
         elif isinstance(msg, protocol.Bye):
-            self.lines.interrupt()
+            self.bye = msg.reason
         text = message_text(msg, self.name, self.mode)
         if text:
             print(text, flush=True)
@@ -129,22 +144,67 @@ class PlayerClient:
             return MENU_PROMPT
         return f"Input a number ({self.low} ~ {self.high}): "
 
+    def greet(self, net: NetThread) -> protocol.Welcome | None:
+        net.start()
+        welcome = net.request(protocol.Hello(version=protocol.PROTOCOL_VERSION,
+                                             client="pclient"), answers(protocol.Welcome))
+        if isinstance(welcome, protocol.Welcome):
+            self.low, self.high = welcome.low, welcome.high
+            return welcome
+        return None
+
+    def on_closed(self, net: NetThread) -> None:
+        """The network thread ended: reconnect, unless the server meant it (or we quit)."""
+        if net is not self.net or self.finished.is_set():
+            return
+        reason = self.bye or net.close_reason or "dropped"
+        if reason in FINAL:
+            print(f"Connection closed ({reason}).", flush=True)
+            self.finished.set()
+            self.lines.interrupt()
+            return
+        self.reconnector.start()
+
+    def reopen(self) -> bool:
+        """Connect again and put the session back: resume it, or log in and rejoin."""
+        net = NetThread(self._connect(), self.show, self.on_closed)
+        self.bye = None
+        if self.greet(net) is None:
+            net.stop()
+            return False
+        self.net = net
+        if self.resume_token is not None:
+            answer = net.request(protocol.Resume(token=self.resume_token),
+                                 answers(protocol.Identified))
+            if isinstance(answer, protocol.Identified):
+                print("Reconnected: you are back where you were.", flush=True)
+                return True
+        self.resume_token = None
+        mode, room = self.mode, self.room
+        if self.credentials is not None:
+            net.request(protocol.Login(name=self.credentials[0], password=self.credentials[1]),
+                        answers(protocol.Identified))
+        elif self.name is not None:
+            net.request(protocol.SetName(name=self.name), answers(protocol.Identified))
+        self.mode = self.room = None
+        if mode in ("single", "multi"):
+            net.request(protocol.Play(mode=mode, room=room), answers(protocol.RoundStarted))
+        print("Reconnected (the server had restarted: your name and room are restored).",
+              flush=True)
+        self.lines.refresh()
+        return True
+
     def run(self) -> int:
         with self.lines.printing():
-            self.net.start()
-            welcome = self.net.request(protocol.Hello(version=protocol.PROTOCOL_VERSION,
-                                                      client="pclient"),
-                                       answers(protocol.Welcome))
-            if not isinstance(welcome, protocol.Welcome):
+            welcome = self.greet(self.net)
+            if welcome is None:
                 print("The server did not greet us; giving up.", file=sys.stderr)
                 return 1
-            self.low, self.high = welcome.low, welcome.high
             print(f"Connected to guessnet server {welcome.server}. Type 'help' for commands.")
             while True:
                 line = self.lines.read(self.prompt)
-                if self.net.closed.is_set():
-                    print(f"Connection closed ({self.net.close_reason}).")
-                    return 0 if self.net.close_reason == "quit" else 1
+                if self.finished.is_set():
+                    return 1
                 if line is None:
                     self.quit()
                     return 0
@@ -161,10 +221,16 @@ class PlayerClient:
                 self.handle(line)
 
     def quit(self) -> None:
-        self.net.request(protocol.Quit(), answers(), timeout=3)
+        self.finished.set()
+        self.reconnector.stop()
+        if not self.net.closed.is_set():
+            self.net.request(protocol.Quit(), answers(), timeout=3)
         self.net.stop()
 
     def ask(self, msg: protocol.Message, *types: type[protocol.Message]) -> protocol.Message | None:
+        if self.net.closed.is_set():
+            print("Not connected: reconnecting in the background ('/q' quits).")
+            return None
         answer = self.net.request(msg, answers(*types))
         if answer is None and not self.net.closed.is_set():
             print("No answer from the server yet; it may be busy.")
@@ -224,8 +290,9 @@ class PlayerClient:
                 self.ask(protocol.ChangePassword(old=old, new=new), protocol.Ok)
         elif command == "logout":
             if isinstance(self.ask(protocol.Logout(), protocol.Ok), protocol.Ok):
-                self.name = self.mode = self.room = None
+                self.name = self.mode = self.room = self.credentials = None
         elif command == "ping":
+            self.ping_asked = True
             self.net.conn.ping()
         elif self.mode is not None:
             print(f"Please type a whole number from {self.low} to {self.high} "
@@ -252,10 +319,11 @@ class PlayerClient:
         password = self.secret(words, 2, "Password")
         if password is None:
             return
-        if command == "login":
-            self.ask(protocol.Login(name=words[1], password=password), protocol.Identified)
-        else:
-            self.ask(protocol.Register(name=words[1], password=password), protocol.Identified)
+        msg: protocol.Message = protocol.Login(name=words[1], password=password) \
+            if command == "login" else protocol.Register(name=words[1], password=password)
+        answer = self.ask(msg, protocol.Identified)
+        if isinstance(answer, protocol.Identified):
+            self.credentials = (answer.name, password)
 
     def chat(self, msg: protocol.Say | protocol.DirectMessage,
              answer: type[protocol.Message]) -> None:
@@ -302,20 +370,18 @@ def main(argv: list[str] | None = None) -> int:
               "--cafile with the server's ca.pem", file=sys.stderr)
         return 1
     wire_log = ClientLog(args.log_dir / "client.log")
+    context = tlsconf.client_context(args.cafile)
+
+    def connect_once() -> Connection:
+        return connect(args.host, args.port, context, protocol.SERVER_TO_PLAYER, args.cafile,
+                       on_wire=wire_log)
+
+    lines = LineInput()
     try:
-        conn = connect(args.host, args.port, tlsconf.client_context(args.cafile),
-                       protocol.SERVER_TO_PLAYER, args.cafile, on_wire=wire_log)
+        client = PlayerClient(connect_once, lines)
     except ClientError as exc:
         print(exc, file=sys.stderr)
         return 1
-    lines = LineInput()
-    client: PlayerClient | None = None
-
-    def show(msg: protocol.Message) -> None:
-        assert client is not None
-        client.show(msg)
-
-    client = PlayerClient(lambda: NetThread(conn, show), lines)
     try:
         return client.run()
     except KeyboardInterrupt:

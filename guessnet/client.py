@@ -9,6 +9,7 @@ for the message that answers it, so piped scripts see every answer before their 
 from __future__ import annotations
 
 import queue
+import random
 import socket
 import ssl
 import sys
@@ -24,7 +25,8 @@ from guessnet.conn import Connection, HandshakeFailed, Limits, tls_handshake
 CONNECT_TIMEOUT = 5.0
 REPLY_TIMEOUT = 15.0
 # The server is trusted not to flood us, and its frames must never be dropped: no rate limit.
-CLIENT_LIMITS = Limits(heartbeat=None, rate=1e9, burst=1e9, outbox_bytes=4 * 1024 * 1024)
+# Clients ping too, so a server that vanished without a word is noticed within 3 intervals.
+CLIENT_LIMITS = Limits(heartbeat=10.0, rate=1e9, burst=1e9, outbox_bytes=4 * 1024 * 1024)
 
 
 class ClientError(Exception):
@@ -68,9 +70,11 @@ def connect(host: str, port: int, context: ssl.SSLContext, accepted: frozenset[s
 class NetThread:
     """Runs a connection in a daemon thread; lets the caller wait for the answer to a request."""
 
-    def __init__(self, conn: Connection, show: Callable[[protocol.Message], None]) -> None:
+    def __init__(self, conn: Connection, show: Callable[[protocol.Message], None],
+                 on_closed: Callable[[NetThread], None] | None = None) -> None:
         self.conn = conn
         self._show = show
+        self._on_closed = on_closed
         self._lock = threading.Lock()
         self._expect: Callable[[protocol.Message], bool] | None = None
         self._answer: protocol.Message | None = None
@@ -88,6 +92,8 @@ class NetThread:
         finally:
             self.closed.set()
             self._answered.set()
+            if self._on_closed is not None:
+                self._on_closed(self)
 
     def _on_error(self, exc: protocol.RemoteProtocolError) -> None:
         self._on_message(protocol.Error(code=exc.code, message=f"bad data from server: {exc}"))
@@ -185,3 +191,44 @@ class LineInput:
             self._session.app.loop.call_soon_threadsafe(self._session.app.exit)
         else:
             self._lines.put(None)
+
+
+class Reconnector:
+    """Brings a lost connection back in the background: exponential backoff with jitter.
+
+    ``reopen`` makes a new connection and restores the session on it (True when done);
+    ``say`` tells the user what is going on.
+    """
+
+    def __init__(self, reopen: Callable[[], bool], say: Callable[[str], None],
+                 first: float = 1.0, cap: float = 30.0) -> None:
+        self._reopen, self._say = reopen, say
+        self._first, self._cap = first, cap
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def active(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if not self.active:
+            self._thread = threading.Thread(target=self._run, name="reconnect", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        delay = self._first
+        while not self._stop.is_set():
+            wait = delay * random.uniform(0.8, 1.2)  # noqa: S311 (jitter, not a secret)
+            self._say(f"connection lost, reconnecting in {wait:.0f} s...")
+            if self._stop.wait(wait):
+                return
+            try:
+                if self._reopen():
+                    return
+            except ClientError as exc:
+                self._say(f"still no server ({exc})")
+            delay = min(delay * 2, self._cap)

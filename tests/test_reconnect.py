@@ -1,0 +1,187 @@
+"""pclient.py comes back by itself: after a cut connection (resume) and a server restart."""
+
+from __future__ import annotations
+
+import queue
+import select
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.procs import PY, ServerProcess
+from tests.services import free_port
+
+
+class CuttableProxy:
+    """A TCP relay between client and server whose connections the test can cut at will."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.pairs: list[tuple[socket.socket, socket.socket]] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self.pairs.append((client, upstream))
+            threading.Thread(target=self._relay, args=(client, upstream), daemon=True).start()
+
+    @staticmethod
+    def _relay(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while True:
+                ready, _, _ = select.select([a, b], [], [], 30)
+                if not ready:
+                    return
+                for src in ready:
+                    data = src.recv(65536)
+                    if not data:
+                        return
+                    (b if src is a else a).sendall(data)
+        except OSError:
+            return
+        finally:
+            for sock in (a, b):
+                sock.close()
+
+    def cut(self) -> None:
+        """Every relayed connection dies at once, as when Wi-Fi drops."""
+        with self._lock:
+            pairs, self.pairs = self.pairs, []
+        for pair in pairs:
+            for sock in pair:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+class Client:
+    """pclient.py as a subprocess whose standard input stays open."""
+
+    def __init__(self, port: int, certs: Path, logs: Path) -> None:
+        self.proc = subprocess.Popen(
+            [PY, str(ROOT / "pclient.py"), "--port", str(port), "--cafile",
+             str(certs / "ca.pem"), "--log-dir", str(logs)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=ROOT)
+        self.seen: list[str] = []
+        self._lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._lines.put(line)
+        self._lines.put("")
+
+    def type(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def wait_for(self, text: str, timeout: float = 20.0, seen_after: int | None = None) -> str:
+        """Read output until a line contains ``text``, within ``timeout`` seconds; with
+        ``seen_after``, a line already read after that index counts (messages from the
+        server and the client's own notes may print in either order)."""
+        if seen_after is not None:
+            for line in self.seen[seen_after:]:
+                if text in line:
+                    return line
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no {text!r} within {timeout} s: "
+                                     f"{''.join(self.seen)[-2000:]}") from None
+            assert line, f"client exited before {text!r}: {''.join(self.seen)[-2000:]}"
+            self.seen.append(line)
+            if text in line:
+                return line
+
+    def finish(self) -> int:
+        self.type("/q")
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.close()
+        code = self.proc.wait(timeout=10)
+        self.proc.stdout.close()
+        return code
+
+
+@pytest.fixture
+def proxy_server(tmp_path: Path, certs: Path) -> Iterator[tuple[ServerProcess, CuttableProxy]]:
+    server = ServerProcess(tmp_path / "srv", certs).start()
+    proxy = CuttableProxy(server.port)
+    yield server, proxy
+    proxy.close()
+    server.stop()
+
+
+@pytest.mark.timeout(60)
+def test_dropped_connection_resumes_with_tries(
+        proxy_server: tuple[ServerProcess, CuttableProxy], tmp_path: Path, certs: Path) -> None:
+    server, proxy = proxy_server
+    client = Client(proxy.port, certs, tmp_path / "clog")
+    client.type("alice")
+    client.type("2")
+    client.wait_for("Rule Information in room main")
+    client.type("11")  # out of range: no try used, but an answer to wait for
+    client.wait_for("outside the range")
+    client.type("1")
+    client.wait_for("Hint")
+    proxy.cut()
+    mark = len(client.seen)
+    client.wait_for("Reconnected: you are back where you were.")
+    client.wait_for("connection lost, reconnecting in", seen_after=mark)
+    client.wait_for("you have already used 1 of your 5 tries", seen_after=mark)
+    assert client.finish() == 0
+
+
+@pytest.mark.timeout(90)
+def test_server_killed_and_restarted(tmp_path: Path, certs: Path) -> None:
+    port = free_port()
+    first = ServerProcess(tmp_path / "srv", certs, "--port", str(port)).start()
+    client = Client(port, certs, tmp_path / "clog")
+    client.type("alice")
+    client.type("2")
+    client.wait_for("Rule Information in room main")
+    first.stop(signal.SIGKILL)
+    client.wait_for("connection lost, reconnecting in")
+    mark = len(client.seen)
+    second = ServerProcess(tmp_path / "srv", certs, "--port", str(port)).start()
+    try:
+        client.wait_for("Reconnected (the server had restarted")
+        # the client rejoined the room by itself
+        client.wait_for("Rule Information in room main", seen_after=mark)
+        client.type("5")
+        answer = client.wait_for("")  # the next lines: the answer to the guess
+        while "Hint:" not in answer and "Correct!" not in answer:
+            answer = client.wait_for("")
+        assert client.finish() == 0
+    finally:
+        second.stop()
