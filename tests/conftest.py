@@ -63,6 +63,8 @@ class Peer:
         self.decoder = protocol.FrameDecoder(accepted)
         self.inbox: list[protocol.Message] = []
         self.name: str | None = None
+        self.pings_answered = 0
+        self._stop_after_ping = False
 
     @property
     def address(self) -> str:
@@ -84,6 +86,9 @@ class Peer:
             if msg is not None:
                 if isinstance(msg, protocol.Ping):
                     self.send(protocol.Pong(nonce=msg.nonce))
+                    self.pings_answered += 1
+                    if self._stop_after_ping:
+                        return None
                     continue
                 return msg
             remaining = deadline - time.monotonic()
@@ -144,6 +149,21 @@ class Peer:
             rows.extend(part.rows)
             if part.last:
                 return part.title, rows
+
+    def answer_pings(self, count: int, timeout: float = TIMEOUT) -> None:
+        """Read (keeping messages) until the server's pings were answered ``count`` times."""
+        deadline = time.monotonic() + timeout
+        target = self.pings_answered + count
+        self._stop_after_ping = True
+        try:
+            while self.pings_answered < target:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"fewer than {count} pings within {timeout} s")
+                msg = self._read_one(deadline)
+                if msg is not None:
+                    self.inbox.append(msg)
+        finally:
+            self._stop_after_ping = False
 
     def closed_within(self, timeout: float = TIMEOUT) -> bool:
         """True once the server closes the connection (messages until then are kept)."""

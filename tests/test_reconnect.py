@@ -145,7 +145,7 @@ def proxy_server(tmp_path: Path, certs: Path) -> Iterator[tuple[ServerProcess, C
 @pytest.mark.timeout(60)
 def test_dropped_connection_resumes_with_tries(
         proxy_server: tuple[ServerProcess, CuttableProxy], tmp_path: Path, certs: Path) -> None:
-    server, proxy = proxy_server
+    _, proxy = proxy_server
     client = Client(proxy.port, certs, tmp_path / "clog")
     client.type("alice")
     client.type("2")
