@@ -162,27 +162,30 @@ def issue_client_cert(folder: Path, name: str, role: str, cert_out: Path, key_ou
     _issue(CertPaths(folder), subject, ExtendedKeyUsageOID.CLIENT_AUTH, [], cert_out, key_out)
 
 
-def _base_context(purpose: ssl.Purpose) -> ssl.SSLContext:
-    context = ssl.create_default_context(purpose)
+def _base_context(purpose: ssl.Purpose, trusted: Path | None) -> ssl.SSLContext:
+    """The standard library's secure defaults, trusting only ``trusted`` (our private CA):
+    never the system's public CAs, which could vouch for anyone."""
+    if trusted is not None:
+        context = ssl.create_default_context(purpose, cafile=str(trusted))
+    else:  # a server port that asks for no client certificate has nothing to trust
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 
 
 def server_context(paths: CertPaths, require_client_cert: bool) -> ssl.SSLContext:
     """Context for a listening port; the admin port sets ``require_client_cert``."""
-    context = _base_context(ssl.Purpose.CLIENT_AUTH)
+    context = _base_context(ssl.Purpose.CLIENT_AUTH, paths.ca if require_client_cert else None)
     context.load_cert_chain(paths.server, paths.server_key)
     if require_client_cert:
         context.verify_mode = ssl.CERT_REQUIRED
-        context.load_verify_locations(paths.ca)
     return context
 
 
 def client_context(cafile: Path, cert: Path | None = None,
                    key: Path | None = None) -> ssl.SSLContext:
     """Context for pclient/aclient: always verifies the server against ``cafile``."""
-    context = _base_context(ssl.Purpose.SERVER_AUTH)
-    context.load_verify_locations(cafile)
+    context = _base_context(ssl.Purpose.SERVER_AUTH, cafile)
     if cert is not None:
         context.load_cert_chain(cert, key)
     return context
