@@ -132,6 +132,9 @@ class AdminSession:
             ["games on record", self.hub.backends.store.count_games()],
             ["uptime", _age(self.hub.started, time.time())],
         ]
+        if self.hub.last_broadcast is not None:
+            members, seconds = self.hub.last_broadcast
+            rows.append(["last broadcast", f"{members} members in {seconds * 1000:.2f} ms"])
         if counters.incomplete:
             rows.append(["note", "counts are incomplete: the counter service was unreachable"
                          + ("" if counters.available else " (and still is)")])

@@ -151,6 +151,7 @@ class Hub:
     stopped: threading.Event = field(default_factory=threading.Event)
     shutting_down: bool = False
     matches: Any = None  # guessnet.matches.Matches, attached by server.start
+    last_broadcast: tuple[int, float] | None = None  # members, seconds to queue the frames
     resume: ResumeTokens = field(init=False)
 
     def __post_init__(self) -> None:
@@ -413,10 +414,11 @@ class Hub:
         self.backends.bus.publish(channel, envelope(msg, only=only, skip=skip))
 
     def _deliver(self, channel: str, payload: JSONDict) -> None:
+        started = time.perf_counter()
         with self._lock:
             members = list(self._channels.get(channel, ()))
         only, skip = payload.get("only"), payload.get("skip")
-        frame = frame_of(payload["msg"])
+        frame = frame_of(payload["msg"])  # encoded once for every member
         for member in members:
             name = member.name
             if only is not None and (name is None or name.casefold() != only):
@@ -424,6 +426,8 @@ class Hub:
             if skip is not None and name is not None and name.casefold() == skip:
                 continue
             member.conn.send_frame(frame)
+        if only is None and len(members) > 1:
+            self.last_broadcast = (len(members), time.perf_counter() - started)
 
     def broadcast_players(self, msg: protocol.Message) -> None:
         """Send ``msg`` to every player on every process (encoded once per process)."""

@@ -1,117 +1,33 @@
-"""Real redis-server and memcached processes on free loopback ports, for the tests.
+"""Real services for the tests: a missing program fails under ./test.sh, never skips silently.
 
-``./test.sh`` installs both and sets GUESSNET_REQUIRE_SERVICES=1, so in CI a missing binary is a
-failure, never a silent skip.
+``./test.sh`` installs redis-server and memcached and sets GUESSNET_REQUIRE_SERVICES=1.
 """
 
 from __future__ import annotations
 
 import os
-import pwd
-import shutil
-import socket
-import subprocess
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
+from bench import services
+from bench.services import Service, free_port
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["Service", "free_port", "memcached_service", "redis_service"]
 
 
-def need(binary: str) -> str:
-    path = shutil.which(binary)
-    if path is None:
-        message = f"{binary} is not installed (./test.sh installs it)"
+def _available(make: object) -> Service:
+    try:
+        return make()  # type: ignore[operator, no-any-return]
+    except services.MissingService as exc:
         if os.environ.get("GUESSNET_REQUIRE_SERVICES"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    """Until the service accepts connections (or died, or the deadline passed)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"service exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            # connect() failing fast is the event we wait for; back off a little
-            time.sleep(0.02)
-    raise TimeoutError(f"nothing listening on port {port} after {timeout} s")
-
-
-class Service:
-    """One service process; ``kill``/``start`` keep the same port, for fault tests."""
-
-    def __init__(self, command: list[str], port: int, ready_line: bytes | None = None) -> None:
-        self.command, self.port, self.ready_line = command, port, ready_line
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Service:
-        if self.ready_line is None:
-            self.proc = subprocess.Popen(self.command, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL)
-            wait_for_port(self.port, self.proc)
-            return self
-        self.proc = subprocess.Popen(self.command, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT)
-        assert self.proc.stdout is not None
-        seen = []
-        for line in self.proc.stdout:  # the service says when it is ready
-            seen.append(line)
-            if self.ready_line in line:
-                break
-        else:
-            raise RuntimeError(f"service did not start: {b''.join(seen)[-500:]!r}")
-        threading.Thread(target=self._drain, daemon=True).start()
-        return self
-
-    def _drain(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        for _ in self.proc.stdout:
-            pass
-        self.proc.stdout.close()
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
 
 
 def redis_service(folder: Path | None = None) -> Service:
-    """redis-server on a free port; no disk persistence unless ``folder`` is given (AOF)."""
-    port = free_port()
-    command = [need("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
-               "--save", "", "--protected-mode", "no", "--daemonize", "no"]
-    if folder is None:
-        command += ["--appendonly", "no"]
-    else:
-        folder.mkdir(parents=True, exist_ok=True)
-        command += ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(folder)]
-    return Service(command, port, ready_line=b"Ready to accept connections")
+    return _available(lambda: services.redis_service(folder))
 
 
 def memcached_service() -> Service:
-    port = free_port()
-    command = [need("memcached"), "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "16"]
-    if os.getuid() == 0:
-        command += ["-u", pwd.getpwuid(0).pw_name]
-    return Service(command, port)
+    return _available(services.memcached_service)

@@ -1,0 +1,1 @@
+"""guessnet benchmarks: real TLS clients against a real server process (see docs/PERFORMANCE.md)."""

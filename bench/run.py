@@ -1,0 +1,149 @@
+"""Run the benchmark scenarios; write JSON, PNG plots and a Markdown report.
+
+    make bench                                  # everything, 3 repeats (about 25 minutes)
+    python -m bench.run --quick --out /tmp/b    # tiny sizes: the smoke run the tests use
+    python -m bench.run --only human,fanout --repeat 1
+
+Figures are medians over ``--repeat`` runs, with min and max.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+from tabulate import tabulate
+from tqdm import tqdm
+
+from bench import plots
+from bench.scaleout import scaleout
+from bench.scenarios import Bench, connect, fanout, human, saturate
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ("human", "saturate", "fanout", "connect", "scaleout")
+
+
+def sizes(quick: bool) -> dict[str, Any]:
+    if quick:
+        return {"human": ([5], [None, 5], 2.0), "saturate": ([1, 2], 1.0),
+                "fanout": (5, 2), "connect": (1.0, [10]), "scaleout": (4, 2, 2, 1.0)}
+    return {"human": ([100, 1000, 2000, 5000], [None, 50], 15.0),
+            "saturate": ([1, 50, 500], 8.0), "fanout": (1000, 20),
+            "connect": (5.0, [1000, 5000]), "scaleout": (100, 20, 50, 8.0)}
+
+
+def machine() -> dict[str, Any]:
+    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(), "system": platform.platform(),
+            "date": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per numeric field: the median, and ``<field>_min``/``_max``; other fields from run 1."""
+    out: dict[str, Any] = {}
+    for key, value in runs[0].items():
+        values = [r[key] for r in runs]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            out[key] = median_of(values) if isinstance(value, dict) and all(
+                isinstance(v, dict) for v in values) and not _is_series(value) else value
+            continue
+        out[key] = statistics.median(values)
+        if len(runs) > 1:
+            out[f"{key}_min"], out[f"{key}_max"] = min(values), max(values)
+    return out
+
+
+def _is_series(value: dict[str, Any]) -> bool:
+    return any(isinstance(v, list) for v in value.values())
+
+
+def repeated(count: int, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    return median_of([run() for _ in range(count)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke run)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument("--only", default=",".join(SCENARIOS), help="scenarios to run")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results",
+                        help="folder for JSON, PNG and report.md (default bench/results)")
+    args = parser.parse_args(argv)
+    chosen = [s for s in args.only.split(",") if s]
+    unknown = set(chosen) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    size = sizes(args.quick)
+    bench = Bench.create()
+    results: dict[str, Any] = {"machine": machine(), "command": " ".join(
+        ["python -m bench.run", *(argv if argv is not None else sys.argv[1:])])}
+    steps = estimate_steps(chosen, size, args.repeat)
+    bar = tqdm(total=steps, desc="bench", unit="step", file=sys.stderr)
+    tick = bar.update
+    try:
+        if "human" in chosen:
+            counts, modes, seconds = size["human"]
+            results["human"] = [repeated(args.repeat, functools.partial(
+                human, bench, n, m, seconds, tick)) for m in modes for n in counts]
+        if "saturate" in chosen:
+            clients, seconds = size["saturate"]
+            results["saturate"] = [repeated(args.repeat, functools.partial(
+                saturate, bench, c, seconds, tick)) for c in clients]
+        if "fanout" in chosen:
+            members, rounds = size["fanout"]
+            results["fanout"] = [repeated(args.repeat, functools.partial(
+                fanout, bench, members, rounds, tick, slow_reader=slow))
+                for slow in (False, True)]
+        if "connect" in chosen:
+            seconds, holds = size["connect"]
+            results["connect"] = repeated(args.repeat, lambda: connect(
+                bench, seconds, holds, tick))
+        if "scaleout" in chosen:
+            members, rounds, clients, seconds = size["scaleout"]
+            results["scaleout"] = repeated(args.repeat, lambda: scaleout(
+                bench, members, rounds, clients, seconds, tick))
+    finally:
+        bar.close()
+        bench.cleanup()
+    for name in chosen:
+        (args.out / f"{name}.json").write_text(json.dumps(results[name], indent=1))
+    (args.out / "machine.json").write_text(json.dumps(
+        {"machine": results["machine"], "command": results["command"]}, indent=1))
+    figures = plots.draw_all(results, args.out)
+    report = plots.report(results, figures)
+    (args.out / "report.md").write_text(report)
+    print(report)
+    print(tabulate([[f] for f in figures], headers=["plots written to " + str(args.out)]))
+    return 0
+
+
+def estimate_steps(chosen: list[str], size: dict[str, Any], repeat: int) -> int:
+    steps = 0
+    if "human" in chosen:
+        steps += len(size["human"][0]) * len(size["human"][1]) * repeat
+    if "saturate" in chosen:
+        steps += 2 * len(size["saturate"][0]) * repeat
+    if "fanout" in chosen:
+        steps += 2 * size["fanout"][1] * repeat
+    if "connect" in chosen:
+        steps += repeat
+    if "scaleout" in chosen:
+        steps += (2 * size["scaleout"][1] + 2) * repeat
+    return steps
+
+
+if __name__ == "__main__":
+    sys.exit(main())
