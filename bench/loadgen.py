@@ -101,14 +101,20 @@ class BotClient:
 
 async def open_many(count: int, port: int, context: ssl.SSLContext, concurrency: int = 64
                     ) -> list[BotClient]:
-    """``count`` connections, at most ``concurrency`` handshakes at a time."""
+    """Up to ``count`` connections, at most ``concurrency`` handshakes at a time; the ones that
+    fail (refused, timed out) are left out and counted in ``open_many.failures``."""
     gate = asyncio.Semaphore(concurrency)
 
-    async def one() -> BotClient:
+    async def one() -> BotClient | None:
         async with gate:
-            return await BotClient.open(port, context)
+            try:
+                return await BotClient.open(port, context)
+            except (TimeoutError, OSError, ssl.SSLError):
+                return None
 
-    return list(await asyncio.gather(*(one() for _ in range(count))))
+    opened = await asyncio.gather(*(one() for _ in range(count)))
+    open_many.failures = sum(1 for c in opened if c is None)  # type: ignore[attr-defined]
+    return [c for c in opened if c is not None]
 
 
 def percentile(values: list[float], q: float) -> float:

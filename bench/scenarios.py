@@ -106,10 +106,11 @@ def summary(lat: Latencies) -> dict[str, float]:
 async def _human(bench: Bench, port: int, players: int, room_size: int | None,
                  seconds: float, progress: Progress) -> Latencies:
     clients = await open_many(players, port, bench.context)
+    lat = Latencies()
+    lat.errors = players - len(clients)  # connections that failed count as errors
     await asyncio.gather(*(
         c.join(f"h{i}", "multi" if room_size else "single",
                f"r{i // room_size}" if room_size else None) for i, c in enumerate(clients)))
-    lat = Latencies()
     end = time.monotonic() + seconds
 
     async def play(client: BotClient, rng: random.Random) -> None:

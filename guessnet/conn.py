@@ -32,6 +32,7 @@ from protocol import FrameDecoder, Message, RemoteProtocolError
 READ_CHUNK = 65536
 WRITE_CHUNK = 65536
 ABRUPT = ("dropped", "slow reader")  # close reasons with nothing left to flush
+IDLE_WAIT = 60.0  # seconds a connection with no timer due sleeps (any event wakes it)
 
 
 class HandshakeFailed(Exception):
@@ -172,7 +173,7 @@ class Connection:
 
     def run(self, on_message: Callable[[Message], None],
             on_protocol_error: Callable[[RemoteProtocolError], None],
-            on_tick: Callable[[float], None] | None = None, tick: float = 1.0) -> str:
+            on_tick: Callable[[float], float | None] | None = None) -> str:
         """Pump until closed; returns the close reason (``dropped`` for a lost peer)."""
         assert self._wake_fd is not None
         poller = select.poll()
@@ -182,7 +183,9 @@ class Connection:
         now = time.monotonic()
         bucket = TokenBucket(self.limits.rate, self.limits.burst, now)
         strikes = 0
-        last_heard = last_ping = next_tick = now
+        last_heard = last_ping = now
+        # on_tick runs when it asked to (it returns its next time, or None for never)
+        next_tick: float | None = now if on_tick is not None else None
         partial_since: float | None = None
         closing_deadline: float | None = None
         reason = "dropped"
@@ -244,14 +247,19 @@ class Connection:
                     elif now - last_ping >= hb:
                         last_ping = now
                         self.ping()
-                if on_tick is not None and now >= next_tick:
-                    next_tick = now + tick
-                    on_tick(now)
+                if on_tick is not None and next_tick is not None and now >= next_tick:
+                    next_tick = on_tick(now)
                 closing = self.close_reason is not None
                 if (self._pending and not out_blocked) or (closing and not out):
                     continue
                 poller.modify(self.tls, select.POLLIN | (select.POLLOUT if out_blocked else 0))
-                wait = 0.1 if closing else min(tick, hb or tick)
+                # Sleep until the next timer is due: an idle connection costs no CPU.
+                timers = [t for t in (next_tick, partial_since and
+                                      partial_since + self.limits.frame_timeout) if t]
+                if hb is not None:
+                    timers += [last_ping + hb, last_heard + hb * self.limits.heartbeat_misses]
+                wait = 0.1 if closing else min(
+                    [max(0.01, t - now + 0.005) for t in timers], default=IDLE_WAIT)
                 for fd, _ in poller.poll(wait * 1000):
                     if fd == self._wake_fd:
                         try:

@@ -129,10 +129,16 @@ class PlayerSession:
             self.hub.admin_event("left", f"{self.name}'s seat released: {how}", None,
                                  name=self.name)
 
-    def on_tick(self, now: float) -> None:
-        if self.name is None and now - self._connected_mono > self.hub.settings.idle_timeout:
-            self.send(protocol.Bye(reason="idle", message="no name given in time"))
-            self.conn.close("idle")
+    def on_tick(self, now: float) -> float | None:
+        """Cut a connection that stays nameless; return when to look again (None: never)."""
+        if self.name is not None:
+            return None
+        deadline = self._connected_mono + self.hub.settings.idle_timeout
+        if now < deadline:
+            return deadline
+        self.send(protocol.Bye(reason="idle", message="no name given in time"))
+        self.conn.close("idle")
+        return None
 
     def send(self, msg: protocol.Message) -> None:
         self.conn.send(msg)

@@ -1,14 +1,18 @@
 """SQLite store: the embedded default for accounts, history and the leaderboard.
 
-WAL mode, one connection per thread (``threading.local``), one commit per account change or
-finished game, so a ``kill -9`` loses at most the round being played.  The schema version lives
-in ``PRAGMA user_version`` and every older database is migrated step by step, never discarded.
+WAL mode; a small pool of connections, each used by one thread at a time (a server has thousands
+of handler threads: one connection each would be thousands of open databases); one commit per
+account change or finished game.  ``synchronous=NORMAL`` in WAL mode makes every commit durable
+against the process being killed (``kill -9`` loses at most the round being played); only a power
+cut can lose the last commits.  The schema version lives in ``PRAGMA user_version`` and every
+older database is migrated step by step, never discarded.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import queue
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -59,6 +63,7 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+POOL_SIZE = 4
 
 
 @contextlib.contextmanager
@@ -71,22 +76,43 @@ def translate_errors(path: Path) -> Iterator[None]:
 
 
 class SQLiteStore(Store):
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, pool_size: int = POOL_SIZE) -> None:
         self.path = path
-        self._local = threading.local()
+        self._pool: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        self._all: list[sqlite3.Connection] = []
+        self._pool_size = pool_size
+        self._lock = threading.Lock()
         with translate_errors(path):
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._migrate(self._db())
+        with self._using() as db:
+            self._migrate(db)
 
-    def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA foreign_keys=ON")
-            self._local.db = db
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=10, isolation_level=None,
+                             check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
         return db
+
+    @contextlib.contextmanager
+    def _using(self) -> Iterator[sqlite3.Connection]:
+        """A pooled connection for this thread alone, inside the error translation."""
+        with translate_errors(self.path):
+            try:
+                db = self._pool.get_nowait()
+            except queue.Empty:
+                with self._lock:
+                    grow = len(self._all) < self._pool_size
+                    if grow:
+                        db = self._open()
+                        self._all.append(db)
+                if not grow:
+                    db = self._pool.get(timeout=30)
+            try:
+                yield db
+            finally:
+                self._pool.put(db)
 
     @staticmethod
     def _migrate(db: sqlite3.Connection) -> None:
@@ -111,31 +137,30 @@ class SQLiteStore(Store):
     # ------------------------------------------------------------------ accounts
 
     def create_user(self, name: str, password_hash: str, now: float) -> None:
-        with translate_errors(self.path):
+        with self._using() as db:
             try:
-                self._db().execute(
+                db.execute(
                     "INSERT INTO users(name_key, name, password_hash, created) VALUES (?,?,?,?)",
                     (name_key(name), name, password_hash, now))
             except sqlite3.IntegrityError:
                 raise NameTaken(name) from None
 
     def get_user(self, name: str) -> UserRecord | None:
-        with translate_errors(self.path):
-            row = self._db().execute(
+        with self._using() as db:
+            row = db.execute(
                 "SELECT name, password_hash, created FROM users WHERE name_key = ?",
                 (name_key(name),)).fetchone()
         return UserRecord(*row) if row else None
 
     def set_password(self, name: str, password_hash: str) -> None:
-        with translate_errors(self.path):
-            self._db().execute("UPDATE users SET password_hash = ? WHERE name_key = ?",
-                               (password_hash, name_key(name)))
+        with self._using() as db:
+            db.execute("UPDATE users SET password_hash = ? WHERE name_key = ?",
+                       (password_hash, name_key(name)))
 
     # ------------------------------------------------------------------ games
 
     def save_game(self, record: JSONDict) -> int:
-        with translate_errors(self.path):
-            db = self._db()
+        with self._using() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
                 cursor = db.execute(
@@ -153,30 +178,29 @@ class SQLiteStore(Store):
         return game_id
 
     def get_game(self, game_id: int) -> JSONDict | None:
-        with translate_errors(self.path):
-            row = self._db().execute("SELECT record FROM games WHERE id = ?",
-                                     (game_id,)).fetchone()
+        with self._using() as db:
+            row = db.execute("SELECT record FROM games WHERE id = ?", (game_id,)).fetchone()
         return json.loads(row[0]) if row else None
 
     def recent_games(self, limit: int, player: str | None = None) -> list[GameSummary]:
-        with translate_errors(self.path):
+        with self._using() as db:
             if player is None:
-                rows = self._db().execute(
+                rows = db.execute(
                     "SELECT record FROM games ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
             else:
-                rows = self._db().execute(
+                rows = db.execute(
                     "SELECT g.record FROM games g WHERE g.id IN (SELECT game_id FROM results "
                     "WHERE player_key = ?) ORDER BY g.id DESC LIMIT ?",
                     (name_key(player), limit)).fetchall()
         return [summarize(json.loads(r[0])) for r in rows]
 
     def count_games(self) -> int:
-        with translate_errors(self.path):
-            return int(self._db().execute("SELECT COUNT(*) FROM games").fetchone()[0])
+        with self._using() as db:
+            return int(db.execute("SELECT COUNT(*) FROM games").fetchone()[0])
 
     def leaders(self, board: str, limit: int = 10) -> list[LeaderRow]:
-        with translate_errors(self.path):
-            rows = self._db().execute(
+        with self._using() as db:
+            rows = db.execute(
                 "SELECT MAX(player), SUM(won), COUNT(*), MIN(CASE WHEN won THEN tries END) "
                 "FROM results WHERE board = ? GROUP BY player_key "
                 "ORDER BY SUM(won) DESC, COUNT(*) ASC, MIN(CASE WHEN won THEN tries END) ASC, "
@@ -184,14 +208,14 @@ class SQLiteStore(Store):
         return [LeaderRow(player=p, wins=int(w), played=int(n), best=b) for p, w, n, b in rows]
 
     def integrity_check(self) -> str:
-        with translate_errors(self.path):
-            return str(self._db().execute("PRAGMA integrity_check").fetchone()[0])
+        with self._using() as db:
+            return str(db.execute("PRAGMA integrity_check").fetchone()[0])
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        with self._lock:
+            for db in self._all:
+                db.close()
+            self._all.clear()
 
 
 def _insert_results(db: sqlite3.Connection, game_id: int, record: JSONDict) -> None:

@@ -34,8 +34,8 @@ def test_answering_client_stays_and_rtt_is_measured(make_server: Callable[..., R
                                                     ) -> None:
     srv = make_server("--heartbeat", "0.2")
     ann = srv.player("ann")
-    admin = srv.admin()
     ann.answer_pings(3)  # the server measured the round trip of at least two of them
+    admin = srv.admin()  # (it reads only when asked: connected now, it answers in time)
     rtt = admin.table(protocol.ListPlayers())[1][0][6]
     assert rtt.endswith(" ms")
     ann.send(protocol.Ping(nonce=42))
