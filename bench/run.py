@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke run)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
     parser.add_argument("--only", default=",".join(SCENARIOS), help="scenarios to run")
+    parser.add_argument("--players", help="human scenario's player counts, e.g. 100,1000")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results",
                         help="folder for JSON, PNG and report.md (default bench/results)")
     args = parser.parse_args(argv)
@@ -87,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     args.out.mkdir(parents=True, exist_ok=True)
     size = sizes(args.quick)
+    if args.players:
+        counts = [int(n) for n in args.players.split(",")]
+        size["human"] = (counts, *size["human"][1:])
     bench = Bench.create()
     results: dict[str, Any] = {"machine": machine(), "command": " ".join(
         ["python -m bench.run", *(argv if argv is not None else sys.argv[1:])])}

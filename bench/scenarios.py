@@ -107,10 +107,19 @@ async def _human(bench: Bench, port: int, players: int, room_size: int | None,
                  seconds: float, progress: Progress) -> Latencies:
     clients = await open_many(players, port, bench.context)
     lat = Latencies()
-    lat.errors = players - len(clients)  # connections that failed count as errors
-    await asyncio.gather(*(
-        c.join(f"h{i}", "multi" if room_size else "single",
-               f"r{i // room_size}" if room_size else None) for i, c in enumerate(clients)))
+
+    async def join(i: int, client: BotClient) -> BotClient | None:
+        try:
+            await client.join(f"h{i}", "multi" if room_size else "single",
+                              f"r{i // room_size}" if room_size else None)
+            return client
+        except (TimeoutError, ConnectionError, RuntimeError):
+            await client.close()
+            return None
+
+    joined = await asyncio.gather(*(join(i, c) for i, c in enumerate(clients)))
+    clients = [c for c in joined if c is not None]
+    lat.errors = players - len(clients)  # players that could not connect or join
     end = time.monotonic() + seconds
 
     async def play(client: BotClient, rng: random.Random) -> None:

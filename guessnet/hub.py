@@ -152,6 +152,8 @@ class Hub:
     shutting_down: bool = False
     matches: Any = None  # guessnet.matches.Matches, attached by server.start
     last_broadcast: tuple[int, float] | None = None  # members, seconds to queue the frames
+    # other modules' actions on this process's control channel (tic-tac-toe across processes)
+    control_handlers: dict[str, Callable[[JSONDict], None]] = field(default_factory=dict)
     resume: ResumeTokens = field(init=False)
 
     def __post_init__(self) -> None:
@@ -301,6 +303,10 @@ class Hub:
         self.backends.bus.publish(instance_channel(instance), dict(payload, conn=conn))
 
     def _on_control(self, payload: JSONDict) -> None:
+        handler = self.control_handlers.get(str(payload.get("action")))
+        if handler is not None:
+            handler(payload)
+            return
         with self._lock:
             member = self.players.get(str(payload.get("conn")))
         if member is None:

@@ -1,8 +1,16 @@
-"""Invitations and tic-tac-toe matches between players of this process, or against the bot.
+"""Invitations and tic-tac-toe matches: between players of any processes, or against the bot.
 
 The server owns every board: a client only names a cell, and ``games.tictactoe`` decides.
 An invitation lives ``INVITE_SECONDS``; it ends when answered, when it times out, or when either
-side leaves, and both sides are told why.  A player in a match who disconnects loses it.
+side leaves, and both sides are told why.  A player in a match who disconnects loses it once the
+reconnect grace period is over.
+
+Across processes (Redis): the match lives on the inviter's process, the *host*.  A player on
+another process is a ``RemoteSeat`` there: what the host sends it goes out by name through the
+bus, and that player's process forwards their moves to the host.  The control actions on the
+instance channels are ``ttt_invite``, ``ttt_answer``, ``ttt_cancel`` (to the other side of an
+invitation), ``ttt_seat`` (to a remote player's process: in a match hosted by X, or not) and
+``ttt_op`` (to the host: move, resign, left).
 """
 
 from __future__ import annotations
@@ -16,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 import protocol
 from games.tictactoe import Match, MoveRejected, best_move
 from guessnet.hub import Hub, Refused
+from guessnet.listings import deliver_to
 from guessnet.logs import escape, log
-from storage.base import BackendError
+from storage.base import BackendError, JSONDict
 
 if TYPE_CHECKING:
     from guessnet.player import PlayerSession
@@ -27,9 +36,21 @@ BOT = "server"
 
 
 @dataclass
+class RemoteSeat:
+    """A player connected to another process, reached by name."""
+
+    hub: Hub
+    name: str
+    owner: str  # where their process listens (instance/connection)
+
+    def send(self, msg: protocol.Message) -> None:
+        deliver_to(self.hub, self.name, msg)
+
+
+@dataclass
 class Invitation:
-    inviter: PlayerSession
-    invitee: PlayerSession
+    inviter: PlayerSession | RemoteSeat
+    invitee: PlayerSession | RemoteSeat
     expires: float
 
 
@@ -37,7 +58,7 @@ class Invitation:
 class LiveMatch:
     match_id: int
     rules: Match
-    seats: dict[str, PlayerSession | None]  # name -> session (None: the bot)
+    seats: dict[str, PlayerSession | RemoteSeat | None]  # name -> seat (None: the bot)
     started: float = field(default_factory=time.time)
     times: list[float] = field(default_factory=list)
 
@@ -46,13 +67,22 @@ class LiveMatch:
         return any(s is None for s in self.seats.values())
 
 
+def _local(seat: object) -> bool:
+    return seat is not None and not isinstance(seat, RemoteSeat)
+
+
 class Matches:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self._lock = threading.RLock()
-        self._invites: dict[str, Invitation] = {}  # by invitee name key
-        self._matches: dict[str, LiveMatch] = {}   # by player name key
+        self._invites: dict[str, Invitation] = {}  # by invitee name key (either side)
+        self._matches: dict[str, LiveMatch] = {}   # hosted here, by player name key
+        self._hosted_elsewhere: dict[str, str] = {}  # local player key -> host owner
         self._ids = itertools.count(1)
+        hub.control_handlers.update({
+            "ttt_invite": self._on_remote_invite, "ttt_answer": self._on_remote_answer,
+            "ttt_cancel": self._on_remote_cancel, "ttt_seat": self._on_seat,
+            "ttt_op": self._on_op})
         threading.Thread(target=self._expire_loop, name="invitations", daemon=True).start()
 
     # ------------------------------------------------------------------ queries
@@ -62,7 +92,9 @@ class Matches:
             return self._matches.get(name.casefold())
 
     def busy(self, name: str) -> bool:
-        return self.match_of(name) is not None
+        key = name.casefold()
+        with self._lock:
+            return key in self._matches or key in self._hosted_elsewhere
 
     # ------------------------------------------------------------------ invitations
 
@@ -71,9 +103,16 @@ class Matches:
         assert me is not None
         if target.casefold() == me.casefold():
             raise Refused("self_invite", "you cannot invite yourself: invite another player")
-        invitee = self.hub.find_player(target)
-        if invitee is None or invitee.name is None or \
-                invitee.name.casefold() != target.casefold():
+        invitee: PlayerSession | RemoteSeat | None = None
+        local = self.hub.find_player(target)
+        if local is not None and local.name is not None and \
+                local.name.casefold() == target.casefold():
+            invitee = local  # type: ignore[assignment]
+        else:
+            owner = self.hub.locate(target)
+            if owner is not None:
+                invitee = RemoteSeat(self.hub, target, owner)
+        if invitee is None:
             exists = self.hub.backends.store.get_user(target) is not None
             raise Refused("not_online", f"{escape(target, 40)} is not online" if exists
                           else f"there is no player {escape(target, 40)!r}: 'who' lists "
@@ -81,17 +120,44 @@ class Matches:
         with self._lock:
             if self.busy(me):
                 raise Refused("busy", "finish your match first ('resign' concedes)")
-            if self.busy(invitee.name):
+            if self.busy(invitee.name or ""):
                 raise Refused("busy", f"{invitee.name} is in a match: try again later")
-            if invitee.name.casefold() in self._invites:
+            if (invitee.name or "").casefold() in self._invites:
                 raise Refused("busy", f"{invitee.name} is answering another invitation")
-            self._invites[invitee.name.casefold()] = Invitation(
-                inviter, invitee, time.monotonic() + INVITE_SECONDS)  # type: ignore[arg-type]
-        invitee.conn.send(protocol.Invited(sender=me, seconds=INVITE_SECONDS))
+            self._invites[(invitee.name or "").casefold()] = Invitation(
+                inviter, invitee, time.monotonic() + INVITE_SECONDS)
+        if isinstance(invitee, RemoteSeat):
+            self.hub.send_remote(invitee.owner, {
+                "action": "ttt_invite", "to": invitee.name, "sender": me,
+                "sender_owner": self.hub.owner(inviter)})
+        else:
+            invitee.send(protocol.Invited(sender=me, seconds=INVITE_SECONDS))
         inviter.send(protocol.InviteUpdate(
-            other=invitee.name, outcome="sent",
+            other=invitee.name or "?", outcome="sent",
             message=f"invitation sent to {invitee.name}; waiting up to {INVITE_SECONDS} s"))
         self.hub.admin_event("invite", f"{me} invited {invitee.name} to tic-tac-toe")
+
+    def _on_remote_invite(self, payload: JSONDict) -> None:
+        """Another process's player invites one of ours."""
+        invitee = self.hub.find_player(str(payload.get("to", "")))
+        inviter = RemoteSeat(self.hub, str(payload["sender"]), str(payload["sender_owner"]))
+        if invitee is None or invitee.name is None:
+            return
+        with self._lock:
+            taken = self.busy(invitee.name) or invitee.name.casefold() in self._invites
+            if not taken:
+                self._invites[invitee.name.casefold()] = Invitation(
+                    inviter, invitee, time.monotonic() + INVITE_SECONDS)  # type: ignore[arg-type]
+        if taken:
+            self._answer_remote(inviter, invitee.name, False, f"{invitee.name} is busy")
+            return
+        invitee.conn.send(protocol.Invited(sender=inviter.name, seconds=INVITE_SECONDS))
+
+    def _answer_remote(self, inviter: RemoteSeat, invitee: str, accept: bool,
+                       message: str, invitee_owner: str = "") -> None:
+        self.hub.send_remote(inviter.owner, {
+            "action": "ttt_answer", "inviter": inviter.name, "invitee": invitee,
+            "invitee_owner": invitee_owner, "accept": accept, "message": message})
 
     def reply(self, invitee: PlayerSession, accept: bool) -> None:
         me = invitee.name
@@ -101,20 +167,59 @@ class Matches:
         if invitation is None:
             raise Refused("no_invite", "there is no invitation to answer")
         inviter = invitation.inviter
-        if not accept:
-            self._tell_end(invitation, "declined", f"{me} declined the invitation")
+        outcome = "accepted" if accept else "declined"
+        message = f"{me} accepted: {inviter.name} plays X" if accept else \
+            f"{me} declined the invitation"
+        if accept:
+            invitee.to_lobby()
+        if isinstance(inviter, RemoteSeat):  # the match will be hosted by the inviter's side
+            self._answer_remote(inviter, me, accept, message, self.hub.owner(invitee))
+            invitee.send(protocol.InviteUpdate(other=inviter.name, outcome=outcome,
+                                               message=message))
             return
-        for session in (inviter, invitee):
-            session.to_lobby()
-        self._tell_end(invitation, "accepted", f"{me} accepted: {inviter.name} plays X")
-        assert inviter.name is not None
-        self._start(inviter, invitee)
+        self._tell_end(invitation, outcome, message)
+        if accept:
+            inviter.to_lobby()
+            self._start(inviter, invitee)
+
+    def _on_remote_answer(self, payload: JSONDict) -> None:
+        """The remote invitee answered one of our players' invitations."""
+        key = str(payload.get("invitee", "")).casefold()
+        with self._lock:
+            invitation = self._invites.get(key)
+            if invitation is None or not _local(invitation.inviter):
+                return
+            del self._invites[key]
+        inviter = invitation.inviter
+        accept = bool(payload.get("accept"))
+        inviter.send(protocol.InviteUpdate(other=str(payload["invitee"]),
+                                           outcome="accepted" if accept else "declined",
+                                           message=str(payload.get("message", ""))))
+        if accept and payload.get("invitee_owner"):
+            assert not isinstance(inviter, RemoteSeat)
+            inviter.to_lobby()
+            self._start(inviter, RemoteSeat(self.hub, str(payload["invitee"]),
+                                            str(payload["invitee_owner"])))
+
+    def _on_remote_cancel(self, payload: JSONDict) -> None:
+        key = str(payload.get("invitee", "")).casefold()
+        with self._lock:
+            invitation = self._invites.pop(key, None)
+        if invitation is not None:
+            self._tell_end(invitation, str(payload.get("outcome", "cancelled")),
+                           str(payload.get("message", "invitation cancelled")))
 
     def _tell_end(self, invitation: Invitation, outcome: str, message: str) -> None:
-        for session, other in ((invitation.inviter, invitation.invitee),
-                               (invitation.invitee, invitation.inviter)):
-            session.send(protocol.InviteUpdate(other=other.name or "?", outcome=outcome,
-                                               message=message))
+        """Tell both sides; a side on another process is told by its own process."""
+        for seat, other in ((invitation.inviter, invitation.invitee),
+                            (invitation.invitee, invitation.inviter)):
+            if isinstance(seat, RemoteSeat):
+                self.hub.send_remote(seat.owner, {
+                    "action": "ttt_cancel", "invitee": invitation.invitee.name,
+                    "outcome": outcome, "message": message})
+            else:
+                seat.send(protocol.InviteUpdate(other=other.name or "?", outcome=outcome,
+                                                message=message))
         self.hub.admin_event("invite", message)
 
     def _expire_loop(self) -> None:
@@ -129,22 +234,43 @@ class Matches:
 
     # ------------------------------------------------------------------ matches
 
-    def _start(self, x: PlayerSession, o: PlayerSession | None) -> LiveMatch:
+    def _start(self, x: PlayerSession, o: PlayerSession | RemoteSeat | None) -> LiveMatch:
         assert x.name is not None
         o_name = o.name if o is not None and o.name else BOT
         live = LiveMatch(next(self._ids), Match(x=x.name, o=o_name), {x.name: x, o_name: o})
         with self._lock:
-            for name, session in live.seats.items():
-                if session is not None:
+            for name, seat in live.seats.items():
+                if seat is not None:  # not the bot
                     self._matches[name.casefold()] = live
-        for session in live.seats.values():
-            if session is not None:
-                session.mode = "tictactoe"
-                self.hub.publish_presence(session)
+        self._seat_state(live, True)
         self.hub.admin_event("match", f"tic-tac-toe match #{live.match_id}: {x.name} (X) vs "
                              f"{o_name} (O)")
         self._show(live, None)
         return live
+
+    def _seat_state(self, live: LiveMatch, playing: bool) -> None:
+        """Every seat's session knows whether it is in a match (remote ones through the bus)."""
+        host = self.hub.owner(next(s for s in live.seats.values() if _local(s)))  # type: ignore
+        for name, seat in live.seats.items():
+            if isinstance(seat, RemoteSeat):
+                owner = self.hub.locate(name) or seat.owner
+                self.hub.send_remote(owner, {"action": "ttt_seat", "player": name,
+                                             "host": host if playing else None})
+            elif seat is not None:
+                seat.mode = "tictactoe" if playing else None
+                self.hub.publish_presence(seat)
+
+    def _on_seat(self, payload: JSONDict) -> None:
+        player = self.hub.find_player(str(payload.get("player", "")))
+        if player is None or player.name is None:
+            return
+        with self._lock:
+            if payload.get("host"):
+                self._hosted_elsewhere[player.name.casefold()] = str(payload["host"])
+            else:
+                self._hosted_elsewhere.pop(player.name.casefold(), None)
+        player.mode = "tictactoe" if payload.get("host") else None  # type: ignore[attr-defined]
+        self.hub.publish_presence(player)
 
     def play_bot(self, player: PlayerSession) -> None:
         assert player.name is not None
@@ -153,10 +279,37 @@ class Matches:
         player.to_lobby()
         self._start(player, None)
 
-    def move(self, player: PlayerSession, cell: str) -> None:
+    def _forward(self, player: PlayerSession, op: str, **fields: Any) -> bool:
+        """Send ``player``'s action to the process hosting their match; False if none."""
+        with self._lock:
+            host = self._hosted_elsewhere.get((player.name or "").casefold())
+        if host is None:
+            return False
+        self.hub.send_remote(host, {"action": "ttt_op", "op": op, "player": player.name,
+                                    **fields})
+        return True
+
+    def _on_op(self, payload: JSONDict) -> None:
+        """A move, resignation or departure of a remote player in a match hosted here."""
+        name = str(payload.get("player", ""))
+        live = self.match_of(name)
+        seat = live.seats.get(name) if live else None
+        if not isinstance(seat, RemoteSeat):
+            return
+        try:
+            if payload.get("op") == "move":
+                self.move(seat, str(payload.get("cell", "")))
+            else:
+                self.resign(seat, str(payload.get("how", "resigned")))
+        except Refused as exc:
+            seat.send(protocol.Error(code=exc.code, message=str(exc)))
+
+    def move(self, player: PlayerSession | RemoteSeat, cell: str) -> None:
         assert player.name is not None
         live = self.match_of(player.name)
         if live is None:
+            if not isinstance(player, RemoteSeat) and self._forward(player, "move", cell=cell):
+                return
             raise Refused("not_playing", "you are not in a tic-tac-toe match: 'invite NAME' or "
                           "'play tictactoe'")
         with self._lock:
@@ -175,11 +328,13 @@ class Matches:
         if live.rules.state != "playing":
             self._finish(live)
 
-    def resign(self, player: PlayerSession, how: str = "resigned") -> None:
+    def resign(self, player: PlayerSession | RemoteSeat, how: str = "resigned") -> None:
         """``player`` concedes (or left: ``how`` says so); the other side wins."""
         assert player.name is not None
         live = self.match_of(player.name)
         if live is None:
+            if not isinstance(player, RemoteSeat) and self._forward(player, "resign", how=how):
+                return
             if how == "resigned":
                 raise Refused("not_playing", "you are not in a tic-tac-toe match")
             return
@@ -194,17 +349,17 @@ class Matches:
         the seat is held for ``grace`` seconds."""
         self._cancel_invites(player)
         live = self.match_of(player.name or "")
-        for session in live.seats.values() if live else ():
-            if session is not None and session is not player:
-                session.send(protocol.Notice(text=f"{player.name} lost the connection; their "
-                                             f"seat is held for {grace:g} s, then they lose"))
+        for seat in live.seats.values() if live else ():
+            if seat is not None and seat is not player:
+                seat.send(protocol.Notice(text=f"{player.name} lost the connection; their "
+                                          f"seat is held for {grace:g} s, then they lose"))
 
     def rebind(self, old: PlayerSession, new: PlayerSession) -> None:
         """A resumed session takes ``old``'s seat in its match and its invitations."""
         with self._lock:
             for live in list(self._matches.values()):
-                for name, session in live.seats.items():
-                    if session is old:
+                for name, seat in live.seats.items():
+                    if seat is old:
                         live.seats[name] = new
             for invitation in self._invites.values():
                 if invitation.inviter is old:
@@ -238,11 +393,11 @@ class Matches:
     def _show(self, live: LiveMatch, last: int | None,
               only: PlayerSession | None = None) -> None:
         rules = live.rules
-        for name, session in live.seats.items():
-            if session is None or (only is not None and session is not only):
+        for name, seat in live.seats.items():
+            if seat is None or (only is not None and seat is not only):
                 continue
-            rtt = session.conn.rtt
-            session.send(protocol.Board(
+            rtt = None if isinstance(seat, RemoteSeat) else seat.conn.rtt
+            seat.send(protocol.Board(
                 match_id=live.match_id, x=rules.x, o=rules.o, board=rules.board, turn=rules.turn,
                 you=rules.mark_of(name), last=last,
                 rtt_ms=round(rtt * 1000, 1) if rtt is not None else None))
@@ -260,11 +415,10 @@ class Matches:
             log("ERROR", f"could not store match #{live.match_id}: {escape(exc)}")
         ended = protocol.MatchEnded(match_id=live.match_id, outcome=rules.state,
                                     winner=rules.winner, how=rules.how, game_id=game_id)
-        for session in live.seats.values():
-            if session is not None:
-                session.send(ended)
-                session.mode = None
-                self.hub.publish_presence(session)
+        for seat in live.seats.values():
+            if seat is not None:
+                seat.send(ended)
+        self._seat_state(live, False)
         result = f"won by {rules.winner} ({rules.how})" if rules.winner else "a draw"
         self.hub.admin_event("match", f"tic-tac-toe match #{live.match_id} {rules.x} vs "
                              f"{rules.o}: {result}")
@@ -275,8 +429,8 @@ def match_record(hub: Hub, live: LiveMatch) -> dict[str, Any]:
     counts = {name: sum(1 for m in rules.moves if m.player == name) for name in live.seats}
     results = [{"player": name, "board": "tictactoe", "won": name == rules.winner,
                 "tries": counts[name]}
-               for name, session in live.seats.items()
-               if session is not None and hub.backends.store.get_user(name) is not None]
+               for name, seat in live.seats.items()
+               if seat is not None and hub.backends.store.get_user(name) is not None]
     return {
         "game": "tictactoe", "mode": "bot" if live.against_bot else "match", "room": None,
         "started": live.started, "ended": time.time(), "players": [rules.x, rules.o],

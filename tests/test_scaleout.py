@@ -147,6 +147,46 @@ def test_chat_across_processes(pair: tuple[ServerProcess, ServerProcess]) -> Non
         peer.close()
 
 
+def test_tictactoe_across_processes(pair: tuple[ServerProcess, ServerProcess]) -> None:
+    a, b = pair
+    ann, bob = a.peer("ann"), b.peer("bob")
+    assert ann.request(protocol.Invite(to="bob"), protocol.InviteUpdate).outcome == "sent"
+    assert bob.expect(protocol.Invited).sender == "ann"
+    bob.request(protocol.InviteReply(accept=True), protocol.InviteUpdate)
+    assert ann.expect(protocol.InviteUpdate).outcome == "accepted"
+    for peer, mark in ((ann, "X"), (bob, "O")):
+        assert peer.expect(protocol.Board).you == mark
+    assert "not your turn" in bob.refused(protocol.Move(cell="5"), "rejected").message
+    for mover, other, cell in ((ann, bob, "1"), (bob, ann, "5"), (ann, bob, "2"),
+                               (bob, ann, "9"), (ann, bob, "3")):
+        mover.request(protocol.Move(cell=cell), protocol.Board)
+        other.expect(protocol.Board)  # relayed across processes at once
+    for peer in (ann, bob):
+        ended = peer.expect(protocol.MatchEnded)
+        assert (ended.outcome, ended.winner) == ("won", "ann")
+    bob.request(protocol.Play(mode="single"), protocol.RoundStarted)  # free again
+    _, moves = bob.table(protocol.Replay(game_id=ended.game_id or 0))
+    assert [m[3] for m in moves] == [1, 5, 2, 9, 3]
+    for peer in (ann, bob):
+        peer.close()
+
+
+def test_invitation_across_processes_declined_and_left(
+        pair: tuple[ServerProcess, ServerProcess]) -> None:
+    a, b = pair
+    ann, bob = a.peer("ann"), b.peer("bob")
+    ann.request(protocol.Invite(to="bob"), protocol.InviteUpdate)
+    bob.expect(protocol.Invited)
+    bob.request(protocol.InviteReply(accept=False), protocol.InviteUpdate)
+    assert ann.expect(protocol.InviteUpdate).outcome == "declined"
+    ann.request(protocol.Invite(to="bob"), protocol.InviteUpdate)
+    bob.expect(protocol.Invited)
+    ann.request(protocol.Quit(), protocol.Bye)
+    assert bob.expect(protocol.InviteUpdate).outcome == "cancelled"
+    for peer in (ann, bob):
+        peer.close()
+
+
 def test_simultaneous_correct_guesses_yield_one_winner(
         pair: tuple[ServerProcess, ServerProcess], redis_url: str) -> None:
     a, b = pair
