@@ -2,12 +2,6 @@
 # Run the benchmark suite: results, plots and report.md in bench/results (see docs/PERFORMANCE.md).
 # Options go to bench/run.py, e.g. ./scripts/bench.sh --only human --repeat 1
 source "$(dirname "${BASH_SOURCE[0]}")/venv.sh"
-missing=()
-command -v redis-server >/dev/null || missing+=(redis-server)
-command -v memcached >/dev/null || missing+=(memcached)
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "installing ${missing[*]} (used by the scale-out scenario)..."
-    apt_install "${missing[@]}"
-fi
+ensure_services
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 exec .venv/bin/python -m bench.run "$@"

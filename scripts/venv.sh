@@ -15,6 +15,17 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
 }
 
+ensure_services() {
+    # redis-server and memcached, for the scale-out tests and the benchmark
+    local missing=()
+    command -v redis-server >/dev/null || missing+=(redis-server)
+    command -v memcached >/dev/null || missing+=(memcached)
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "installing ${missing[*]} (used by the scale-out tests and benchmark)..."
+        apt_install "${missing[@]}"
+    fi
+}
+
 PYTHON=${PYTHON:-python3}
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
     echo "guessnet needs Python 3.11 or newer (found: $("$PYTHON" --version 2>&1))" >&2
