@@ -76,16 +76,18 @@ class BotClient:
             if isinstance(msg, kinds):
                 return msg
 
-    async def request(self, msg: protocol.Message, *kinds: type[protocol.Message]
-                      ) -> protocol.Message:
+    async def request(self, msg: protocol.Message, *kinds: type[protocol.Message],
+                      timeout: float = 30.0) -> protocol.Message:
         self.send(msg)
-        return await self.expect(*kinds, protocol.Error)
+        return await self.expect(*kinds, protocol.Error, timeout=timeout)
 
-    async def join(self, name: str, mode: str, room: str | None = None) -> protocol.RoundStarted:
+    async def join(self, name: str, mode: str, room: str | None = None,
+                   timeout: float = 30.0) -> protocol.RoundStarted:
         await self.request(protocol.Hello(version=protocol.PROTOCOL_VERSION, client="bench"),
-                           protocol.Welcome)
-        await self.request(protocol.SetName(name=name), protocol.Identified)
-        started = await self.request(protocol.Play(mode=mode, room=room), protocol.RoundStarted)
+                           protocol.Welcome, timeout=timeout)
+        await self.request(protocol.SetName(name=name), protocol.Identified, timeout=timeout)
+        started = await self.request(protocol.Play(mode=mode, room=room), protocol.RoundStarted,
+                                     timeout=timeout)
         if not isinstance(started, protocol.RoundStarted):
             raise RuntimeError(f"could not join: {started}")
         return started

@@ -97,33 +97,40 @@ def main(argv: list[str] | None = None) -> int:
     steps = estimate_steps(chosen, size, args.repeat)
     bar = tqdm(total=steps, desc="bench", unit="step", file=sys.stderr)
     tick = bar.update
-    try:
-        if "human" in chosen:
+    def job(name: str) -> Any:
+        """One scenario at the chosen sizes, each figure the median of --repeat runs."""
+        if name == "human":
             counts, modes, seconds = size["human"]
-            results["human"] = [repeated(args.repeat, functools.partial(
-                human, bench, n, m, seconds, tick)) for m in modes for n in counts]
-        if "saturate" in chosen:
+            return [repeated(args.repeat, functools.partial(human, bench, n, m, seconds, tick))
+                    for m in modes for n in counts]
+        if name == "saturate":
             clients, seconds = size["saturate"]
-            results["saturate"] = [repeated(args.repeat, functools.partial(
-                saturate, bench, c, seconds, tick)) for c in clients]
-        if "fanout" in chosen:
+            return [repeated(args.repeat, functools.partial(saturate, bench, c, seconds, tick))
+                    for c in clients]
+        if name == "fanout":
             members, rounds = size["fanout"]
-            results["fanout"] = [repeated(args.repeat, functools.partial(
+            return [repeated(args.repeat, functools.partial(
                 fanout, bench, members, rounds, tick, slow_reader=slow))
                 for slow in (False, True)]
-        if "connect" in chosen:
+        if name == "connect":
             seconds, holds = size["connect"]
-            results["connect"] = repeated(args.repeat, lambda: connect(
-                bench, seconds, holds, tick))
-        if "scaleout" in chosen:
-            members, rounds, clients, seconds = size["scaleout"]
-            results["scaleout"] = repeated(args.repeat, lambda: scaleout(
-                bench, members, rounds, clients, seconds, tick))
+            return repeated(args.repeat, functools.partial(connect, bench, seconds, holds, tick))
+        members, rounds, clients, seconds = size["scaleout"]
+        return repeated(args.repeat, functools.partial(
+            scaleout, bench, members, rounds, clients, seconds, tick))
+
+    failed = []
+    try:
+        for name in chosen:
+            try:
+                results[name] = job(name)
+            except Exception as exc:  # one scenario failing must not lose the others
+                failed.append(f"{name}: {type(exc).__name__}: {exc}")
+                continue
+            (args.out / f"{name}.json").write_text(json.dumps(results[name], indent=1))
     finally:
         bar.close()
         bench.cleanup()
-    for name in chosen:
-        (args.out / f"{name}.json").write_text(json.dumps(results[name], indent=1))
     (args.out / "machine.json").write_text(json.dumps(
         {"machine": results["machine"], "command": results["command"]}, indent=1))
     figures = plots.draw_all(results, args.out)
@@ -131,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "report.md").write_text(report)
     print(report)
     print(tabulate([[f] for f in figures], headers=["plots written to " + str(args.out)]))
-    return 0
+    for line in failed:
+        print(f"scenario failed: {line}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def estimate_steps(chosen: list[str], size: dict[str, Any], repeat: int) -> int:

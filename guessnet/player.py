@@ -527,7 +527,7 @@ class PlayerSession:
         else:
             channel, room = LOBBY, LOBBY
         self.hub.publish(channel, protocol.Chat(sender=name, text=text, room=room))
-        log("GAME", f"chat in {room} from {name}: {escape(text)}")
+        self.hub.admin_event("chat", f"{name} in {room}: {text}", "GAME", name=name, room=room)
 
     def on_msg(self, msg: protocol.DirectMessage) -> None:
         name = self._need_name()

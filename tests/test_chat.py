@@ -11,12 +11,15 @@ from tests.conftest import ROOT, Running
 
 
 def test_room_chat_reaches_members_only(srv: Running) -> None:
+    admin = srv.admin()
     ann, bob, cy = srv.player("ann"), srv.player("bob"), srv.player("cy")
     for peer in (ann, bob):
         peer.request(protocol.Play(mode="multi", room="den"), protocol.RoundStarted)
     ann.request(protocol.Say(text="hello den"), protocol.Chat)  # the sender sees it too
     chat = bob.expect(protocol.Chat)
     assert (chat.sender, chat.text, chat.room, chat.private) == ("ann", "hello den", "den", False)
+    event = admin.expect(protocol.AdminEvent, lambda e: e.kind == "chat")
+    assert (event.name, event.room, event.text) == ("ann", "den", "ann in den: hello den")
     cy.request(protocol.Say(text="hello lobby"), protocol.Chat)
     ann.request(protocol.Who(), protocol.Table)
     assert not any(isinstance(m, protocol.Chat) and m.room == "lobby" for m in ann.inbox)
