@@ -526,9 +526,11 @@ def parse_payload(payload: bytes, accepted: frozenset[str] | None = None) -> Mes
 
 # --------------------------------------------------------------------------- framing
 
-def payload_of(msg: Message) -> bytes:
-    """The JSON payload of ``msg`` (no header, no size check): for measuring before splitting."""
-    return json.dumps(msg.to_dict(), separators=(",", ":"), ensure_ascii=False,
+def payload_of(msg: Message | dict[str, Any]) -> bytes:
+    """The JSON payload of ``msg`` or of a message dict already built and validated (no
+    header, no size check): for measuring before splitting, or relaying a bus payload."""
+    body = msg if isinstance(msg, dict) else msg.to_dict()
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False).encode("utf-8")
 
 

@@ -92,7 +92,7 @@ class Backends:
 
 def frame_of(payload: JSONDict) -> bytes:
     """Encode an already-built message dict once (it was validated when it was made)."""
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    body = protocol.payload_of(payload)
     return protocol.HEADER.pack(len(body)) + body
 
 
