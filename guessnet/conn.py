@@ -15,6 +15,7 @@ answered here; pongs update ``rtt`` and are then passed on like any other messag
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import select
@@ -33,6 +34,34 @@ READ_CHUNK = 65536
 WRITE_CHUNK = 65536
 ABRUPT = ("dropped", "slow reader")  # close reasons with nothing left to flush
 IDLE_WAIT = 60.0  # seconds a connection with no timer due sleeps (any event wakes it)
+
+
+def _gil_holding_eventfd_write() -> Callable[[int], None]:
+    """``eventfd_write(fd, 1)`` that keeps the GIL, for the broadcast path.
+
+    ``os.eventfd_write`` releases the GIL around its (never blocking, sub-microsecond) system
+    call.  A thread queueing a round end for 1,000 members released it 1,000 times and, each
+    time, waited for one of the woken connection threads to give it back: queueing took
+    180 ms.  libc's ``eventfd_write`` called through ``ctypes.PyDLL`` (which keeps the GIL)
+    on a non-blocking eventfd cannot block, so the loop runs through in a few milliseconds.
+    """
+    try:
+        libc_write = ctypes.PyDLL(None, use_errno=True).eventfd_write
+    except (OSError, AttributeError):  # not glibc/musl: the portable, GIL-releasing call
+        return lambda fd: os.eventfd_write(fd, 1)
+    libc_write.argtypes = [ctypes.c_int, ctypes.c_uint64]
+    libc_write.restype = ctypes.c_int
+
+    def wake(fd: int) -> None:
+        if libc_write(fd, 1) != 0:
+            code = ctypes.get_errno()
+            if code != errno.EAGAIN:  # EAGAIN: the counter is full, the owner is awake anyway
+                raise OSError(code, os.strerror(code))
+
+    return wake
+
+
+_wake = _gil_holding_eventfd_write()
 
 
 class HandshakeFailed(Exception):
@@ -121,6 +150,9 @@ class Connection:
         self._pending: deque[bytes] = deque()
         self._pending_bytes = 0
         self._wake_fd: int | None = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        # True while the owner thread sleeps in poll(); only then does a sender poke it
+        self._sleeping = False
+        self._poked = False
         self._finished = False
         self._ping_nonce = 0
         self._ping_sent: dict[int, float] = {}
@@ -143,11 +175,9 @@ class Connection:
                 return False
             if self._on_wire is not None:
                 self._on_wire("SEND", frame[protocol.HEADER.size:])
-            was_empty = not self._pending
             self._pending.append(frame)
             self._pending_bytes += len(frame)
-            if was_empty:
-                self._poke()
+            self._poke()
         return True
 
     def close(self, reason: str) -> None:
@@ -166,8 +196,13 @@ class Connection:
         self.send(protocol.Ping(nonce=nonce))
 
     def _poke(self) -> None:
-        if self._wake_fd is not None:
-            os.eventfd_write(self._wake_fd, 1)
+        """Wake the owner thread if it sleeps and nobody woke it yet (call with the lock).
+
+        The owner checks the outbox under the lock before it goes to sleep, so a frame queued
+        while it is awake (a reply from its own handler, most of the time) needs no wake-up."""
+        if self._sleeping and not self._poked and self._wake_fd is not None:
+            self._poked = True
+            _wake(self._wake_fd)
 
     # ------------------------------------------------------------------ owner thread
 
@@ -189,6 +224,7 @@ class Connection:
         partial_since: float | None = None
         closing_deadline: float | None = None
         reason = "dropped"
+        readable = True  # read only when poll() says the socket has something
         try:
             while True:
                 with self._lock:
@@ -207,7 +243,8 @@ class Connection:
                             now > closing_deadline:
                         reason = requested
                         break
-                got = self._read()
+                got = self._read() if readable else b""
+                readable = False
                 now = time.monotonic()
                 if got is None:
                     break
@@ -250,7 +287,7 @@ class Connection:
                 if on_tick is not None and next_tick is not None and now >= next_tick:
                     next_tick = on_tick(now)
                 closing = self.close_reason is not None
-                if (self._pending and not out_blocked) or (closing and not out):
+                if closing and not out:
                     continue
                 poller.modify(self.tls, select.POLLIN | (select.POLLOUT if out_blocked else 0))
                 # Sleep until the next timer is due: an idle connection costs no CPU.
@@ -260,12 +297,22 @@ class Connection:
                     timers += [last_ping + hb, last_heard + hb * self.limits.heartbeat_misses]
                 wait = 0.1 if closing else min(
                     [max(0.01, t - now + 0.005) for t in timers], default=IDLE_WAIT)
-                for fd, _ in poller.poll(wait * 1000):
+                with self._lock:
+                    if (self._pending and not out_blocked) or \
+                            (self.close_reason is not None) != closing:
+                        continue  # queued or closed while we were busy: act before sleeping
+                    self._sleeping = True
+                events = poller.poll(wait * 1000)
+                with self._lock:
+                    self._sleeping = self._poked = False
+                for fd, event in events:
                     if fd == self._wake_fd:
                         try:
                             os.eventfd_read(self._wake_fd)
                         except BlockingIOError:
                             pass
+                    elif event & ~select.POLLOUT:
+                        readable = True
         finally:
             with self._lock:
                 self._finished = True
@@ -304,23 +351,20 @@ class Connection:
         return False
 
     def _read(self) -> bytes | None:
-        """Bytes available now (b"" if none); None at end of stream or on a broken socket."""
-        received = bytearray()
-        while len(received) < READ_CHUNK:
-            try:
-                data = self.tls.recv(READ_CHUNK)
-            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                break
-            except (ssl.SSLError, OSError):
-                return None
-            if not data:
-                if received:
-                    break
-                return None
-            received += data
-            if not self.tls.pending():
-                break
-        return bytes(received)
+        """One read: the bytes available now (b"" if none); None at end of stream or on a
+        broken socket.
+
+        One ``recv`` per wake-up: a TLS record holds at most 16 KiB, so a 64 KiB read leaves
+        no decrypted bytes inside OpenSSL, and records still in the kernel keep the socket
+        readable for the next poll().  (``SSLSocket.pending()`` would release and retake the
+        GIL once more per request.)"""
+        try:
+            data = self.tls.recv(READ_CHUNK)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return b""
+        except (ssl.SSLError, OSError):
+            return None
+        return data or None
 
     def _shutdown(self, polite: bool) -> None:
         """Close the socket; ``polite`` exchanges TLS close_notify first (briefly), so the

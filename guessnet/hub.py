@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
-import secrets
+import os
 import threading
 import time
 from collections import defaultdict
@@ -134,6 +134,35 @@ class NameBusy(Exception):
     """A guest asked for a name someone (on any process) is using."""
 
 
+class SecretDraws:
+    """Uniform secrets from the operating system's CSPRNG, read 4 KiB at a time.
+
+    ``secrets.randbelow`` makes one ``getrandom`` system call per secret, which releases and
+    retakes the GIL; the guess path drew one per guess (the next round's secret).  This draws
+    the same way (``k`` random bits, rejected when out of range) from a buffer of
+    ``os.urandom`` bytes that is never reused."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buffer = b""
+        self._at = 0
+
+    def below(self, n: int) -> int:
+        if n <= 0:
+            raise ValueError("the range must not be empty")
+        bits = max(1, (n - 1).bit_length())
+        size = (bits + 7) // 8
+        with self._lock:
+            while True:
+                if self._at + size > len(self._buffer):
+                    self._buffer, self._at = os.urandom(4096), 0
+                chunk = self._buffer[self._at:self._at + size]
+                self._at += size
+                value = int.from_bytes(chunk, "big") >> (size * 8 - bits)
+                if value < n:
+                    return value
+
+
 @dataclass
 class Hub:
     settings: Settings
@@ -155,6 +184,7 @@ class Hub:
     # other modules' actions on this process's control channel (tic-tac-toe across processes)
     control_handlers: dict[str, Callable[[JSONDict], None]] = field(default_factory=dict)
     resume: ResumeTokens = field(init=False)
+    _draws: SecretDraws = field(default_factory=SecretDraws)
 
     def __post_init__(self) -> None:
         self.resume = ResumeTokens(self.settings.resume_grace, self.stopped)
@@ -475,7 +505,7 @@ class Hub:
 
     def draw_secret(self) -> int:
         rules = self.settings.rules
-        return rules.low + secrets.randbelow(rules.high - rules.low + 1)
+        return rules.low + self._draws.below(rules.high - rules.low + 1)
 
     def live_rooms(self) -> list[GuessRoom]:
         return list(self.backends.rooms.rooms())
