@@ -15,16 +15,18 @@ answered here; pongs update ``rtt`` and are then passed on like any other messag
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
 import select
 import socket
 import ssl
+import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import protocol
@@ -62,6 +64,55 @@ def _gil_holding_eventfd_write() -> Callable[[int], None]:
 
 
 _wake = _gil_holding_eventfd_write()
+
+
+def send_to_many(conns: Iterable[Connection], *frames: bytes) -> None:
+    """Queue encoded frames on every connection, then wake their threads.
+
+    Two passes on purpose: a thread woken in the first pass would compete for the GIL with
+    the broadcaster for the rest of the loop (with 1,000 members, queueing a round end took
+    hundreds of milliseconds that way).  Queued first, the frame is in every outbox within a
+    few milliseconds, and the wake-ups follow in one quick burst."""
+    conns = list(conns)
+    for conn in conns:
+        with conn._lock:
+            for frame in frames:
+                conn._enqueue(frame)
+    with _unpreempted() if len(conns) > WAKE_BURST else contextlib.nullcontext():
+        for conn in conns:
+            with conn._lock:
+                conn._poke()
+
+
+WAKE_BURST = 64  # fan-outs larger than this wake their members with a long switch interval
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_saved = 0.005
+
+
+@contextlib.contextmanager
+def _unpreempted(interval: float = 0.5) -> Iterator[None]:
+    """Raise the interpreter's switch interval while a thread wakes many others.
+
+    Each wake-up costs ~15 us in the kernel, so waking 1,000 members takes ~15 ms: longer
+    than the default 5 ms switch interval, after which the first woken thread forces the
+    waker off the GIL, and the waker then queues behind every thread it woke (measured:
+    100-340 ms to wake 1,000, against 15-20 ms with this).  Threads woken meanwhile wait for
+    the waker, which gives the GIL up at its next system call; nested and concurrent users
+    share one saved value, restored by the last to leave."""
+    global _switch_users, _switch_saved
+    with _switch_lock:
+        if _switch_users == 0:
+            _switch_saved = sys.getswitchinterval()
+            sys.setswitchinterval(max(interval, _switch_saved))
+        _switch_users += 1
+    try:
+        yield
+    finally:
+        with _switch_lock:
+            _switch_users -= 1
+            if _switch_users == 0:
+                sys.setswitchinterval(_switch_saved)
 
 
 class HandshakeFailed(Exception):
@@ -165,19 +216,23 @@ class Connection:
     def send_frame(self, frame: bytes) -> bool:
         """Queue one encoded frame; False if the connection is closing or was overrun."""
         with self._lock:
-            if self._finished or self.close_reason is not None:
-                return False
-            if self._pending_bytes + len(frame) > self.limits.outbox_bytes:
-                self.close_reason = "slow reader"
-                self._pending.clear()
-                self._pending_bytes = 0
-                self._poke()
-                return False
-            if self._on_wire is not None:
-                self._on_wire("SEND", frame[protocol.HEADER.size:])
-            self._pending.append(frame)
-            self._pending_bytes += len(frame)
+            queued = self._enqueue(frame)
             self._poke()
+        return queued
+
+    def _enqueue(self, frame: bytes) -> bool:
+        """Append ``frame`` to the outbox (call with the lock); no wake-up."""
+        if self._finished or self.close_reason is not None:
+            return False
+        if self._pending_bytes + len(frame) > self.limits.outbox_bytes:
+            self.close_reason = "slow reader"
+            self._pending.clear()
+            self._pending_bytes = 0
+            return False
+        if self._on_wire is not None:
+            self._on_wire("SEND", frame[protocol.HEADER.size:])
+        self._pending.append(frame)
+        self._pending_bytes += len(frame)
         return True
 
     def close(self, reason: str) -> None:

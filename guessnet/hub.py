@@ -18,11 +18,12 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import protocol
 from games.guess import GuessRoom, Rules
 from guessnet.accounts import Throttle
+from guessnet.conn import Connection, send_to_many
 from guessnet.logs import escape, log
 from guessnet.resume import ResumeTokens
 from storage.base import (
@@ -38,9 +39,6 @@ from storage.base import (
     Transition,
     instance_channel,
 )
-
-if TYPE_CHECKING:
-    from guessnet.conn import Connection
 
 LOBBY = "lobby"
 PRESENCE_REFRESH = 10.0  # seconds; well inside the backends' expiry
@@ -94,6 +92,13 @@ def frame_of(payload: JSONDict) -> bytes:
     """Encode an already-built message dict once (it was validated when it was made)."""
     body = protocol.payload_of(payload)
     return protocol.HEADER.pack(len(body)) + body
+
+
+def frames_of(envelope: JSONDict) -> list[bytes]:
+    """The frames of a bus envelope: one ``msg``, or several ``msgs`` delivered together."""
+    if "msgs" in envelope:
+        return [frame_of(msg) for msg in envelope["msgs"]]
+    return [frame_of(envelope["msg"])]
 
 
 def table_frames(title: str, columns: Sequence[str],
@@ -454,14 +459,10 @@ class Hub:
         with self._lock:
             members = list(self._channels.get(channel, ()))
         only, skip = payload.get("only"), payload.get("skip")
-        frame = frame_of(payload["msg"])  # encoded once for every member
-        for member in members:
-            name = member.name
-            if only is not None and (name is None or name.casefold() != only):
-                continue
-            if skip is not None and name is not None and name.casefold() == skip:
-                continue
-            member.conn.send_frame(frame)
+        frames = frames_of(payload)  # encoded once for every member
+        if only is not None or skip is not None:
+            members = [m for m in members if _addressed(m.name, only, skip)]
+        send_to_many((member.conn for member in members), *frames)
         if only is None and len(members) > 1:
             self.last_broadcast = (len(members), time.perf_counter() - started)
 
@@ -473,8 +474,7 @@ class Hub:
         frame = frame_of(payload["msg"])
         with self._lock:
             members = list(self.players.values())
-        for member in members:
-            member.conn.send_frame(frame)
+        send_to_many((member.conn for member in members), frame)
 
     # ------------------------------------------------------------------ admin events
 
@@ -493,8 +493,7 @@ class Hub:
         frame = frame_of(payload["msg"])
         with self._lock:
             admins = list(self.admins.values())
-        for admin in admins:
-            admin.conn.send_frame(frame)
+        send_to_many((admin.conn for admin in admins), frame)
 
     # ------------------------------------------------------------------ rooms
 
@@ -514,10 +513,21 @@ class Hub:
         return self.backends.rooms.transact(room, lambda: self.new_room(room, "multi"), change)
 
 
-def envelope(msg: protocol.Message, *, only: str | None = None,
+def _addressed(name: str | None, only: str | None, skip: str | None) -> bool:
+    """Whether a member called ``name`` gets a room message sent ``only``/``skip`` someone."""
+    if only is not None and (name is None or name.casefold() != only):
+        return False
+    return skip is None or name is None or name.casefold() != skip
+
+
+def envelope(*msgs: protocol.Message, only: str | None = None,
              skip: str | None = None) -> JSONDict:
-    """The bus payload for one room message; ``only``/``skip`` name a player (case-folded)."""
-    payload: JSONDict = {"msg": msg.to_dict()}
+    """The bus payload for room messages; ``only``/``skip`` name a player (case-folded).
+
+    Several messages (a round's end and the next round's start) travel in one envelope, so
+    they cost one publish and one pass over the members."""
+    payload: JSONDict = ({"msg": msgs[0].to_dict()} if len(msgs) == 1 else
+                         {"msgs": [msg.to_dict() for msg in msgs]})
     if only is not None:
         payload["only"] = only.casefold()
     if skip is not None:

@@ -430,8 +430,7 @@ class PlayerSession:
                 return Transition(value=(hint, None))
             return Transition(value=(hint, finished), broadcasts=[
                 envelope(hint_message(hint), only=name),
-                {"msg": round_ended(finished, None).to_dict()},
-                {"msg": round_started(live, None).to_dict()},
+                envelope(round_ended(finished, None), round_started(live, None)),
             ])
 
         hint, finished = self.hub.transact(room, guess)
@@ -453,12 +452,11 @@ class PlayerSession:
 
             def leave(live: GuessRoom) -> Transition:
                 finished = live.leave(name, now, next_secret)
-                notes: list[dict[str, Any]] = [{"msg": protocol.RoomUpdate(
-                    room=room, name=name, event="left").to_dict()}]
+                notes: list[protocol.Message] = [
+                    protocol.RoomUpdate(room=room, name=name, event="left")]
                 if finished is not None:
-                    notes.append({"msg": round_ended(finished, None).to_dict()})
-                    notes.append({"msg": round_started(live, None).to_dict()})
-                return Transition(value=finished, broadcasts=notes)
+                    notes += [round_ended(finished, None), round_started(live, None)]
+                return Transition(value=finished, broadcasts=[envelope(*notes)])
 
             self.hub.leave_channel(self, room_channel(room))
             try:
