@@ -38,32 +38,44 @@ ABRUPT = ("dropped", "slow reader")  # close reasons with nothing left to flush
 IDLE_WAIT = 60.0  # seconds a connection with no timer due sleeps (any event wakes it)
 
 
-def _gil_holding_eventfd_write() -> Callable[[int], None]:
-    """``eventfd_write(fd, 1)`` that keeps the GIL, for the broadcast path.
+def _gil_holding_eventfd() -> tuple[Callable[[int], None], Callable[[int], None]]:
+    """``eventfd_write(fd, 1)`` and a draining ``eventfd_read`` that keep the GIL.
 
-    ``os.eventfd_write`` releases the GIL around its (never blocking, sub-microsecond) system
-    call.  A thread queueing a round end for 1,000 members released it 1,000 times and, each
-    time, waited for one of the woken connection threads to give it back: queueing took
-    180 ms.  libc's ``eventfd_write`` called through ``ctypes.PyDLL`` (which keeps the GIL)
-    on a non-blocking eventfd cannot block, so the loop runs through in a few milliseconds.
+    ``os.eventfd_write``/``os.eventfd_read`` release the GIL around their (never blocking,
+    sub-microsecond) system calls.  A thread queueing a round end for 1,000 members released
+    it 1,000 times and, each time, waited for one of the woken connection threads to give it
+    back: queueing took 180 ms.  Each woken thread released and retook it once more just to
+    drain its eventfd.  libc's functions called through ``ctypes.PyDLL`` (which keeps the
+    GIL) on a non-blocking eventfd cannot block, so neither costs a GIL hand-off.
     """
     try:
-        libc_write = ctypes.PyDLL(None, use_errno=True).eventfd_write
-    except (OSError, AttributeError):  # not glibc/musl: the portable, GIL-releasing call
-        return lambda fd: os.eventfd_write(fd, 1)
+        libc = ctypes.PyDLL(None, use_errno=True)
+        libc_write, libc_read = libc.eventfd_write, libc.eventfd_read
+    except (OSError, AttributeError):  # not glibc/musl: the portable, GIL-releasing calls
+        def drain(fd: int) -> None:
+            try:
+                os.eventfd_read(fd)
+            except BlockingIOError:
+                pass
+        return (lambda fd: os.eventfd_write(fd, 1)), drain
     libc_write.argtypes = [ctypes.c_int, ctypes.c_uint64]
     libc_write.restype = ctypes.c_int
+    libc_read.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_uint64)]
+    libc_read.restype = ctypes.c_int
+    counter = ctypes.c_uint64()  # the value read is not used: one buffer for every thread
+    counter_ref = ctypes.byref(counter)
 
-    def wake(fd: int) -> None:
-        if libc_write(fd, 1) != 0:
+    def check(result: int) -> None:
+        if result != 0:
             code = ctypes.get_errno()
-            if code != errno.EAGAIN:  # EAGAIN: the counter is full, the owner is awake anyway
+            # EAGAIN: the counter is full (writing) or already drained (reading); both fine
+            if code != errno.EAGAIN:
                 raise OSError(code, os.strerror(code))
 
-    return wake
+    return (lambda fd: check(libc_write(fd, 1))), (lambda fd: check(libc_read(fd, counter_ref)))
 
 
-_wake = _gil_holding_eventfd_write()
+_wake, _drain = _gil_holding_eventfd()
 
 
 def send_to_many(conns: Iterable[Connection], *frames: bytes) -> None:
@@ -362,10 +374,7 @@ class Connection:
                     self._sleeping = self._poked = False
                 for fd, event in events:
                     if fd == self._wake_fd:
-                        try:
-                            os.eventfd_read(self._wake_fd)
-                        except BlockingIOError:
-                            pass
+                        _drain(fd)
                     elif event & ~select.POLLOUT:
                         readable = True
         finally:
