@@ -34,11 +34,9 @@ def guess_record(hub: Hub, finished: FinishedRound) -> dict[str, Any]:
     guessed: dict[str, int] = {}
     for move in finished.moves:
         guessed[move.player] = guessed.get(move.player, 0) + 1
-    results = []
-    for player, count in guessed.items():
-        if hub.backends.store.get_user(player) is not None:
-            results.append({"player": player, "board": finished.mode,
-                            "won": player == finished.winner, "tries": count})
+    accounts = hub.backends.store.accounts_among(guessed) if guessed else set()
+    results = [{"player": player, "board": finished.mode, "won": player == finished.winner,
+                "tries": count} for player, count in guessed.items() if player in accounts]
     return {
         "game": "guess", "mode": finished.mode,
         "room": finished.room if finished.mode == "multi" else None,

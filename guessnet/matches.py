@@ -427,10 +427,10 @@ class Matches:
 def match_record(hub: Hub, live: LiveMatch) -> dict[str, Any]:
     rules = live.rules
     counts = {name: sum(1 for m in rules.moves if m.player == name) for name in live.seats}
+    seated = [name for name, seat in live.seats.items() if seat is not None]
+    accounts = hub.backends.store.accounts_among(seated) if seated else set()
     results = [{"player": name, "board": "tictactoe", "won": name == rules.winner,
-                "tries": counts[name]}
-               for name, seat in live.seats.items()
-               if seat is not None and hub.backends.store.get_user(name) is not None]
+                "tries": counts[name]} for name in seated if name in accounts]
     return {
         "game": "tictactoe", "mode": "bot" if live.against_bot else "match", "room": None,
         "started": live.started, "ended": time.time(), "players": [rules.x, rules.o],

@@ -16,7 +16,7 @@ original, so callers handle one exception whatever the backend.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -97,6 +97,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def get_user(self, name: str) -> UserRecord | None: ...
+
+    @abc.abstractmethod
+    def accounts_among(self, names: Collection[str]) -> set[str]:
+        """Which of ``names`` are accounts (as given), in one round trip: a round's end asks
+        about every player of a room at once."""
 
     @abc.abstractmethod
     def set_password(self, name: str, password_hash: str) -> None: ...

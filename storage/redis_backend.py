@@ -24,7 +24,7 @@ import contextlib
 import json
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 import redis
@@ -296,6 +296,16 @@ class RedisStore(Store):
             return None
         data = json.loads(raw)
         return UserRecord(data["name"], data["password_hash"], data["created"])
+
+    def accounts_among(self, names: Collection[str]) -> set[str]:
+        ordered = list(names)
+        if not ordered:
+            return set()
+        with translate_errors("find accounts"), self._client.pipeline(transaction=False) as pipe:
+            for name in ordered:
+                pipe.exists(f"{PREFIX}user:{name_key(name)}")
+            found = pipe.execute()
+        return {name for name, exists in zip(ordered, found, strict=True) if exists}
 
     def set_password(self, name: str, password_hash: str) -> None:
         key = f"{PREFIX}user:{name_key(name)}"

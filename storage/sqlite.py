@@ -15,7 +15,7 @@ import json
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from storage.base import (
@@ -151,6 +151,16 @@ class SQLiteStore(Store):
                 "SELECT name, password_hash, created FROM users WHERE name_key = ?",
                 (name_key(name),)).fetchone()
         return UserRecord(*row) if row else None
+
+    def accounts_among(self, names: Collection[str]) -> set[str]:
+        wanted = list(names)
+        with self._using() as db:
+            rows = db.execute(  # one parameter however many names: a JSON array
+                "SELECT name_key FROM users WHERE name_key IN "
+                "(SELECT value FROM json_each(?))",
+                (json.dumps([name_key(name) for name in wanted]),)).fetchall()
+        found = {row[0] for row in rows}
+        return {name for name in wanted if name_key(name) in found}
 
     def set_password(self, name: str, password_hash: str) -> None:
         with self._using() as db:

@@ -52,6 +52,17 @@ def test_accounts(store: Store) -> None:
     assert store.get_user("nobody") is None
 
 
+def test_accounts_among(store: Store) -> None:
+    assert store.accounts_among([]) == set()
+    assert store.accounts_among(["ann"]) == set()
+    for name in ("Ann", "bob"):
+        store.create_user(name, "hash", 1.0)
+    # answered as asked, whatever the letter case of the account
+    assert store.accounts_among(["ANN", "bob", "cy", "Bob"]) == {"ANN", "bob", "Bob"}
+    many = [f"guest{i}" for i in range(1200)] + ["ann"]  # a whole room and more
+    assert store.accounts_among(many) == {"ann"}
+
+
 def test_games_and_history(store: Store) -> None:
     assert store.count_games() == 0
     first = store.save_game(game("ann", ["ann", "bob"], ended=10))

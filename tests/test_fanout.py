@@ -1,0 +1,147 @@
+"""The connection core's hot paths: queue-then-wake fan-out, wake-ups, secret draws."""
+
+from __future__ import annotations
+
+import collections
+import socket
+import ssl
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import protocol
+from guessnet import conn as connmod
+from guessnet import tlsconf
+from guessnet.conn import Connection, Limits, send_to_many, tls_handshake
+from guessnet.hub import SecretDraws, envelope, frames_of
+
+FRAME = protocol.encode(protocol.Pong(nonce=1))
+
+
+def idle(outbox_bytes: int = 4096) -> Connection:
+    """A connection whose owner thread is not running (only its outbox is used)."""
+    return Connection(None, accepted=protocol.PLAYER_TO_SERVER,  # type: ignore[arg-type]
+                      limits=Limits(outbox_bytes=outbox_bytes), peer="test")
+
+
+def test_send_to_many_queues_every_frame_in_order_and_wakes_sleepers() -> None:
+    conns = [idle() for _ in range(100)]
+    for c in conns[::2]:
+        c._sleeping = True  # as if blocked in poll()
+    first, second = protocol.encode(protocol.Pong(nonce=1)), protocol.encode(
+        protocol.Pong(nonce=2))
+    send_to_many(conns, first, second)
+    for i, c in enumerate(conns):
+        assert list(c._pending) == [first, second]
+        assert c._poked == (i % 2 == 0)  # only sleeping owners are woken, each once
+    assert connmod._switch_users == 0
+
+
+def test_overrun_member_is_closed_alone() -> None:
+    small, roomy = idle(outbox_bytes=len(FRAME) + 1), idle()
+    send_to_many([small, roomy], FRAME, FRAME)
+    assert small.close_reason == "slow reader" and not small._pending
+    assert roomy.close_reason is None and len(roomy._pending) == 2
+
+
+def test_switch_interval_is_restored_after_nested_and_concurrent_wakes() -> None:
+    before = sys.getswitchinterval()
+    barrier = threading.Barrier(4, timeout=10)
+    seen: list[float] = []
+
+    def waker() -> None:
+        with connmod._unpreempted():
+            barrier.wait()
+            with connmod._unpreempted():
+                seen.append(sys.getswitchinterval())
+            barrier.wait()
+
+    threads = [threading.Thread(target=waker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert seen and all(value >= 0.5 for value in seen)
+    assert sys.getswitchinterval() == before and connmod._switch_users == 0
+
+
+def test_several_messages_travel_in_one_envelope_in_order() -> None:
+    ended = protocol.RoundEnded(mode="multi", room="r", round=1, outcome="won", winner="ann",
+                                secret=3, game_id=None)
+    started = protocol.RoundStarted(mode="multi", room="r", round=2, low=1, high=10, tries=5,
+                                    tries_used=0)
+    assert frames_of(envelope(ended, started)) == [protocol.encode(ended),
+                                                   protocol.encode(started)]
+    assert frames_of(envelope(ended)) == [protocol.encode(ended)]
+
+
+def test_secret_draws_are_in_range_and_uniform() -> None:
+    draws = SecretDraws()
+    counts = collections.Counter(draws.below(10) for _ in range(20_000))
+    assert set(counts) == set(range(10))
+    assert all(1_700 < n < 2_300 for n in counts.values())  # expected 2,000 each
+    assert {draws.below(1) for _ in range(50)} == {0}
+    assert all(0 <= draws.below(1_000_003) < 1_000_003 for _ in range(5_000))
+    with pytest.raises(ValueError):
+        draws.below(0)
+
+
+@pytest.fixture
+def tls_pair(certs: Path) -> Iterator[tuple[Connection, ssl.SSLSocket]]:
+    """A server-side Connection and a plain blocking TLS client socket, over a socketpair."""
+    server_sock, client_sock = socket.socketpair()
+    client_sock.settimeout(10)
+    client_ctx = tlsconf.client_context(certs / "ca.pem")
+    server_ctx = tlsconf.server_context(tlsconf.CertPaths(certs), False)
+    result: dict[str, ssl.SSLSocket] = {}
+    hs = threading.Thread(target=lambda: result.update(server=tls_handshake(
+        server_sock, server_ctx, server_side=True, timeout=10)))
+    hs.start()
+    client = client_ctx.wrap_socket(client_sock, server_hostname="127.0.0.1")
+    hs.join(timeout=10)
+    conn = Connection(result["server"], accepted=protocol.PLAYER_TO_SERVER,
+                      limits=Limits(heartbeat=None), peer="test")
+    yield conn, client
+    client.close()
+
+
+def read_frames(client: ssl.SSLSocket, count: int) -> list[protocol.Message]:
+    decoder = protocol.FrameDecoder(protocol.SERVER_TO_PLAYER)
+    got: list[protocol.Message] = []
+    while len(got) < count:
+        data = client.recv(65536)
+        assert data, "connection closed early"
+        decoder.receive_data(data)
+        while (msg := decoder.next_message()) is not None:
+            got.append(msg)
+    return got
+
+
+def test_sleeping_owner_is_woken_by_another_thread(
+        tls_pair: tuple[Connection, ssl.SSLSocket]) -> None:
+    conn, client = tls_pair
+    asleep = threading.Event()
+    reasons: list[str] = []
+
+    def on_message(msg: protocol.Message) -> None:
+        conn.send(protocol.Pong(nonce=99))
+        asleep.set()
+
+    owner = threading.Thread(target=lambda: reasons.append(
+        conn.run(on_message, lambda exc: None)))
+    owner.start()
+    client.sendall(protocol.encode(protocol.Ping(nonce=7)))  # answered by the owner itself
+    client.sendall(protocol.encode(protocol.Hello(version=protocol.PROTOCOL_VERSION)))
+    assert [type(m) for m in read_frames(client, 2)] == [protocol.Pong, protocol.Pong]
+    assert asleep.wait(10)
+    # the owner now sleeps in poll() with no timer due; frames and a close from this thread
+    # must wake it (a lost wake-up would leave them queued for a minute)
+    send_to_many([conn], protocol.encode(protocol.Pong(nonce=1)),
+                 protocol.encode(protocol.Pong(nonce=2)))
+    assert [m.nonce for m in read_frames(client, 2)] == [1, 2]  # type: ignore[attr-defined]
+    conn.close("kicked")
+    owner.join(timeout=10)
+    assert reasons == ["kicked"]
