@@ -154,8 +154,10 @@ def report(results: dict[str, Any], figures: list[str]) -> str:
         lines += ["### connect", f"Target: {TARGETS['connect']}.", "",
                   f"New TLS sessions (handshake + hello/welcome) per second with 16 clients: "
                   f"**{_f(c['sessions_per_s'], 0)}**.", "", tabulate(
-                      [[n, _f(kib, 0)] for n, kib in c["rss_per_connection_kib"].items()],
-                      headers=["held connections", "RSS per connection (KiB)"],
+                      [[n, _f(kib, 0), _f(c.get("hold_failures", {}).get(n, 0), 0)]
+                       for n, kib in c["rss_per_connection_kib"].items()],
+                      headers=["held connections", "RSS per connection (KiB)",
+                               "could not connect"],
                       tablefmt="github"), ""]
     if "scaleout" in results:
         s = results["scaleout"]

@@ -343,15 +343,33 @@ async def _connect_rate(bench: Bench, port: int, seconds: float, workers: int) -
     return done
 
 
-async def _hold(bench: Bench, port: int, count: int, sampler: Sampler) -> float:
+async def _hold(bench: Bench, port: int, count: int, sampler: Sampler
+                ) -> tuple[float, int]:
+    """Open ``count`` sessions (TLS + hello), 64 at a time as players would trickle in, and
+    hold them; RSS per held session, and how many could not be opened."""
     before = sampler.rss_now()
-    clients = await open_many(count, port, bench.context)
-    await asyncio.gather(*(c.request(protocol.Hello(version=protocol.PROTOCOL_VERSION),
-                                     protocol.Welcome) for c in clients))
+    gate = asyncio.Semaphore(64)
+
+    async def one() -> BotClient | None:
+        async with gate:
+            try:
+                client = await BotClient.open(port, bench.context)
+            except (TimeoutError, OSError, ssl.SSLError):
+                return None
+            try:
+                await client.request(protocol.Hello(version=protocol.PROTOCOL_VERSION),
+                                     protocol.Welcome)
+                return client
+            except (TimeoutError, ConnectionError):
+                await client.close()
+                return None
+
+    opened = await asyncio.gather(*(one() for _ in range(count)))
+    clients = [c for c in opened if c is not None]
     await asyncio.sleep(1.0)  # let the server's threads settle before reading its RSS
-    per_connection_kib = (sampler.rss_now() - before) * 1024 / count
+    per_connection_kib = (sampler.rss_now() - before) * 1024 / max(1, len(clients))
     await asyncio.gather(*(c.close() for c in clients))
-    return per_connection_kib
+    return per_connection_kib, count - len(clients)
 
 
 def connect(bench: Bench, seconds: float, holds: list[int], progress: Progress
@@ -361,10 +379,12 @@ def connect(bench: Bench, seconds: float, holds: list[int], progress: Progress
     sampler = Sampler(server.pid)
     try:
         made = asyncio.run(_connect_rate(bench, server.port, seconds, 16))
-        per_conn = {str(n): asyncio.run(_hold(bench, server.port, n, sampler)) for n in holds}
+        held = {str(n): asyncio.run(_hold(bench, server.port, n, sampler)) for n in holds}
         progress(1)
     finally:
         series = sampler.stop()
         server.stop()
-    return {"sessions_per_s": made / seconds, "rss_per_connection_kib": per_conn,
+    return {"sessions_per_s": made / seconds,
+            "rss_per_connection_kib": {n: kib for n, (kib, _) in held.items()},
+            "hold_failures": {n: failed for n, (_, failed) in held.items()},
             "series": series}

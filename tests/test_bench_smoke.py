@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.profile import summarize
 from tests.conftest import ROOT
 
 
@@ -27,3 +28,17 @@ def test_every_scenario_runs_and_writes_results(tmp_path: Path) -> None:
     report = (tmp_path / "report.md").read_text()
     assert "### human" in report and "### scaleout" in report and "Machine:" in report
     assert "cores" in report
+
+
+def test_profile_summary_counts_own_and_inclusive_samples(tmp_path: Path) -> None:
+    raw = tmp_path / "p.raw.txt"
+    raw.write_text("Thread.run (t.py:1);serve (s.py:2);recv (c.py:3) 6\n"
+                   "Thread.run (t.py:1);serve (s.py:2) 2\n"
+                   "Thread.run (t.py:1);encode (p.py:9) 2\n")
+    text = summarize(raw)
+    assert text.startswith("10 samples holding the GIL")
+    own, inclusive = text.split("with callees:")
+    assert "60.0%  recv (c.py:3)" in own and "20.0%  encode (p.py:9)" in own
+    assert "80.0%  serve (s.py:2)" in inclusive and "Thread.run" not in inclusive
+    raw.write_text("")
+    assert summarize(raw).startswith("no samples")

@@ -1,0 +1,142 @@
+"""Profile server.py under a benchmark load with py-spy; write the raw samples and a summary.
+
+    python -m bench.profile saturate --clients 50
+    python -m bench.profile human --players 2000 [--room-size 50]
+    python -m bench.profile fanout --players 1000
+
+py-spy samples the server process from outside (``--gil``: only the thread holding the GIL, so
+the summary shows where the interpreter's time goes, not threads waiting in poll()).  It is not
+in requirements.txt: ``.venv/bin/pip install py-spy`` first; attaching needs ptrace permission
+(root, or ``kernel.yama.ptrace_scope=0``).  The summary lists the functions that hold the GIL
+most, by their own samples and with their callees; docs/PERFORMANCE.md quotes such summaries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import protocol
+from bench.launch import ServerProcess
+from bench.loadgen import Latencies, open_many
+from bench.scenarios import Bench, _human, _saturate, summary
+
+PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+
+
+def summarize(raw: Path, top: int = 30) -> str:
+    """The top frames of a py-spy ``--format raw`` file, by own and by inclusive samples."""
+    own: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        total += int(count)
+        own[frames[-1]] += int(count)
+        for frame in set(frames):
+            inclusive[frame] += int(count)
+    if not total:
+        return "no samples (was the server idle, or could py-spy not attach?)\n"
+    lines = [f"{total} samples holding the GIL", "", "own samples:"]
+    lines += [f"  {n / total:6.1%}  {frame}" for frame, n in own.most_common(top)]
+    lines += ["", "with callees:"]
+    lines += [f"  {n / total:6.1%}  {frame}" for frame, n in inclusive.most_common(top)
+              if not frame.startswith(("Thread.", "<module>"))]
+    return "\n".join(lines) + "\n"
+
+
+async def _fanout_rounds(bench: Bench, server: ServerProcess, members: int,
+                         seconds: float) -> Latencies:
+    clients = await open_many(members, server.port, bench.context)
+    await asyncio.gather(*(c.join(f"f{i}", "multi", "fan", timeout=600)
+                           for i, c in enumerate(clients)))
+    lat = Latencies()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for c in clients:
+            c.received_at.pop("round_ended", None)
+        started = time.monotonic()
+        clients[0].send(protocol.Guess(value=1))
+        await asyncio.gather(*(c.expect(protocol.RoundEnded) for c in clients))
+        lat.add(max(c.received_at["round_ended"] for c in clients) - started)
+    await asyncio.gather(*(c.close() for c in clients))
+    return lat
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("scenario", choices=("saturate", "human", "fanout"))
+    parser.add_argument("--clients", type=int, default=50, help="saturate: clients")
+    parser.add_argument("--players", type=int, default=1000, help="human/fanout: players")
+    parser.add_argument("--room-size", type=int, default=0, help="human: rooms of this size")
+    parser.add_argument("--seconds", type=float, default=10.0, help="profiled seconds")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/profiles"))
+    args = parser.parse_args(argv)
+    if not Path(PY_SPY).exists():
+        print("py-spy is not installed: run '.venv/bin/pip install py-spy' and try again",
+              file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    name = {"saturate": f"saturate-c{args.clients}",
+            "human": f"human-{args.players}" + (f"-rooms{args.room_size}"
+                                                if args.room_size else ""),
+            "fanout": f"fanout-{args.players}"}[args.scenario]
+    raw = args.out / f"{name}.raw.txt"
+    bench = Bench.create()
+    extra = {"saturate": ("--max", "1000000", "--tries", "1000000"),
+             "fanout": ("--min", "1", "--max", "1")}.get(args.scenario, ())
+    server = bench.server("profile", *extra)
+    warmup = 5.0 if args.scenario != "fanout" else 0.0
+
+    async def load() -> Latencies:
+        seconds = args.seconds + warmup
+        if args.scenario == "saturate":
+            return await _saturate(bench, server.port, args.clients, seconds, False)
+        if args.scenario == "human":
+            return await _human(bench, server.port, args.players, args.room_size or None,
+                                seconds, lambda n: None)
+        return await _fanout_rounds(bench, server, args.players, seconds)
+
+    async def profiled() -> tuple[Latencies, int]:
+        task = asyncio.create_task(load())
+        await asyncio.sleep(warmup)  # connections made and playing before sampling starts
+        spy = await asyncio.create_subprocess_exec(
+            PY_SPY, "record", "--pid", str(server.pid), "--duration", str(int(args.seconds)),
+            "--rate", "200", "--format", "raw", "--output", str(raw), "--nonblocking", "--gil",
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, err = await spy.communicate()
+        if spy.returncode:
+            print(f"py-spy failed: {err.decode(errors='replace').strip()}", file=sys.stderr)
+        return await task, spy.returncode or 0
+
+    try:
+        lat, code = asyncio.run(profiled())
+    finally:
+        server.stop()
+        bench.cleanup()
+    if code or not raw.exists():
+        return 1
+    figures: dict[str, Any] = summary(lat)
+    head = (f"python -m bench.profile {' '.join(argv if argv is not None else sys.argv[1:])}\n"
+            f"latency under profiling: p50 {figures['p50_ms']:.1f} ms, p99 "
+            f"{figures['p99_ms']:.1f} ms, {figures['count']} samples\n\n")
+    text = head + summarize(raw)
+    (args.out / f"{name}.txt").write_text(text)
+    print(text)
+    print(f"wrote {args.out / name}.txt and {raw}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
