@@ -46,13 +46,14 @@ def draw_all(results: dict[str, Any], out: Path) -> list[str]:
 def _human(rows: list[dict[str, Any]], out: Path) -> list[str]:
     fig, ax = plt.subplots(figsize=(7, 4))
     for mode in dict.fromkeys(r["mode"] for r in rows):
-        mine = [r for r in rows if r["mode"] == mode]
+        # a size where players could not even join is not a latency figure: left out
+        mine = [r for r in rows if r["mode"] == mode and r["errors"] <= r["players"] // 100]
         xs = [r["players"] for r in mine]
         for q, style in (("p50", ":"), ("p95", "--"), ("p99", "-")):
             ax.plot(xs, [r[f"{q}_ms"] for r in mine], style, marker="o", label=f"{mode} {q}")
     ax.axhline(50, color="red", linewidth=0.8, label="target p99 50 ms")
     ax.set(xlabel="connected players", ylabel="guess round trip (ms)", yscale="log",
-           title="human: one guess a second per player")
+           title="human: one guess a second per player (sizes that held)")
     ax.legend(fontsize=7)
     names = [_save(fig, out, "human_latency.png")]
     biggest = max(rows, key=lambda r: (r["players"], r["mode"] == "single"))
@@ -112,6 +113,13 @@ def _f(value: float, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _range(figures: dict[str, Any], key: str) -> str:
+    """``min - max`` of a repeated figure, when the runs recorded them."""
+    if f"{key}_min" not in figures:
+        return ""
+    return f"{_f(figures[key + '_min'], 0)} - {_f(figures[key + '_max'], 0)}"
+
+
 def report(results: dict[str, Any], figures: list[str]) -> str:
     m = results["machine"]
     lines = [f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python "
@@ -154,9 +162,11 @@ def report(results: dict[str, Any], figures: list[str]) -> str:
         lines += ["### connect", f"Target: {TARGETS['connect']}.", "",
                   f"New TLS sessions (handshake + hello/welcome) per second with 16 clients: "
                   f"**{_f(c['sessions_per_s'], 0)}**.", "", tabulate(
-                      [[n, _f(kib, 0), _f(c.get("hold_failures", {}).get(n, 0), 0)]
-                       for n, kib in c["rss_per_connection_kib"].items()],
-                      headers=["held connections", "RSS per connection (KiB)",
+                      [[n, _f(kib, 0), _range(c["rss_per_connection_kib"], n),
+                        _f(c.get("hold_failures", {}).get(n, 0), 0)]
+                       for n, kib in c["rss_per_connection_kib"].items()
+                       if not n.endswith(("_min", "_max"))],
+                      headers=["held connections", "RSS per connection (KiB)", "min-max",
                                "could not connect"],
                       tablefmt="github"), ""]
     if "scaleout" in results:

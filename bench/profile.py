@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, Any] = summary(lat)
     head = (f"python -m bench.profile {' '.join(argv if argv is not None else sys.argv[1:])}\n"
             f"latency under profiling: p50 {figures['p50_ms']:.1f} ms, p99 "
-            f"{figures['p99_ms']:.1f} ms, {figures['count']} samples\n\n")
+            f"{figures['p99_ms']:.1f} ms over {figures['count']} round trips\n\n")
     text = head + summarize(raw)
     (args.out / f"{name}.txt").write_text(text)
     print(text)

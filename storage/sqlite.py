@@ -84,6 +84,7 @@ class SQLiteStore(Store):
         self._lock = threading.Lock()
         # Writers take turns here rather than in SQLite's busy handler, which sleeps 1, 2, 5,
         # 10... ms between retries: a round end queued behind another waited milliseconds.
+        # Taken before a pooled connection, so waiting writers leave the pool to readers.
         self._write_lock = threading.Lock()
         with translate_errors(path):
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -140,7 +141,7 @@ class SQLiteStore(Store):
     # ------------------------------------------------------------------ accounts
 
     def create_user(self, name: str, password_hash: str, now: float) -> None:
-        with self._using() as db, self._write_lock:
+        with self._write_lock, self._using() as db:
             try:
                 db.execute(
                     "INSERT INTO users(name_key, name, password_hash, created) VALUES (?,?,?,?)",
@@ -166,14 +167,14 @@ class SQLiteStore(Store):
         return {name for name in wanted if name_key(name) in found}
 
     def set_password(self, name: str, password_hash: str) -> None:
-        with self._using() as db, self._write_lock:
+        with self._write_lock, self._using() as db:
             db.execute("UPDATE users SET password_hash = ? WHERE name_key = ?",
                        (password_hash, name_key(name)))
 
     # ------------------------------------------------------------------ games
 
     def save_game(self, record: JSONDict) -> int:
-        with self._using() as db, self._write_lock:
+        with self._write_lock, self._using() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
                 cursor = db.execute(
