@@ -415,10 +415,13 @@ class Matches:
             log("ERROR", f"could not store match #{live.match_id}: {escape(exc)}")
         ended = protocol.MatchEnded(match_id=live.match_id, outcome=rules.state,
                                     winner=rules.winner, how=rules.how, game_id=game_id)
+        # Seats are freed before the end is shown: a player who reads "match ended" and at
+        # once asks for another game must find itself free, also on another process (both
+        # go over the same bus channel, in this order).
+        self._seat_state(live, False)
         for seat in live.seats.values():
             if seat is not None:
                 seat.send(ended)
-        self._seat_state(live, False)
         result = f"won by {rules.winner} ({rules.how})" if rules.winner else "a draw"
         self.hub.admin_event("match", f"tic-tac-toe match #{live.match_id} {rules.x} vs "
                              f"{rules.o}: {result}")
