@@ -106,18 +106,27 @@ class BotClient:
             pass
 
 
-async def open_many(count: int, port: int, context: ssl.SSLContext, concurrency: int = 64
-                    ) -> list[BotClient]:
-    """Up to ``count`` connections, at most ``concurrency`` handshakes at a time; the ones that
-    fail (refused, timed out) are left out and counted in ``open_many.failures``."""
+async def open_many(count: int, port: int, context: ssl.SSLContext, concurrency: int = 64,
+                    hello: bool = False) -> list[BotClient]:
+    """Up to ``count`` connections, at most ``concurrency`` handshakes (and, with ``hello``,
+    hello/welcome exchanges) at a time; the ones that fail (refused, timed out, closed) are left
+    out and counted in ``open_many.failures``."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one() -> BotClient | None:
         async with gate:
             try:
-                return await BotClient.open(port, context)
+                client = await BotClient.open(port, context)
             except (TimeoutError, OSError, ssl.SSLError):
                 return None
+            if hello:
+                try:
+                    await client.request(protocol.Hello(version=protocol.PROTOCOL_VERSION),
+                                         protocol.Welcome)
+                except (TimeoutError, ConnectionError):
+                    await client.close()
+                    return None
+            return client
 
     opened = await asyncio.gather(*(one() for _ in range(count)))
     open_many.failures = sum(1 for c in opened if c is None)  # type: ignore[attr-defined]

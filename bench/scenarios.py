@@ -348,24 +348,7 @@ async def _hold(bench: Bench, port: int, count: int, sampler: Sampler
     """Open ``count`` sessions (TLS + hello), 64 at a time as players would trickle in, and
     hold them; RSS per held session, and how many could not be opened."""
     before = sampler.rss_now()
-    gate = asyncio.Semaphore(64)
-
-    async def one() -> BotClient | None:
-        async with gate:
-            try:
-                client = await BotClient.open(port, bench.context)
-            except (TimeoutError, OSError, ssl.SSLError):
-                return None
-            try:
-                await client.request(protocol.Hello(version=protocol.PROTOCOL_VERSION),
-                                     protocol.Welcome)
-                return client
-            except (TimeoutError, ConnectionError):
-                await client.close()
-                return None
-
-    opened = await asyncio.gather(*(one() for _ in range(count)))
-    clients = [c for c in opened if c is not None]
+    clients = await open_many(count, port, bench.context, hello=True)
     await asyncio.sleep(1.0)  # let the server's threads settle before reading its RSS
     per_connection_kib = (sampler.rss_now() - before) * 1024 / max(1, len(clients))
     await asyncio.gather(*(c.close() for c in clients))

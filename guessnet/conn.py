@@ -77,6 +77,11 @@ def _gil_holding_eventfd() -> tuple[Callable[[int], None], Callable[[int], None]
 
 _wake, _drain = _gil_holding_eventfd()
 
+WAKE_BURST = 64  # fan-outs larger than this wake their members with a long switch interval
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_saved = 0.005
+
 
 def send_to_many(conns: Iterable[Connection], *frames: bytes) -> None:
     """Queue encoded frames on every connection, then wake their threads.
@@ -94,12 +99,6 @@ def send_to_many(conns: Iterable[Connection], *frames: bytes) -> None:
         for conn in conns:
             with conn._lock:
                 conn._poke()
-
-
-WAKE_BURST = 64  # fan-outs larger than this wake their members with a long switch interval
-_switch_lock = threading.Lock()
-_switch_users = 0
-_switch_saved = 0.005
 
 
 @contextlib.contextmanager

@@ -34,7 +34,7 @@ def guess_record(hub: Hub, finished: FinishedRound) -> dict[str, Any]:
     guessed: dict[str, int] = {}
     for move in finished.moves:
         guessed[move.player] = guessed.get(move.player, 0) + 1
-    accounts = hub.backends.store.accounts_among(guessed) if guessed else set()
+    accounts = hub.backends.store.accounts_among(guessed)
     results = [{"player": player, "board": finished.mode, "won": player == finished.winner,
                 "tries": count} for player, count in guessed.items() if player in accounts]
     return {

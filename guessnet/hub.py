@@ -471,10 +471,10 @@ class Hub:
         self.backends.bus.publish(PLAYERS_CHANNEL, {"msg": msg.to_dict()})
 
     def _deliver_everyone(self, payload: JSONDict) -> None:
-        frame = frame_of(payload["msg"])
+        frames = frames_of(payload)
         with self._lock:
             members = list(self.players.values())
-        send_to_many((member.conn for member in members), frame)
+        send_to_many((member.conn for member in members), *frames)
 
     # ------------------------------------------------------------------ admin events
 
@@ -490,10 +490,10 @@ class Hub:
             ADMIN_CHANNEL, {"msg": event.to_dict()}))
 
     def _deliver_admin(self, payload: JSONDict) -> None:
-        frame = frame_of(payload["msg"])
+        frames = frames_of(payload)
         with self._lock:
             admins = list(self.admins.values())
-        send_to_many((admin.conn for admin in admins), frame)
+        send_to_many((admin.conn for admin in admins), *frames)
 
     # ------------------------------------------------------------------ rooms
 

@@ -431,7 +431,7 @@ def match_record(hub: Hub, live: LiveMatch) -> dict[str, Any]:
     rules = live.rules
     counts = {name: sum(1 for m in rules.moves if m.player == name) for name in live.seats}
     seated = [name for name, seat in live.seats.items() if seat is not None]
-    accounts = hub.backends.store.accounts_among(seated) if seated else set()
+    accounts = hub.backends.store.accounts_among(seated)
     results = [{"player": name, "board": "tictactoe", "won": name == rules.winner,
                 "tries": counts[name]} for name in seated if name in accounts]
     return {

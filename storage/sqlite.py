@@ -158,6 +158,8 @@ class SQLiteStore(Store):
 
     def accounts_among(self, names: Collection[str]) -> set[str]:
         wanted = list(names)
+        if not wanted:
+            return set()
         with self._using() as db:
             rows = db.execute(  # one parameter however many names: a JSON array
                 "SELECT name_key FROM users WHERE name_key IN "
