@@ -2,7 +2,6 @@
 
     python -m bench.profile saturate --clients 50
     python -m bench.profile human --players 2000 [--room-size 50]
-    python -m bench.profile fanout --players 1000
 
 py-spy samples the server process from outside (``--gil``: only the thread holding the GIL, so
 the summary shows where the interpreter's time goes, not threads waiting in poll()).  It is not
@@ -19,13 +18,10 @@ import collections
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import protocol
-from bench.launch import ServerProcess
-from bench.loadgen import Latencies, open_many
+from bench.loadgen import Latencies
 from bench.scenarios import Bench, _human, _saturate, summary
 
 PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
@@ -55,30 +51,12 @@ def summarize(raw: Path, top: int = 30) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def _fanout_rounds(bench: Bench, server: ServerProcess, members: int,
-                         seconds: float) -> Latencies:
-    clients = await open_many(members, server.port, bench.context)
-    await asyncio.gather(*(c.join(f"f{i}", "multi", "fan", timeout=600)
-                           for i, c in enumerate(clients)))
-    lat = Latencies()
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        for c in clients:
-            c.received_at.pop("round_ended", None)
-        started = time.monotonic()
-        clients[0].send(protocol.Guess(value=1))
-        await asyncio.gather(*(c.expect(protocol.RoundEnded) for c in clients))
-        lat.add(max(c.received_at["round_ended"] for c in clients) - started)
-    await asyncio.gather(*(c.close() for c in clients))
-    return lat
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("scenario", choices=("saturate", "human", "fanout"))
+    parser.add_argument("scenario", choices=("saturate", "human"))
     parser.add_argument("--clients", type=int, default=50, help="saturate: clients")
-    parser.add_argument("--players", type=int, default=1000, help="human/fanout: players")
+    parser.add_argument("--players", type=int, default=1000, help="human: players")
     parser.add_argument("--room-size", type=int, default=0, help="human: rooms of this size")
     parser.add_argument("--seconds", type=float, default=10.0, help="profiled seconds")
     parser.add_argument("--out", type=Path, default=Path("bench/results/profiles"))
@@ -90,23 +68,19 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     name = {"saturate": f"saturate-c{args.clients}",
             "human": f"human-{args.players}" + (f"-rooms{args.room_size}"
-                                                if args.room_size else ""),
-            "fanout": f"fanout-{args.players}"}[args.scenario]
+                                                if args.room_size else "")}[args.scenario]
     raw = args.out / f"{name}.raw.txt"
     bench = Bench.create()
-    extra = {"saturate": ("--max", "1000000", "--tries", "1000000"),
-             "fanout": ("--min", "1", "--max", "1")}.get(args.scenario, ())
+    extra = ("--max", "1000000", "--tries", "1000000") if args.scenario == "saturate" else ()
     server = bench.server("profile", *extra)
-    warmup = 5.0 if args.scenario != "fanout" else 0.0
+    warmup = 5.0
 
     async def load() -> Latencies:
         seconds = args.seconds + warmup
         if args.scenario == "saturate":
             return await _saturate(bench, server.port, args.clients, seconds, False)
-        if args.scenario == "human":
-            return await _human(bench, server.port, args.players, args.room_size or None,
-                                seconds, lambda n: None)
-        return await _fanout_rounds(bench, server, args.players, seconds)
+        return await _human(bench, server.port, args.players, args.room_size or None,
+                            seconds, lambda n: None)
 
     async def profiled() -> tuple[Latencies, int]:
         task = asyncio.create_task(load())
