@@ -248,7 +248,7 @@ def open_backends(args: argparse.Namespace) -> Backends:
         bus = MemoryBus()
         return Backends(store=SQLiteStore(args.data_dir / "guessnet.sqlite3"),
                         rooms=MemoryRoomStore(bus), bus=bus, counters=counters,
-                        presence=MemoryPresence())
+                        presence=MemoryPresence(args.presence_ttl))
     from storage import redis_backend
     client = redis_backend.connect(args.redis)
     return Backends(store=redis_backend.RedisStore(client),
@@ -283,6 +283,13 @@ def start(args: argparse.Namespace, backends: Backends) -> Runtime:
                     rate=args.max_rate, burst=args.max_rate * 2,
                     outbox_bytes=args.outbox_kb * 1024)
     hub.matches = Matches(hub)
+    try:
+        backends.bus.start()
+    except BackendError:
+        for srv in servers:
+            srv.server_close()
+        hub.close()
+        raise
     runtime = Runtime(hub, tlsconf.server_context(paths, require_client_cert=False),
                       tlsconf.server_context(paths, require_client_cert=True), limits, servers)
     for srv in servers:
@@ -368,6 +375,10 @@ def main(argv: list[str] | None = None) -> int:
         runtime = start(args, backends)
     except ListenError as exc:
         print(exc, file=sys.stderr)
+        backends.close()
+        return 1
+    except BackendError as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
         backends.close()
         return 1
     games = backends.store.count_games()

@@ -41,7 +41,6 @@ from storage.base import (
 )
 
 LOBBY = "lobby"
-PRESENCE_REFRESH = 10.0  # seconds; well inside the backends' expiry
 
 
 class Listener(Protocol):
@@ -197,9 +196,7 @@ class Hub:
         bus.subscribe(ADMIN_CHANNEL, self._deliver_admin)
         bus.subscribe(PLAYERS_CHANNEL, self._deliver_everyone)
         bus.subscribe(instance_channel(self.settings.instance), self._on_control)
-        hooks = getattr(bus, "on_reconnect", None)
-        if hooks is not None:
-            hooks.append(self.resync)
+        bus.on_reconnect(self.resync)
         threading.Thread(target=self._refresh_presence, name="presence", daemon=True).start()
 
     def close(self) -> None:
@@ -371,8 +368,7 @@ class Hub:
         return sorted({s["name"] for s in self.sessions() if s.get("name")}, key=str.casefold)
 
     def _refresh_presence(self) -> None:
-        ttl = getattr(self.backends.presence, "ttl", PRESENCE_REFRESH * 3)
-        while not self.stopped.wait(ttl / 3):
+        while not self.stopped.wait(self.backends.presence.ttl / 3):
             with self._lock:
                 entries = {self.owner(m): m.info() for m in self.players.values()}
             if entries:

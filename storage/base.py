@@ -129,15 +129,33 @@ class Store(abc.ABC):
 
 
 class Bus(abc.ABC):
+    """Publish/subscribe of small JSON objects on named channels.
+
+    Callers may use ``publish``, ``subscribe`` (one handler per channel: subscribing again
+    replaces it), ``unsubscribe``, ``on_reconnect``, ``start`` and ``close``.  Handlers run on a
+    backend thread and must not block.  Delivery is at most once: a backend that can lose its
+    connection calls the ``on_reconnect`` hooks after it subscribed again, so that callers
+    re-read the state they may have missed.  ``start`` begins delivery (a backend's threads
+    start there, never in its constructor); ``subscribe`` before ``start`` is remembered.
+    """
+
     @abc.abstractmethod
     def publish(self, channel: str, payload: JSONDict) -> None: ...
 
     @abc.abstractmethod
     def subscribe(self, channel: str, handler: Handler) -> None:
-        """Call ``handler`` with every payload published on ``channel`` from now on."""
+        """Call ``handler`` with every payload published on ``channel`` from now on (from
+        ``start`` on, when called before it), instead of the channel's previous handler."""
 
     @abc.abstractmethod
     def unsubscribe(self, channel: str) -> None: ...
+
+    @abc.abstractmethod
+    def on_reconnect(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` after every reconnection (never, for a bus that cannot lose one)."""
+
+    def start(self) -> None:
+        """Begin delivering (start the backend's threads, if it has any)."""
 
     def close(self) -> None:
         """Stop delivering; release connections."""
@@ -154,10 +172,16 @@ class Transition:
 class RoomStore(abc.ABC):
     """Live rooms.  ``transact`` applies ``change`` to a room atomically.
 
+    A transaction that leaves a room with no members removes it, on every backend: ``rooms``
+    lists only rooms someone is in, and a room made again starts at round 1.
+
     ``change`` receives the room (created by ``create`` when absent) and returns a
     ``Transition``; it may be called more than once under optimistic concurrency, so it must
     not have side effects beyond the room it is handed.  The broadcasts are published on the
-    room's channel (``room_channel``) in order, atomically with the new state.
+    room's channel (``room_channel``) in order, atomically with the new state.  A change that
+    raises publishes nothing; it must raise before it mutates the room (the rules' moves
+    validate first), as an in-process backend changes the room in place rather than copying
+    it per transaction.
     """
 
     @abc.abstractmethod
@@ -185,9 +209,12 @@ def instance_channel(instance: str) -> str:
 class Presence(abc.ABC):
     """Who is online on every process: unique names and a session listing for admins.
 
-    ``owner`` is ``instance/connection-id``.  Entries expire unless ``refresh`` renews them, so
-    the players of a process that died disappear by themselves.
+    ``owner`` is ``instance/connection-id``.  Entries (names and sessions) expire ``ttl``
+    seconds after they were last written unless ``refresh`` renews them, so the players of a
+    process that died disappear by themselves; a live process refreshes well inside ``ttl``.
     """
+
+    ttl: float
 
     @abc.abstractmethod
     def claim(self, name: str, owner: str, steal: bool) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -22,25 +23,30 @@ from storage.base import (
 
 
 class MemoryBus(Bus):
-    """Delivers each publish synchronously to this process's subscribers."""
+    """Delivers each publish synchronously to this process's subscriber of the channel.
+
+    It never loses a connection, so it never calls its reconnect hooks."""
 
     def __init__(self) -> None:
-        self._handlers: dict[str, list[Handler]] = defaultdict(list)
+        self._handlers: dict[str, Handler] = {}
         self._lock = threading.Lock()
 
     def publish(self, channel: str, payload: JSONDict) -> None:
         with self._lock:
-            handlers = list(self._handlers.get(channel, ()))
-        for handler in handlers:
+            handler = self._handlers.get(channel)
+        if handler is not None:
             handler(payload)
 
     def subscribe(self, channel: str, handler: Handler) -> None:
         with self._lock:
-            self._handlers[channel].append(handler)
+            self._handlers[channel] = handler
 
     def unsubscribe(self, channel: str) -> None:
         with self._lock:
             self._handlers.pop(channel, None)
+
+    def on_reconnect(self, hook: Callable[[], None]) -> None:
+        """Nothing to do: an in-process bus is never disconnected."""
 
 
 class MemoryRoomStore(RoomStore):
@@ -64,6 +70,8 @@ class MemoryRoomStore(RoomStore):
                 room = create()
                 self._rooms[name] = room
             outcome = change(room)
+            if not room.tries:
+                del self._rooms[name]
             for payload in outcome.broadcasts or ():
                 self._bus.publish(room_channel(name), payload)
             return outcome.value
@@ -94,37 +102,59 @@ class MemoryCounters(Counters):
 
 
 class MemoryPresence(Presence):
-    """Presence for one process: names and sessions in dicts (nothing to expire)."""
+    """Presence for one process: names and sessions in dicts, each entry expiring ``ttl``
+    seconds after it was last written, as in the shared backends."""
 
-    def __init__(self) -> None:
-        self._names: dict[str, str] = {}
-        self._sessions: dict[str, JSONDict] = {}
+    def __init__(self, ttl: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self._clock = clock
+        self._names: dict[str, tuple[str, float]] = {}  # name key -> (owner, expires)
+        self._sessions: dict[str, tuple[JSONDict, float]] = {}  # owner -> (entry, expires)
         self._lock = threading.Lock()
 
+    def _live_owner(self, key: str) -> str | None:
+        """The name's holder unless its entry expired (call with the lock)."""
+        held = self._names.get(key)
+        if held is None:
+            return None
+        if held[1] <= self._clock():
+            del self._names[key]
+            return None
+        return held[0]
+
     def claim(self, name: str, owner: str, steal: bool) -> str | None:
+        key = name_key(name)
         with self._lock:
-            holder = self._names.get(name_key(name))
+            holder = self._live_owner(key)
             if holder is None or holder == owner or steal:
-                self._names[name_key(name)] = owner
+                self._names[key] = (owner, self._clock() + self.ttl)
             return holder if holder != owner else None
 
     def release(self, name: str, owner: str) -> None:
+        key = name_key(name)
         with self._lock:
-            if self._names.get(name_key(name)) == owner:
-                del self._names[name_key(name)]
+            if self._live_owner(key) == owner:
+                del self._names[key]
 
     def refresh(self, sessions: dict[str, JSONDict]) -> None:
+        expires = self._clock() + self.ttl
         with self._lock:
-            self._sessions.update(sessions)
+            for owner, info in sessions.items():
+                self._sessions[owner] = (info, expires)
+                if info.get("name"):
+                    self._names[name_key(info["name"])] = (owner, expires)
 
     def drop(self, owner: str) -> None:
         with self._lock:
             self._sessions.pop(owner, None)
 
     def sessions(self) -> list[JSONDict]:
+        now = self._clock()
         with self._lock:
-            return list(self._sessions.values())
+            for owner in [o for o, (_, expires) in self._sessions.items() if expires <= now]:
+                del self._sessions[owner]
+            return [info for info, _ in self._sessions.values()]
 
     def owner_of(self, name: str) -> str | None:
         with self._lock:
-            return self._names.get(name_key(name))
+            return self._live_owner(name_key(name))

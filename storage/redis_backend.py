@@ -4,9 +4,10 @@ Several server processes pointed at one Redis serve one game:
 
 * ``RedisBus``: one pub/sub connection per process, owned by one listener thread.  Other threads
   ask it to subscribe through a queue and wait until Redis confirms, so nothing published after
-  ``subscribe`` returns is missed.  When the connection breaks the thread reconnects with
-  backoff, subscribes again and calls the ``on_reconnect`` hooks: pub/sub is at most once, so
-  the hub then re-reads room state instead of trusting that it missed nothing.
+  ``subscribe`` returns is missed.  The thread starts in ``start``, not in the constructor.
+  When the connection breaks the thread reconnects with backoff, subscribes again and calls
+  the ``on_reconnect`` hooks: pub/sub is at most once, so the hub then re-reads room state
+  instead of trusting that it missed nothing.
 * ``RedisRoomStore``: a room is one JSON value changed under WATCH/MULTI; its broadcasts are
   PUBLISHed inside the same MULTI, so a transition and its messages happen once, in order, and
   when two processes race for a winning guess exactly one transaction commits.
@@ -82,10 +83,20 @@ class RedisBus(Bus):
         self._requests: queue.Queue[tuple[str, str, threading.Event]] = queue.Queue()
         self._confirmed: dict[str, threading.Event] = {}
         self._stop = threading.Event()
-        self.connected = threading.Event()
-        self.on_reconnect: list[Callable[[], None]] = []
+        self._connected = threading.Event()
+        self._reconnect_hooks: list[Callable[[], None]] = []
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the listener thread; return once it has subscribed to every channel given so
+        far (raise ``BackendError`` if Redis does not let it in time)."""
         self._thread = threading.Thread(target=self._listen, name="redis-bus", daemon=True)
         self._thread.start()
+        if not self._connected.wait(SOCKET_TIMEOUT * 2):
+            raise BackendError("Redis did not accept the bus's subscriptions")
+
+    def on_reconnect(self, hook: Callable[[], None]) -> None:
+        self._reconnect_hooks.append(hook)
 
     def publish(self, channel: str, payload: JSONDict) -> None:
         with translate_errors(f"publish {channel}"):
@@ -94,6 +105,8 @@ class RedisBus(Bus):
     def subscribe(self, channel: str, handler: Handler) -> None:
         with self._lock:
             self._handlers[channel] = handler
+        if self._thread is None:
+            return  # the first connection subscribes to every channel known then
         done = threading.Event()
         self._requests.put(("subscribe", channel, done))
         if not done.wait(SOCKET_TIMEOUT * 2):
@@ -106,7 +119,8 @@ class RedisBus(Bus):
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=3)
+        if self._thread is not None:
+            self._thread.join(timeout=3)
 
     def _listen(self) -> None:
         backoff = 0.1
@@ -117,15 +131,15 @@ class RedisBus(Bus):
                 with self._lock:
                     channels = [PREFIX + c for c in self._handlers]
                 pubsub.subscribe(PREFIX + "-bus-heartbeat", *channels)
-                self.connected.set()
+                self._connected.set()
                 if not first:
-                    for hook in list(self.on_reconnect):
+                    for hook in list(self._reconnect_hooks):
                         hook()
                 first = False
                 backoff = 0.1
                 self._pump(pubsub)
             except (redis.RedisError, OSError, BackendError):
-                self.connected.clear()
+                self._connected.clear()
                 self._fail_pending()
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 2.0)
@@ -222,20 +236,21 @@ class RedisRoomStore(RoomStore):
 # --------------------------------------------------------------------------- presence
 
 class RedisPresence(Presence):
-    def __init__(self, client: redis.Redis, ttl: int = PRESENCE_TTL) -> None:
+    def __init__(self, client: redis.Redis, ttl: float = PRESENCE_TTL) -> None:
         self._client = client
         self.ttl = ttl
+        self._expiry_ms = max(1, round(ttl * 1000))
 
     def claim(self, name: str, owner: str, steal: bool) -> str | None:
         key = f"{PREFIX}name:{name_key(name)}"
         with translate_errors("claim name"):
-            if self._client.set(key, owner, nx=True, ex=self.ttl):
+            if self._client.set(key, owner, nx=True, px=self._expiry_ms):
                 return None
             holder = self._client.get(key)
             if holder == owner:
                 return None
             if steal:
-                self._client.set(key, owner, ex=self.ttl)
+                self._client.set(key, owner, px=self._expiry_ms)
             return str(holder) if holder else None
 
     def release(self, name: str, owner: str) -> None:
@@ -254,9 +269,10 @@ class RedisPresence(Presence):
         with translate_errors("refresh presence"):
             pipe = self._client.pipeline(transaction=False)
             for owner, info in sessions.items():
-                pipe.set(f"{PREFIX}session:{owner}", json.dumps(info), ex=self.ttl)
+                pipe.set(f"{PREFIX}session:{owner}", json.dumps(info), px=self._expiry_ms)
                 if info.get("name"):
-                    pipe.set(f"{PREFIX}name:{name_key(info['name'])}", owner, ex=self.ttl)
+                    pipe.set(f"{PREFIX}name:{name_key(info['name'])}", owner,
+                             px=self._expiry_ms)
             pipe.execute()
 
     def drop(self, owner: str) -> None:

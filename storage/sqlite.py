@@ -223,10 +223,6 @@ class SQLiteStore(Store):
                 "MAX(player) LIMIT ?", (board, limit)).fetchall()
         return [LeaderRow(player=p, wins=int(w), played=int(n), best=b) for p, w, n, b in rows]
 
-    def integrity_check(self) -> str:
-        with self._using() as db:
-            return str(db.execute("PRAGMA integrity_check").fetchone()[0])
-
     def close(self) -> None:
         with self._lock:
             for db in self._all:
