@@ -30,15 +30,17 @@ from types import FrameType
 
 import protocol
 from games.guess import Rules
-from guessnet import logs, tlsconf
+from guessnet import logs, tlsconf, wakeup
 from guessnet.admin import AdminSession
-from guessnet.conn import Connection, HandshakeFailed, Limits, tls_handshake
+from guessnet.conn import Connection, HandshakeFailed, tls_handshake
 from guessnet.hub import Backends, Hub, Refused, Settings
 from guessnet.listings import send_history, send_replay
 from guessnet.logs import escape, log
 from guessnet.matches import Matches
+from guessnet.pacing import Limits
 from guessnet.player import PlayerSession
 from guessnet.render import render_table
+from guessnet.wakeup import Wakeup, WakeupUnavailable
 from storage.base import BackendError, Counters
 from storage.memory import MemoryBus, MemoryCounters, MemoryPresence, MemoryRoomStore
 from storage.sqlite import SQLiteStore
@@ -52,8 +54,9 @@ def peer_text(address: tuple[str, int] | tuple[str, int, int, int]) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-class ListenError(Exception):
-    """A port could not be bound; the message names it and says why."""
+class StartError(Exception):
+    """The server cannot start: a port could not be bound, or an option does not work on this
+    platform; the message names it and says why."""
 
 
 @dataclass
@@ -64,6 +67,7 @@ class Runtime:
     player_context: ssl.SSLContext
     admin_context: ssl.SSLContext
     limits: Limits
+    wakeup: Wakeup
     servers: list[GameTCPServer] = field(default_factory=list)
     threads: list[threading.Thread] = field(default_factory=list)
 
@@ -123,7 +127,8 @@ class PlayerHandler(socketserver.BaseRequestHandler):
                 runtime.hub.release(host)
             return
         conn = Connection(tls, accepted=protocol.PLAYER_TO_SERVER, limits=runtime.limits,
-                          peer=peer, on_wire=_wire_logger(peer))  # type: ignore[arg-type]
+                          peer=peer, on_wire=_wire_logger(peer),  # type: ignore[arg-type]
+                          wakeup=runtime.wakeup)
         if refusal is not None:
             log("CONNECTION", f"{peer} refused: {refusal}")
             conn.send(protocol.Error(code="server_full", message=refusal))
@@ -152,7 +157,8 @@ class AdminHandler(socketserver.BaseRequestHandler):
         role = tlsconf.subject_field(cert, "organizationalUnitName")
         holder = tlsconf.subject_field(cert, "commonName") or "?"
         conn = Connection(tls, accepted=protocol.ADMIN_TO_SERVER, limits=runtime.limits,
-                          peer=peer, on_wire=_wire_logger(peer))  # type: ignore[arg-type]
+                          peer=peer, on_wire=_wire_logger(peer),  # type: ignore[arg-type]
+                          wakeup=runtime.wakeup)
         if role != tlsconf.ADMIN_ROLE:
             log("CONNECTION", f"admin port: {peer} refused: certificate of "
                 f"{escape(holder)} is for role {escape(role)!r}, not admin")
@@ -222,6 +228,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     limits.add_argument("--resume-grace", type=float, default=30.0,
                         help="seconds a dropped player's seat is held for them to come back "
                              "(default %(default)s)")
+    limits.add_argument("--wakeup", choices=sorted(wakeup.IMPLEMENTATIONS),
+                        default=os.environ.get(wakeup.ENVIRONMENT, wakeup.DEFAULT),
+                        help="how threads wake a connection's thread: gil-holding (measured "
+                             "faster for large rooms) or portable (env GUESSNET_WAKEUP; "
+                             "default %(default)s)")
     limits.add_argument("--heartbeat", type=float, default=10.0,
                         help="seconds between pings; 3 missed intervals drop the client "
                              "(default %(default)s)")
@@ -271,7 +282,7 @@ def start(args: argparse.Namespace, backends: Backends) -> Runtime:
                 srv.server_close()
             reason = "port already in use (is another server.py running?)" \
                 if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
-            raise ListenError(f"cannot listen on {address[0]}:{address[1]}: {reason}") from exc
+            raise StartError(f"cannot listen on {address[0]}:{address[1]}: {reason}") from exc
     port = servers[0].server_address[1]
     instance = args.instance_id or f"{socket.gethostname()}:{port}"
     hub = Hub(Settings(rules=Rules(args.min, args.max, args.tries), instance=instance,
@@ -290,8 +301,16 @@ def start(args: argparse.Namespace, backends: Backends) -> Runtime:
             srv.server_close()
         hub.close()
         raise
+    try:
+        waker = wakeup.choose(args.wakeup)
+    except WakeupUnavailable as exc:
+        for srv in servers:
+            srv.server_close()
+        hub.close()
+        raise StartError(str(exc)) from exc
     runtime = Runtime(hub, tlsconf.server_context(paths, require_client_cert=False),
-                      tlsconf.server_context(paths, require_client_cert=True), limits, servers)
+                      tlsconf.server_context(paths, require_client_cert=True), limits, waker,
+                      servers)
     for srv in servers:
         srv.runtime = runtime
     for srv in runtime.servers:
@@ -373,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         runtime = start(args, backends)
-    except ListenError as exc:
+    except StartError as exc:
         print(exc, file=sys.stderr)
         backends.close()
         return 1

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import protocol
-from guessnet.conn import Connection, HandshakeFailed, Limits, tls_handshake
+from guessnet.conn import Connection, HandshakeFailed, tls_handshake
+from guessnet.pacing import Limits
 
 CONNECT_TIMEOUT = 5.0
 REPLY_TIMEOUT = 15.0

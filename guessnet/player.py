@@ -16,11 +16,12 @@ from typing import Any
 import protocol
 from games.guess import FinishedRound, GuessRejected, GuessRoom
 from guessnet import accounts
-from guessnet.conn import Connection, TokenBucket
+from guessnet.conn import Connection
 from guessnet.guessing import guess_record, hint_message, round_ended, round_started
 from guessnet.hub import LOBBY, Hub, NameBusy, Refused, envelope, table_frames
 from guessnet.listings import clean_text, deliver_to, send_history, send_leaders, send_replay
 from guessnet.logs import escape, log
+from guessnet.pacing import TokenBucket
 from storage.base import BackendError, NameTaken, Transition, room_channel
 
 # connections lost this way may come back with their resume token

@@ -1,8 +1,11 @@
-"""The connection core's hot paths: queue-then-wake fan-out, wake-ups, secret draws."""
+"""The connection core's hot paths: queue-then-wake fan-out, wake-ups, secret draws.
+
+Both wake-up implementations run every test that wakes a connection."""
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import socket
 import ssl
 import sys
@@ -13,59 +16,111 @@ from pathlib import Path
 import pytest
 
 import protocol
-from guessnet import conn as connmod
-from guessnet import tlsconf
-from guessnet.conn import Connection, Limits, send_to_many, tls_handshake
+from guessnet import tlsconf, wakeup
+from guessnet.conn import Connection, send_to_many, tls_handshake
 from guessnet.hub import SecretDraws, envelope, frames_of
+from guessnet.outbox import Outbox
+from guessnet.pacing import Limits
 
 FRAME = protocol.encode(protocol.Pong(nonce=1))
 
 
-def idle(outbox_bytes: int = 4096) -> Connection:
+class CountingWakeup(wakeup.Wakeup):
+    """A real implementation, counting the wake-ups it makes per eventfd."""
+
+    def __init__(self, inner: wakeup.Wakeup) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.woken: collections.Counter[int] = collections.Counter()
+
+    def wake(self, fd: int) -> None:
+        self.woken[fd] += 1
+        self.inner.wake(fd)
+
+    def drain(self, fd: int) -> None:
+        self.inner.drain(fd)
+
+    def burst(self, count: int) -> contextlib.AbstractContextManager[None]:
+        return self.inner.burst(count)
+
+
+@pytest.fixture(params=sorted(wakeup.IMPLEMENTATIONS))
+def waker(request: pytest.FixtureRequest) -> CountingWakeup:
+    return CountingWakeup(wakeup.choose(request.param))
+
+
+def idle(waker: wakeup.Wakeup, outbox_bytes: int = 4096) -> Connection:
     """A connection whose owner thread is not running (only its outbox is used)."""
     return Connection(None, accepted=protocol.PLAYER_TO_SERVER,  # type: ignore[arg-type]
-                      limits=Limits(outbox_bytes=outbox_bytes), peer="test")
+                      limits=Limits(outbox_bytes=outbox_bytes), peer="test", wakeup=waker)
 
 
-def test_send_to_many_queues_every_frame_in_order_and_wakes_sleepers() -> None:
-    conns = [idle() for _ in range(100)]
-    for c in conns[::2]:
-        c._sleeping = True  # as if blocked in poll()
+def test_send_to_many_queues_every_frame_in_order_and_wakes_sleepers(
+        waker: CountingWakeup) -> None:
+    interval = sys.getswitchinterval()
+    conns = [idle(waker) for _ in range(100)]
+    for c in conns[::2]:  # as if blocked in poll()
+        assert c.outbox.may_sleep(closing=False, write_blocked=False)
     first, second = protocol.encode(protocol.Pong(nonce=1)), protocol.encode(
         protocol.Pong(nonce=2))
     send_to_many(conns, first, second)
+    send_to_many(conns, first)  # a sleeper already woken is not woken again
     for i, c in enumerate(conns):
-        assert list(c._pending) == [first, second]
-        assert c._poked == (i % 2 == 0)  # only sleeping owners are woken, each once
-    assert connmod._switch_users == 0
+        assert c.outbox.queued() == [first, second, first]
+        # only sleeping owners are woken, each once
+        assert waker.woken[c.outbox.wake_fd] == (1 if i % 2 == 0 else 0)
+    assert sys.getswitchinterval() == interval  # restored after the burst
 
 
-def test_overrun_member_is_closed_alone() -> None:
-    small, roomy = idle(outbox_bytes=len(FRAME) + 1), idle()
+def test_overrun_member_is_closed_alone(waker: CountingWakeup) -> None:
+    small, roomy = idle(waker, outbox_bytes=len(FRAME) + 1), idle(waker)
     send_to_many([small, roomy], FRAME, FRAME)
-    assert small.close_reason == "slow reader" and not small._pending
-    assert roomy.close_reason is None and len(roomy._pending) == 2
+    assert small.close_reason == "slow reader" and not small.outbox.queued()
+    assert roomy.close_reason is None and len(roomy.outbox.queued()) == 2
+
+
+def test_a_finished_outbox_takes_nothing_and_wakes_nobody(waker: CountingWakeup) -> None:
+    box = Outbox(4096, waker)
+    assert box.may_sleep(closing=False, write_blocked=False)
+    fd = box.wake_fd
+    assert box.finish("dropped") == "dropped"
+    assert not box.put(FRAME) and waker.woken[fd] == 0
+    box.request_close("kicked")
+    assert box.close_reason == "dropped"  # the first reason wins
 
 
 def test_switch_interval_is_restored_after_nested_and_concurrent_wakes() -> None:
+    gil_holding = wakeup.GilHoldingWakeup()
     before = sys.getswitchinterval()
     barrier = threading.Barrier(4, timeout=10)
     seen: list[float] = []
 
-    def waker() -> None:
-        with connmod._unpreempted():
+    def burst() -> None:
+        with gil_holding.burst(wakeup.BURST + 1):
             barrier.wait()
-            with connmod._unpreempted():
+            with gil_holding.burst(wakeup.BURST + 1):
                 seen.append(sys.getswitchinterval())
             barrier.wait()
 
-    threads = [threading.Thread(target=waker) for _ in range(4)]
+    threads = [threading.Thread(target=burst) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=10)
     assert seen and all(value >= 0.5 for value in seen)
-    assert sys.getswitchinterval() == before and connmod._switch_users == 0
+    assert sys.getswitchinterval() == before
+    with wakeup.PortableWakeup().burst(10_000):  # the portable one changes nothing
+        assert sys.getswitchinterval() == before
+
+
+def test_wakeups_are_chosen_by_name_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert wakeup.choose("portable").name == "portable"
+    monkeypatch.setenv(wakeup.ENVIRONMENT, "portable")
+    assert wakeup.choose().name == "portable"
+    monkeypatch.delenv(wakeup.ENVIRONMENT)
+    assert wakeup.choose().name == wakeup.DEFAULT
+    with pytest.raises(wakeup.WakeupUnavailable, match="choose one of"):
+        wakeup.choose("spinning")
 
 
 def test_several_messages_travel_in_one_envelope_in_order() -> None:
@@ -90,7 +145,7 @@ def test_secret_draws_are_in_range_and_uniform() -> None:
 
 
 @pytest.fixture
-def tls_pair(certs: Path) -> Iterator[tuple[Connection, ssl.SSLSocket]]:
+def tls_pair(certs: Path, waker: CountingWakeup) -> Iterator[tuple[Connection, ssl.SSLSocket]]:
     """A server-side Connection and a plain blocking TLS client socket, over a socketpair."""
     server_sock, client_sock = socket.socketpair()
     client_sock.settimeout(10)
@@ -103,7 +158,7 @@ def tls_pair(certs: Path) -> Iterator[tuple[Connection, ssl.SSLSocket]]:
     client = client_ctx.wrap_socket(client_sock, server_hostname="127.0.0.1")
     hs.join(timeout=10)
     conn = Connection(result["server"], accepted=protocol.PLAYER_TO_SERVER,
-                      limits=Limits(heartbeat=None), peer="test")
+                      limits=Limits(heartbeat=None), peer="test", wakeup=waker)
     yield conn, client
     client.close()
 

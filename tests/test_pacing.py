@@ -1,0 +1,64 @@
+"""The connection loop's decisions, with a fake clock: rate, deadlines, heartbeats, sleep."""
+
+from __future__ import annotations
+
+from guessnet.pacing import IDLE_WAIT, Admission, Due, Limits, Pacing, TokenBucket
+
+QUIET = Limits(heartbeat=None, frame_timeout=10.0, rate=2.0, burst=4.0, rate_strikes=3)
+
+
+def test_token_bucket_allows_bursts_then_the_rate() -> None:
+    bucket = TokenBucket(rate=2.0, burst=4.0, now=0.0)
+    assert [bucket.take(0.0) for _ in range(5)] == [True] * 4 + [False]
+    assert bucket.take(0.5)  # one token back after half a second
+    assert not bucket.take(0.5)
+    assert [bucket.take(100.0) for _ in range(5)] == [True] * 4 + [False]  # capped at burst
+
+
+def test_messages_over_the_rate_are_refused_then_the_peer_is_cut() -> None:
+    pacing = Pacing(QUIET, now=0.0, ticking=False)
+    assert [pacing.admit(0.0) for _ in range(4)] == [Admission.ACCEPT] * 4
+    assert pacing.admit(0.0) is Admission.REFUSE
+    assert pacing.admit(0.0) is Admission.REFUSE
+    assert pacing.admit(1.0) is Admission.ACCEPT  # refill: strikes are not forgiven...
+    assert pacing.admit(1.0) is Admission.ACCEPT
+    assert pacing.admit(1.0) is Admission.CUT  # ...the third refusal cuts
+    assert Admission.CUT.value == "flooding" and Admission.REFUSE.value == "rate_limited"
+
+
+def test_a_frame_must_complete_within_its_deadline() -> None:
+    pacing = Pacing(QUIET, now=0.0, ticking=False)
+    pacing.heard(1.0, partial_frame=True)
+    pacing.heard(5.0, partial_frame=True)  # a drip does not restart the clock
+    assert pacing.due(11.0) == Due()
+    assert pacing.wait(10.0, closing=False) == 1.005  # due at 11.0: sleep until just after
+    assert pacing.wait(11.0, closing=False) == 0.01  # never under 10 ms
+    assert pacing.due(11.5).close == "frame deadline"
+    pacing.heard(12.0, partial_frame=False)  # the frame completed: no deadline any more
+    assert pacing.due(30.0) == Due()
+    assert pacing.wait(30.0, closing=False) == IDLE_WAIT
+
+
+def test_heartbeat_pings_then_cuts_a_silent_peer() -> None:
+    limits = Limits(heartbeat=10.0, heartbeat_misses=3)
+    pacing = Pacing(limits, now=0.0, ticking=False)
+    assert pacing.due(5.0) == Due()
+    assert pacing.wait(5.0, closing=False) == 5.005
+    assert pacing.due(10.0) == Due(ping=True)
+    assert pacing.due(10.0) == Due()  # counted as sent
+    pacing.heard(15.0, partial_frame=False)  # the pong
+    assert pacing.due(20.0) == Due(ping=True)
+    assert pacing.due(44.0).close is None
+    assert pacing.due(45.5).close == "timed out"  # 30 s after the last byte heard
+
+
+def test_the_sessions_timer_runs_when_it_asked_to() -> None:
+    pacing = Pacing(QUIET, now=0.0, ticking=True)
+    assert pacing.due(0.0).tick  # first look at once
+    pacing.ticked(120.0)
+    assert not pacing.due(60.0).tick
+    assert pacing.wait(60.0, closing=False) == 60.005
+    assert pacing.due(120.0).tick
+    pacing.ticked(None)  # never again
+    assert not pacing.due(1e6).tick
+    assert pacing.wait(200.0, closing=True) == 0.1  # closing: look again soon
