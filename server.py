@@ -33,17 +33,18 @@ from games.guess import Rules
 from guessnet import logs, tlsconf, wakeup
 from guessnet.admin import AdminSession
 from guessnet.conn import Connection, HandshakeFailed, tls_handshake
-from guessnet.hub import Backends, Hub, Refused, Settings
+from guessnet.errors import Refused
 from guessnet.listings import send_history, send_replay
 from guessnet.logs import escape, log
-from guessnet.matches import Matches
+from guessnet.options import open_backends, open_store, parse_args
 from guessnet.pacing import Limits
 from guessnet.player import PlayerSession
+from guessnet.registry import Admission
 from guessnet.render import render_table
+from guessnet.rooms import SecretSource
+from guessnet.services import Backends, Services, Settings, build
 from guessnet.wakeup import Wakeup, WakeupUnavailable
-from storage.base import BackendError, Counters
-from storage.memory import MemoryBus, MemoryCounters, MemoryPresence, MemoryRoomStore
-from storage.sqlite import SQLiteStore
+from storage.base import BackendError
 
 HERE = Path(__file__).resolve().parent
 SEND_BUFFER = 128 * 1024
@@ -61,9 +62,9 @@ class StartError(Exception):
 
 @dataclass
 class Runtime:
-    """Everything the handlers share: the hub, TLS contexts and limits."""
+    """Everything the handlers share: the services, TLS contexts and limits."""
 
-    hub: Hub
+    services: Services
     player_context: ssl.SSLContext
     admin_context: ssl.SSLContext
     limits: Limits
@@ -117,14 +118,14 @@ class PlayerHandler(socketserver.BaseRequestHandler):
         # A fixed kernel send buffer: what a client does not read piles up in its outbox,
         # where the --outbox-kb limit applies, not in megabytes of autotuned kernel memory.
         self.request.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
-        refusal = runtime.hub.admit(host)
+        refusal = runtime.services.registry.admit(host)
         try:
             tls = tls_handshake(self.request, runtime.player_context, server_side=True,
                                 timeout=runtime.limits.handshake_timeout)
         except HandshakeFailed as exc:
             log("CONNECTION", f"{peer} TLS handshake failed: {escape(exc)}")
             if refusal is None:
-                runtime.hub.release(host)
+                runtime.services.registry.release(host)
             return
         conn = Connection(tls, accepted=protocol.PLAYER_TO_SERVER, limits=runtime.limits,
                           peer=peer, on_wire=_wire_logger(peer),  # type: ignore[arg-type]
@@ -136,9 +137,9 @@ class PlayerHandler(socketserver.BaseRequestHandler):
             conn.run(lambda msg: None, lambda exc: None)
             return
         try:
-            PlayerSession(runtime.hub, conn, peer).serve()
+            PlayerSession(runtime.services, conn, peer).serve()
         finally:
-            runtime.hub.release(host)
+            runtime.services.registry.release(host)
 
 
 class AdminHandler(socketserver.BaseRequestHandler):
@@ -167,109 +168,13 @@ class AdminHandler(socketserver.BaseRequestHandler):
             conn.close("refused")
             conn.run(lambda msg: None, lambda exc: None)
             return
-        AdminSession(runtime.hub, conn, peer, holder).serve()
+        AdminSession(runtime.services, conn, peer, holder).serve()
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="server.py", description="guessnet: a TLS multiplayer number-guessing server.")
-    net = parser.add_argument_group("network")
-    net.add_argument("--host", default="127.0.0.1",
-                     help="address of the player port (0.0.0.0 for every interface; "
-                          "default %(default)s)")
-    net.add_argument("--port", type=int, default=4000, help="player port (default %(default)s)")
-    net.add_argument("--admin-host", default="127.0.0.1",
-                     help="address of the admin port (default %(default)s: this machine only)")
-    net.add_argument("--admin-port", type=int, default=4001,
-                     help="admin port, mutual TLS (default %(default)s)")
-    net.add_argument("--instance-id", default=None,
-                     help="name of this process in logs and admin listings (default host:port)")
-    scale = parser.add_argument_group("scale-out (several processes serving one game)")
-    scale.add_argument("--redis", default=os.environ.get("GUESSNET_REDIS_URL"),
-                       metavar="URL", help="redis://host:port/db: message queue, shared rooms, "
-                       "presence, accounts and history (env GUESSNET_REDIS_URL)")
-    scale.add_argument("--memcached", default=os.environ.get("GUESSNET_MEMCACHED"),
-                       metavar="HOST:PORT", help="answer counters (env GUESSNET_MEMCACHED)")
-    scale.add_argument("--presence-ttl", type=int, default=30, metavar="SECONDS",
-                       help="a crashed process's players vanish from listings within this "
-                            "(default %(default)s)")
-    game = parser.add_argument_group("game")
-    game.add_argument("--min", type=int, default=1, help="lowest secret (default %(default)s)")
-    game.add_argument("--max", type=int, default=10, help="highest secret (default %(default)s)")
-    game.add_argument("--tries", type=int, default=5,
-                      help="tries per player per round (default %(default)s)")
-    files = parser.add_argument_group("files")
-    files.add_argument("--certs", type=Path, default=HERE / "certs",
-                       help="certificate folder, created on first run (default: certs/)")
-    files.add_argument("--data-dir", type=Path, default=HERE / "data",
-                       help="folder of the SQLite database (default: data/)")
-    files.add_argument("--log-dir", type=Path, default=HERE / "logs",
-                       help="folder of server.log (default: logs/)")
-    files.add_argument("-v", "--verbose", action="store_true",
-                       help="also log every frame sent and received (RECV/SEND)")
-    limits = parser.add_argument_group("limits")
-    limits.add_argument("--max-connections", type=int, default=10_000,
-                        help="player connections in total (default %(default)s)")
-    limits.add_argument("--max-per-peer", type=int, default=200,
-                        help="player connections per peer address (default %(default)s)")
-    limits.add_argument("--handshake-timeout", type=float, default=5.0,
-                        help="seconds to complete the TLS handshake (default %(default)s)")
-    limits.add_argument("--frame-timeout", type=float, default=10.0,
-                        help="seconds to receive a whole frame once it began "
-                             "(default %(default)s)")
-    limits.add_argument("--idle-timeout", type=float, default=120.0,
-                        help="seconds a connection may stay without a name (default %(default)s)")
-    limits.add_argument("--max-rate", type=float, default=50.0,
-                        help="messages a second per connection, bursts of twice that; more "
-                             "are refused, and a flood disconnects (default %(default)s)")
-    limits.add_argument("--outbox-kb", type=int, default=512,
-                        help="KiB queued for a client that does not read before it is "
-                             "disconnected (default %(default)s)")
-    limits.add_argument("--resume-grace", type=float, default=30.0,
-                        help="seconds a dropped player's seat is held for them to come back "
-                             "(default %(default)s)")
-    limits.add_argument("--wakeup", choices=sorted(wakeup.IMPLEMENTATIONS),
-                        default=os.environ.get(wakeup.ENVIRONMENT, wakeup.DEFAULT),
-                        help="how threads wake a connection's thread: gil-holding (measured "
-                             "faster for large rooms) or portable (env GUESSNET_WAKEUP; "
-                             "default %(default)s)")
-    limits.add_argument("--heartbeat", type=float, default=10.0,
-                        help="seconds between pings; 3 missed intervals drop the client "
-                             "(default %(default)s)")
-    tools = parser.add_argument_group("tools (the server is not started)")
-    tools.add_argument("--replay", nargs="?", const=0, type=int, metavar="ID",
-                       help="list the stored games, or replay game ID move by move")
-    tools.add_argument("--issue-admin-cert", metavar="NAME",
-                       help="write certs/admin-NAME.pem and .key for an admin on another host")
-    args = parser.parse_args(argv)
-    try:
-        Rules(args.min, args.max, args.tries)
-    except ValueError as exc:
-        parser.error(str(exc))
-    return args
-
-
-def open_backends(args: argparse.Namespace) -> Backends:
-    """Embedded backends, or Redis/memcached when asked (raises BackendError if unreachable)."""
-    counters: Counters = MemoryCounters()
-    if args.memcached:
-        from storage.memcached_backend import MemcachedCounters
-        counters = MemcachedCounters(args.memcached)
-    if not args.redis:
-        bus = MemoryBus()
-        return Backends(store=SQLiteStore(args.data_dir / "guessnet.sqlite3"),
-                        rooms=MemoryRoomStore(bus), bus=bus, counters=counters,
-                        presence=MemoryPresence(args.presence_ttl))
-    from storage import redis_backend
-    client = redis_backend.connect(args.redis)
-    return Backends(store=redis_backend.RedisStore(client),
-                    rooms=redis_backend.RedisRoomStore(client),
-                    bus=redis_backend.RedisBus(client), counters=counters,
-                    presence=redis_backend.RedisPresence(client, args.presence_ttl))
-
-
-def start(args: argparse.Namespace, backends: Backends) -> Runtime:
-    """Create certificates if needed, bind both ports and serve them in background threads."""
+def start(args: argparse.Namespace, backends: Backends,
+          secrets: SecretSource | None = None) -> Runtime:
+    """Create certificates if needed, bind both ports, build and start the services, and
+    serve both ports in background threads; ``secrets`` replaces the CSPRNG (tests)."""
     tlsconf.ensure_certs(args.certs, [args.host])
     paths = tlsconf.CertPaths(args.certs)
     servers: list[GameTCPServer] = []
@@ -285,30 +190,22 @@ def start(args: argparse.Namespace, backends: Backends) -> Runtime:
             raise StartError(f"cannot listen on {address[0]}:{address[1]}: {reason}") from exc
     port = servers[0].server_address[1]
     instance = args.instance_id or f"{socket.gethostname()}:{port}"
-    hub = Hub(Settings(rules=Rules(args.min, args.max, args.tries), instance=instance,
-                       max_connections=args.max_connections, max_per_peer=args.max_per_peer,
-                       resume_grace=args.resume_grace, idle_timeout=args.idle_timeout),
-              backends)
+    settings = Settings(rules=Rules(args.min, args.max, args.tries), instance=instance,
+                        admission=Admission(args.max_connections, args.max_per_peer),
+                        resume_grace=args.resume_grace, idle_timeout=args.idle_timeout)
     limits = Limits(handshake_timeout=args.handshake_timeout, frame_timeout=args.frame_timeout,
                     heartbeat=args.heartbeat if args.heartbeat > 0 else None,
                     rate=args.max_rate, burst=args.max_rate * 2,
                     outbox_bytes=args.outbox_kb * 1024)
-    hub.matches = Matches(hub)
-    try:
-        backends.bus.start()
-    except BackendError:
-        for srv in servers:
-            srv.server_close()
-        hub.close()
-        raise
     try:
         waker = wakeup.choose(args.wakeup)
-    except WakeupUnavailable as exc:
+        services = build(settings, backends, waker, secrets)
+        services.start()
+    except (WakeupUnavailable, BackendError) as exc:
         for srv in servers:
             srv.server_close()
-        hub.close()
-        raise StartError(str(exc)) from exc
-    runtime = Runtime(hub, tlsconf.server_context(paths, require_client_cert=False),
+        raise StartError(f"cannot start: {exc}") from exc
+    runtime = Runtime(services, tlsconf.server_context(paths, require_client_cert=False),
                       tlsconf.server_context(paths, require_client_cert=True), limits, waker,
                       servers)
     for srv in servers:
@@ -323,20 +220,20 @@ def start(args: argparse.Namespace, backends: Backends) -> Runtime:
 
 def stop(runtime: Runtime, grace: float = 3.0) -> None:
     """Stop accepting, tell everyone, let sessions finish (at most ``grace`` s), close ports."""
-    hub = runtime.hub
-    hub.shutting_down = True
+    registry = runtime.services.registry
+    registry.shutting_down = True
     for srv in runtime.servers:
         srv.shutdown()
     bye = protocol.Bye(reason="shutdown", message="server shutting down")
-    for member in list(hub.players.values()) + list(hub.admins.values()):
+    for member in [*registry.players(), *registry.admins()]:
         member.conn.send(bye)
         member.conn.close("server shutting down")
     deadline = time.monotonic() + grace
-    while (hub.players or hub.admins) and time.monotonic() < deadline:
+    while (registry.players() or registry.admins()) and time.monotonic() < deadline:
         time.sleep(0.05)
     for srv in runtime.servers:
         srv.server_close()
-    hub.close()
+    runtime.services.close()
 
 
 def raise_fd_limit() -> None:
@@ -347,26 +244,24 @@ def raise_fd_limit() -> None:
 
 def print_replay(args: argparse.Namespace) -> int:
     try:
-        backends = open_backends(args)
+        store = open_store(args)
     except BackendError as exc:
         print(f"cannot open storage: {exc}", file=sys.stderr)
         return 1
-    hub = Hub(Settings(), backends)
 
     def show(title: str, columns: list[str], rows: list[list[object]]) -> None:
         print(render_table(title, columns, rows))
 
     try:
         if args.replay:
-            send_replay(show, hub, args.replay)
+            send_replay(show, store, args.replay)
         else:
-            send_history(show, hub, 20, None)
+            send_history(show, store, 20, None)
     except Refused as exc:
         print(exc, file=sys.stderr)
         return 1
     finally:
-        hub.close()
-        backends.close()
+        store.close()
     return 0
 
 
@@ -394,10 +289,6 @@ def main(argv: list[str] | None = None) -> int:
         runtime = start(args, backends)
     except StartError as exc:
         print(exc, file=sys.stderr)
-        backends.close()
-        return 1
-    except BackendError as exc:
-        print(f"cannot start: {exc}", file=sys.stderr)
         backends.close()
         return 1
     games = backends.store.count_games()

@@ -6,7 +6,7 @@ from typing import Any
 
 import protocol
 from games.guess import FinishedRound, GuessRoom, HintResult
-from guessnet.hub import Hub
+from storage.base import Store
 
 
 def round_started(live: GuessRoom, name: str | None) -> protocol.RoundStarted:
@@ -29,12 +29,12 @@ def round_ended(finished: FinishedRound, game_id: int | None) -> protocol.RoundE
         secret=finished.secret, game_id=game_id)
 
 
-def guess_record(hub: Hub, finished: FinishedRound) -> dict[str, Any]:
+def guess_record(store: Store, finished: FinishedRound) -> dict[str, Any]:
     """The history record of a guessing round; results for the accounts that guessed."""
     guessed: dict[str, int] = {}
     for move in finished.moves:
         guessed[move.player] = guessed.get(move.player, 0) + 1
-    accounts = hub.backends.store.accounts_among(guessed)
+    accounts = store.accounts_among(guessed)
     results = [{"player": player, "board": finished.mode, "won": player == finished.winner,
                 "tries": count} for player, count in guessed.items() if player in accounts]
     return {

@@ -1,5 +1,5 @@
-"""Chat text, direct delivery and the listings (leaders, history, replay) players and admins
-share."""
+"""Chat text and the listings (leaders, history, replay) players, admins and ``--replay``
+share; they need only the ``Store``."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-import protocol
-from guessnet.hub import Hub, Refused, clock_text
+from guessnet.errors import Refused
 from guessnet.logs import escape
-from storage.base import BOARDS
+from guessnet.tables import clock_text
+from storage.base import BOARDS, Store
 
 SendTable = Callable[[str, list[str], list[list[Any]]], None]
 
@@ -21,35 +21,20 @@ def clean_text(text: str) -> str:
     return "".join(ch for ch in text if unicodedata.category(ch)[0] != "C").strip()
 
 
-def deliver_to(hub: Hub, name: str, msg: protocol.Message) -> bool:
-    """Send ``msg`` to the player called ``name`` on whichever process; False if offline."""
-    target = hub.find_player(name)
-    if target is not None and target.name is not None and \
-            target.name.casefold() == name.casefold():
-        target.conn.send(msg)
-        return True
-    owner = hub.locate(name)
-    if owner is None:
-        return False
-    hub.send_remote(owner, {"action": "deliver", "msg": msg.to_dict()})
-    return True
-
-
-def send_leaders(send_table: SendTable, hub: Hub, game: str | None) -> None:
+def send_leaders(send_table: SendTable, store: Store, game: str | None) -> None:
     if game is not None and game not in BOARDS:
         raise Refused("bad_game", f"no leaderboard {escape(game, 16)!r}: "
                       f"choose one of {', '.join(BOARDS)}")
     boards = BOARDS if game is None else (game,)
     rows = [[board, i, r.player, r.wins, r.played, r.best or "-", f"{r.win_rate:.0%}"]
             for board in boards
-            for i, r in enumerate(hub.backends.store.leaders(board, 10), 1)]
+            for i, r in enumerate(store.leaders(board, 10), 1)]
     title = "leaders" + (f": {game}" if game else " (per game)")
     send_table(title, ["game", "#", "player", "wins", "played", "best", "win rate"], rows)
 
 
-def send_history(send_table: SendTable, hub: Hub,
-                 limit: int, player: str | None) -> None:
-    games = hub.backends.store.recent_games(limit, player)
+def send_history(send_table: SendTable, store: Store, limit: int, player: str | None) -> None:
+    games = store.recent_games(limit, player)
     title = f"last {len(games)} games" + (f" of {player}" if player else "")
     send_table(title, ["id", "ended", "game", "where", "players", "outcome"], [
         [g.game_id, clock_text(g.ended), g.game, g.room or g.mode,
@@ -57,9 +42,8 @@ def send_history(send_table: SendTable, hub: Hub,
          f"won by {g.winner}" if g.winner else g.outcome] for g in games])
 
 
-def send_replay(send_table: SendTable, hub: Hub,
-                game_id: int) -> None:
-    record = hub.backends.store.get_game(game_id)
+def send_replay(send_table: SendTable, store: Store, game_id: int) -> None:
+    record = store.get_game(game_id)
     if record is None:
         raise Refused("not_found", f"no game #{game_id}: 'history' lists the games on record")
     where = record.get("room") or record["mode"]

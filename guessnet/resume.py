@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 
 class Resumable(Protocol):
@@ -26,9 +26,12 @@ class Resumable(Protocol):
         """Release the held seat for good (the grace period is over)."""
 
 
+R = TypeVar("R", bound=Resumable)
+
+
 @dataclass
-class _Entry:
-    session: Resumable
+class _Entry(Generic[R]):
+    session: R
     expires: float | None  # None while connected
 
 
@@ -36,17 +39,29 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
-class ResumeTokens:
-    def __init__(self, grace: float, stopped: threading.Event,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+class ResumeTokens(Generic[R]):
+    """Callers use ``issue``, ``take``, ``hold`` and ``forget``; ``start`` begins expiring held
+    seats (a thread), ``close`` stops it and waits for it."""
+
+    def __init__(self, grace: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.grace = grace
         self._clock = clock
         self._lock = threading.Lock()
-        self._entries: dict[str, _Entry] = {}
-        self._stopped = stopped
-        threading.Thread(target=self._expire_loop, name="resume-tokens", daemon=True).start()
+        self._entries: dict[str, _Entry[R]] = {}
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def issue(self, session: Resumable) -> str:
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._expire_loop, name="resume-tokens",
+                                        daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def issue(self, session: R) -> str:
         """A new token for ``session`` (its previous one stops working)."""
         token = secrets.token_urlsafe(32)
         digest = token_hash(token)
@@ -57,7 +72,7 @@ class ResumeTokens:
             session.token_hash = digest
         return token
 
-    def take(self, token: str) -> Resumable | None:
+    def take(self, token: str) -> R | None:
         """The session ``token`` resumes, removing the token; None if unknown or expired."""
         with self._lock:
             entry = self._entries.pop(token_hash(token), None)
@@ -66,7 +81,7 @@ class ResumeTokens:
         entry.session.token_hash = None
         return entry.session
 
-    def hold(self, session: Resumable) -> bool:
+    def hold(self, session: R) -> bool:
         """Start the grace period of a dropped session; False if it has no token."""
         with self._lock:
             entry = self._entries.get(session.token_hash or "")
@@ -75,7 +90,7 @@ class ResumeTokens:
             entry.expires = self._clock() + self.grace
             return True
 
-    def forget(self, session: Resumable) -> None:
+    def forget(self, session: R) -> None:
         with self._lock:
             if session.token_hash is not None:
                 self._entries.pop(session.token_hash, None)

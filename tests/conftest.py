@@ -6,6 +6,7 @@ Every socket here has a timeout, and every wait has a deadline; nothing sleeps t
 from __future__ import annotations
 
 import logging
+import random
 import socket
 import ssl
 import struct
@@ -20,8 +21,8 @@ import pytest
 
 import protocol
 import server
-from guessnet import logs, tlsconf
-from guessnet.hub import Backends
+from guessnet import logs, options, tlsconf
+from guessnet.services import Backends, Services
 from storage.memory import MemoryBus, MemoryCounters, MemoryPresence, MemoryRoomStore
 from storage.sqlite import SQLiteStore
 from tests.services import Service, memcached_service, redis_service
@@ -112,13 +113,13 @@ class Peer:
                 return msg
         deadline = time.monotonic() + timeout
         while True:
-            msg = self._read_one(deadline)
-            if msg is None:
+            got = self._read_one(deadline)
+            if got is None:
                 raise AssertionError(f"no {kind.__name__} within {timeout} s; "
                                      f"got {str(self.inbox)[-1500:]}")
-            if isinstance(msg, kind) and where(msg):
-                return msg
-            self.inbox.append(msg)
+            if isinstance(got, kind) and where(got):
+                return got
+            self.inbox.append(got)
 
     def request(self, msg: protocol.Message, kind: type[M], timeout: float = TIMEOUT) -> M:
         self.send(msg)
@@ -184,9 +185,23 @@ class Peer:
             pass
 
 
+class FixedSecret:
+    """The test server's secret source: every round's secret is ``value`` (in the rules'
+    range), so a test knows it without reading the server's state."""
+
+    def __init__(self, value: int, low: int) -> None:
+        self.value, self._offset = value, value - low
+
+    def below(self, n: int) -> int:
+        assert 0 <= self._offset < n
+        return self._offset
+
+
 @dataclass
 class Running:
     runtime: server.Runtime
+    backends: Backends
+    secrets: FixedSecret
     certs: Path
     data_dir: Path
     log_dir: Path
@@ -201,8 +216,8 @@ class Running:
         return self.runtime.admin_port
 
     @property
-    def hub(self) -> Any:
-        return self.runtime.hub
+    def services(self) -> Services:
+        return self.runtime.services
 
     def player(self, name: str | None = None, rcvbuf: int | None = None) -> Peer:
         peer = Peer(self.port, self.certs / "ca.pem", rcvbuf=rcvbuf)
@@ -221,17 +236,17 @@ class Running:
         return peer
 
     def room_secret(self, room: str = "main") -> int:
-        return next(r.secret for r in self.hub.live_rooms() if r.name == room)
+        """The secret of every round of ``room`` (see ``FixedSecret``)."""
+        return self.secrets.value
 
     def single_secret(self, name: str) -> int:
-        session = self.hub.find_player(name)
-        assert session is not None and session.single is not None
-        return int(session.single.secret)
+        """The secret of every single-player round of ``name`` (see ``FixedSecret``)."""
+        return self.secrets.value
 
 
 def start_server(certs: Path, tmp: Path, *extra: str,
                  backends: Backends | None = None) -> Running:
-    args = server.parse_args(["--port", "0", "--admin-port", "0", "--certs", str(certs),
+    args = options.parse_args(["--port", "0", "--admin-port", "0", "--certs", str(certs),
                               "--data-dir", str(tmp / "data"), "--log-dir", str(tmp / "logs"),
                               "--heartbeat", "0", *extra])
     logs.setup(args.log_dir / "server.log", args.verbose)
@@ -240,8 +255,9 @@ def start_server(certs: Path, tmp: Path, *extra: str,
         backends = Backends(store=SQLiteStore(args.data_dir / "guessnet.sqlite3"),
                             rooms=MemoryRoomStore(bus), bus=bus, counters=MemoryCounters(),
                             presence=MemoryPresence())
-    runtime = server.start(args, backends)
-    return Running(runtime, certs, args.data_dir, args.log_dir, [])
+    secrets = FixedSecret(random.randint(args.min, args.max), args.min)
+    runtime = server.start(args, backends, secrets)
+    return Running(runtime, backends, secrets, certs, args.data_dir, args.log_dir, [])
 
 
 @pytest.fixture
@@ -259,7 +275,7 @@ def make_server(certs: Path, tmp_path: Path) -> Iterator[Callable[..., Running]]
         for peer in running.peers:
             peer.close()
         server.stop(running.runtime, grace=1.0)
-        running.runtime.hub.backends.close()
+        running.backends.close()
 
 
 @pytest.fixture
@@ -295,9 +311,9 @@ def memcached_server() -> Iterator[Service]:
 
 def scaled_backends(redis_url: str, memcached: str | None, presence_ttl: int = 30) -> Backends:
     """What server.py opens for --redis/--memcached."""
-    args = server.parse_args(["--redis", redis_url, "--presence-ttl", str(presence_ttl)]
+    args = options.parse_args(["--redis", redis_url, "--presence-ttl", str(presence_ttl)]
                              + (["--memcached", memcached] if memcached else []))
-    return server.open_backends(args)
+    return options.open_backends(args)
 
 
 class LogWatch(logging.Handler):

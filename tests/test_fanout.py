@@ -17,10 +17,11 @@ import pytest
 
 import protocol
 from guessnet import tlsconf, wakeup
+from guessnet.channels import envelope, frames_of
 from guessnet.conn import Connection, send_to_many, tls_handshake
-from guessnet.hub import SecretDraws, envelope, frames_of
 from guessnet.outbox import Outbox
 from guessnet.pacing import Limits
+from guessnet.rooms import SecretDraws
 
 FRAME = protocol.encode(protocol.Pong(nonce=1))
 

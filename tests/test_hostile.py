@@ -122,7 +122,7 @@ def test_500_idle_connections(arena: tuple[Running, Peer]) -> None:
     idle = [raw_tls(srv) for _ in range(500)]
     try:
         assert_unaffected(srv, normal)
-        assert len(srv.hub.players) >= 500
+        assert len(srv.services.registry.players()) >= 500
     finally:
         for sock in idle:
             sock.close()

@@ -72,6 +72,17 @@ def test_win_ends_round_for_everyone(srv: Running) -> None:
         assert started.round == 2 and started.tries_used == 0
 
 
+@pytest.mark.parametrize("implementation", ["portable", "gil-holding"])
+def test_a_room_plays_with_each_wakeup(make_server: Callable[..., Running],
+                                       implementation: str) -> None:
+    srv = make_server("--wakeup", implementation)
+    assert srv.runtime.wakeup.name == implementation
+    peers = join_room(srv, *(f"p{i}" for i in range(80)))  # a fan-out is a burst (> 64)
+    peers[0].request(protocol.Guess(value=srv.room_secret()), protocol.Hint)
+    for peer in peers:
+        assert peer.expect(protocol.RoundEnded).winner == "p0"
+
+
 def test_all_participants_fail(srv: Running) -> None:
     ann, bob = join_room(srv, "ann", "bob")
     secret = srv.room_secret()

@@ -8,7 +8,7 @@ import pytest
 
 import protocol
 from games.tictactoe import Match, MoveRejected, best_move, parse_cell, winner_of
-from guessnet import matches
+from guessnet import invitations
 from tests.conftest import Peer, Running
 
 # --------------------------------------------------------------------- pure rules
@@ -200,7 +200,7 @@ def test_invitation_declined(srv: Running) -> None:
 
 
 def test_invitation_times_out(srv: Running, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(matches, "INVITE_SECONDS", 1)
+    monkeypatch.setattr(invitations, "INVITE_SECONDS", 1)
     ann, bob = srv.player("ann"), srv.player("bob")
     ann.request(protocol.Invite(to="bob"), protocol.InviteUpdate)
     assert bob.expect(protocol.Invited).seconds == 1
@@ -225,7 +225,7 @@ def test_invitation_refusals(srv: Running, target: str, code: str) -> None:
 
 def test_invitee_offline_account_and_busy(srv: Running) -> None:
     ann = srv.player("ann")
-    srv.hub.backends.store.create_user("dora", "scrypt$unused", 0.0)  # an account, offline
+    srv.backends.store.create_user("dora", "scrypt$unused", 0.0)  # an account, offline
     assert ann.refused(protocol.Invite(to="dora"), "not_online").message == "dora is not online"
     srv.player("bob")
     cy = srv.player("cy")

@@ -1,0 +1,190 @@
+"""Who the player is: guest names, accounts, passwords, logout, and resuming a session."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING
+
+import protocol
+from games.guess import GuessRoom
+from guessnet import accounts
+from guessnet.channels import LOBBY
+from guessnet.errors import NameBusy, Refused
+from guessnet.features.guessing import leave_game, valid_name
+from guessnet.guessing import round_started
+from guessnet.logs import log
+from guessnet.place import GAMES, Place
+from guessnet.session import Handler
+from storage.base import NameTaken, Transition
+
+if TYPE_CHECKING:
+    from guessnet.player import PlayerSession
+
+DUMMY_HASH = accounts.hash_password("not a real password")
+CHOOSE = "type a name, 'register NAME PASSWORD' or 'login NAME PASSWORD'"
+
+
+def take_name(session: PlayerSession, name: str, account: bool) -> None:
+    """Become ``name``; an older session of the same account is told and closed."""
+    services = session.services
+    old_name = session.name
+    renamed = old_name is not None and old_name.casefold() != name.casefold()
+    if renamed and session.place in GAMES:
+        raise Refused("in_game", "leave the game ('exit') before changing name")
+    try:
+        services.registry.claim_name(session, name, account)
+    except NameBusy:
+        raise Refused("name_taken", f"{name} is already playing: choose another name") \
+            from None
+    if renamed:
+        services.registry.release_name(session)
+    session.name, session.account = name, account
+    if session.place is Place.ANONYMOUS:
+        session.move_to(Place.LOBBY)
+    services.channels.join(session, LOBBY)
+    services.registry.publish_presence(session)
+    session.send(protocol.Identified(name=name, account=account,
+                                     resume_token=services.resume.issue(session)))
+
+
+def on_name(session: PlayerSession, msg: protocol.SetName) -> None:
+    name = valid_name(msg.name)
+    if session.account:
+        raise Refused("logged_in", f"you are logged in as {session.name}: 'logout' first")
+    if session.name is not None and session.name.casefold() == name.casefold():
+        session.send(protocol.Identified(name=name, account=False))
+        return
+    if session.services.store.get_user(name) is not None:
+        raise Refused("name_taken", f"{name} is a registered account: "
+                      f"'login {name}' or choose another name")
+    take_name(session, name, account=False)
+    log("AUTH", f"{session.peer} playing as guest {name}")
+    session.services.channels.admin_event("named", f"{session.peer} is now {name} (guest)",
+                                          None, conn=session.conn_id, peer=session.peer,
+                                          name=name)
+
+
+def on_register(session: PlayerSession, msg: protocol.Register) -> None:
+    name = valid_name(msg.name)
+    try:
+        accounts.check_password(msg.password)
+    except ValueError as exc:
+        raise Refused("bad_password", str(exc)) from None
+    if session.account:
+        raise Refused("logged_in", f"you are logged in as {session.name}: 'logout' first")
+    services = session.services
+    mine = session.name is not None and session.name.casefold() == name.casefold()
+    if services.registry.name_online(name) and not mine:
+        raise Refused("name_taken", f"{name} is already playing: choose another name")
+    try:
+        services.store.create_user(name, accounts.hash_password(msg.password), time.time())
+    except NameTaken:
+        raise Refused("name_taken", f"the name {name} is taken (names ignore letter "
+                      "case): choose another") from None
+    log("AUTH", f"{session.peer} registered {name}")
+    take_name(session, name, account=True)
+    services.channels.admin_event("login", f"{session.peer} registered and logged in as "
+                                  f"{name}", None, conn=session.conn_id, peer=session.peer,
+                                  name=name)
+
+
+def on_login(session: PlayerSession, msg: protocol.Login) -> None:
+    name = valid_name(msg.name)
+    services = session.services
+    host = session.peer.rsplit(":", 1)[0]
+    keys = [f"user:{name.casefold()}", f"peer:{host}"]
+    wait = services.logins.wait(keys)
+    if wait > 0:
+        log("AUTH", f"{session.peer} login as {name} throttled ({wait:.0f} s)")
+        raise Refused("throttled", f"too many failed logins: try again in {math.ceil(wait)} s")
+    if session.account and session.name and session.name.casefold() == name.casefold():
+        raise Refused("logged_in", f"you are already logged in as {session.name}")
+    user = services.store.get_user(name)
+    ok = accounts.verify_password(msg.password, user.password_hash if user else DUMMY_HASH)
+    services.logins.result(keys, ok and user is not None)
+    if not ok or user is None:
+        log("AUTH", f"{session.peer} login as {name} failed")
+        raise Refused("bad_login", "wrong name or password")
+    log("AUTH", f"{session.peer} logged in as {user.name}")
+    take_name(session, user.name, account=True)
+    services.channels.admin_event("login", f"{session.peer} logged in as {user.name}", None,
+                                  conn=session.conn_id, peer=session.peer, name=user.name)
+
+
+def on_passwd(session: PlayerSession, msg: protocol.ChangePassword) -> None:
+    name = session.need_name()
+    if not session.account:
+        raise Refused("not_logged_in", "guests have no password: 'register NAME PASSWORD'")
+    store = session.services.store
+    user = store.get_user(name)
+    if user is None or not accounts.verify_password(msg.old, user.password_hash):
+        log("AUTH", f"{session.peer} passwd for {name} failed: wrong old password")
+        raise Refused("bad_login", "the old password is wrong")
+    try:
+        accounts.check_password(msg.new)
+    except ValueError as exc:
+        raise Refused("bad_password", str(exc)) from None
+    store.set_password(name, accounts.hash_password(msg.new))
+    log("AUTH", f"{session.peer} changed the password of {name}")
+    session.send(protocol.Ok(message="password changed"))
+
+
+def on_logout(session: PlayerSession, msg: protocol.Logout) -> None:
+    name = session.need_name()
+    services = session.services
+    services.invitations.cancel_for(session)
+    services.matches.player_left(session, "logged out")
+    leave_game(session)
+    services.channels.leave(session, LOBBY)
+    services.registry.release_name(session)
+    services.resume.forget(session)
+    session.name, session.account = None, False
+    session.move_to(Place.ANONYMOUS)
+    log("AUTH", f"{session.peer} logged out of {name}")
+    session.send(protocol.Ok(message=f"{name} logged out: {CHOOSE}"))
+
+
+def on_resume(session: PlayerSession, msg: protocol.Resume) -> None:
+    if session.name is not None:
+        raise Refused("logged_in", f"you are already playing as {session.name}")
+    services = session.services
+    old = services.resume.take(msg.token)
+    if old is None or old.abandoned:
+        log("AUTH", f"{session.peer} resume refused: unknown, used or expired token")
+        raise Refused("bad_token", "this session can no longer be resumed (the token is "
+                      f"unknown, used or expired): {CHOOSE}")
+    old.hand_over(session)
+    services.registry.rebind(old, session)
+    services.channels.rebind(old, session)
+    services.matches.rebind(old, session)
+    services.invitations.rebind(old, session)
+    name = session.need_name()
+    session.send(protocol.Identified(name=name, account=session.account,
+                                     resume_token=services.resume.issue(session)))
+    send_state(session, name)
+    services.registry.publish_presence(session)
+    log("AUTH", f"{session.peer} resumed the session of {name} ({old.peer})")
+    services.channels.admin_event("resumed", f"{name} is back from {session.peer}", None,
+                                  conn=session.conn_id, peer=session.peer, name=name)
+
+
+def send_state(session: PlayerSession, name: str) -> None:
+    """Tell a resumed player where they are: their round (with tries used) or board."""
+    if session.place is Place.SINGLE and session.single is not None:
+        session.send(round_started(session.single, name))
+    elif session.place is Place.ROOM and session.room is not None:
+
+        def rejoin(live: GuessRoom) -> Transition:
+            live.join(name)  # no-op unless the room forgot us (a restarted Redis)
+            return Transition(value=round_started(live, name))
+
+        session.send(session.services.rooms.transact(session.room, rejoin))
+    elif session.place is Place.MATCH:
+        session.services.matches.show(session)
+
+
+HANDLERS: dict[type[protocol.Message], Handler] = {
+    protocol.SetName: on_name, protocol.Register: on_register, protocol.Login: on_login,
+    protocol.ChangePassword: on_passwd, protocol.Logout: on_logout, protocol.Resume: on_resume,
+}

@@ -1,0 +1,184 @@
+"""Number guessing from the player's side: entering a game, guessing, leaving, recording."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import protocol
+from games.guess import FinishedRound, GuessRoom
+from guessnet import accounts
+from guessnet.channels import LOBBY, envelope
+from guessnet.errors import Refused
+from guessnet.guessing import guess_record, hint_message, round_ended, round_started
+from guessnet.logs import escape, log
+from guessnet.place import GUESSING, Place
+from guessnet.session import Handler
+from storage.base import BackendError, Transition, room_channel
+
+if TYPE_CHECKING:
+    from guessnet.player import PlayerSession
+
+MODES = ("single", "multi", "tictactoe")
+
+
+def valid_name(name: str) -> str:
+    try:
+        return accounts.check_name(name)
+    except accounts.NameInvalid as exc:
+        raise Refused("bad_name", str(exc)) from None
+
+
+def on_play(session: PlayerSession, msg: protocol.Play) -> None:
+    name = session.need_name()
+    services = session.services
+    if msg.mode not in MODES:
+        raise Refused("bad_mode", f"unknown mode {escape(msg.mode, 16)!r}: "
+                      "use 'single', 'multi' or 'tictactoe'")
+    if session.place is Place.MATCH:
+        raise Refused("busy", "finish your match first ('resign' concedes)")
+    if msg.mode == "tictactoe":
+        services.matches.play_bot(session)
+        return
+    room = valid_name(msg.room or "main") if msg.mode == "multi" else None
+    leave_game(session)
+    if room is None:
+        single = services.rooms.new_room(f"single-{session.conn_id}", "single")
+        single.join(name)
+        session.single = single
+        session.move_to(Place.SINGLE)
+        session.send(round_started(single, name))
+        services.registry.publish_presence(session)
+        services.channels.admin_event("joined", f"{name} started a single-player game",
+                                      conn=session.conn_id, name=name)
+        return
+    channel = room_channel(room)
+    services.channels.leave(session, LOBBY)
+    services.channels.join(session, channel)
+
+    def join(live: GuessRoom) -> Transition:
+        live.join(name)
+        started = round_started(live, name)
+        update = protocol.RoomUpdate(room=room, name=name, event="joined")
+        return Transition(value=started, broadcasts=[envelope(update, skip=name)])
+
+    try:
+        started = services.rooms.transact(room, join)
+    except BaseException:
+        services.channels.leave(session, channel)
+        services.channels.join(session, LOBBY)
+        raise
+    session.room = room
+    session.move_to(Place.ROOM)
+    session.send(started)
+    services.registry.publish_presence(session)
+    services.channels.admin_event("joined", f"{name} joined room {room}",
+                                  conn=session.conn_id, name=name, room=room)
+
+
+def on_guess(session: PlayerSession, msg: protocol.Guess) -> None:
+    name = session.need_name()
+    rooms = session.services.rooms
+    now, next_secret = rooms.clock(), rooms.draw_secret()
+    if session.place is Place.SINGLE and session.single is not None:
+        hint, finished = session.single.guess(name, msg.value, now, next_secret)
+        session.send(hint_message(hint))
+        if finished is not None:
+            game_id = record(session, finished)
+            session.send(round_ended(finished, game_id))
+            session.send(round_started(session.single, name))
+        return
+    if session.place is not Place.ROOM or session.room is None:
+        raise Refused("not_playing", "you are not in a guessing game: choose a mode first "
+                      "('1' single, '2' multi)")
+
+    def guess(live: GuessRoom) -> Transition:
+        hint, finished = live.guess(name, msg.value, now, next_secret)
+        if finished is None:
+            return Transition(value=(hint, None))
+        return Transition(value=(hint, finished), broadcasts=[
+            envelope(hint_message(hint), only=name),
+            envelope(round_ended(finished, None), round_started(live, None)),
+        ])
+
+    hint, finished = rooms.transact(session.room, guess)
+    if finished is None:
+        session.send(hint_message(hint))
+    else:
+        record(session, finished)
+
+
+def on_leave(session: PlayerSession, msg: protocol.Leave) -> None:
+    session.need_name()
+    if session.place is Place.MATCH:
+        raise Refused("busy", "you are in a tic-tac-toe match: 'resign' concedes it")
+    if session.place not in GUESSING:
+        raise Refused("not_playing", "you are not in a game")
+    session.to_lobby()
+
+
+def leave_game(session: PlayerSession) -> None:
+    """Leave the current guessing game, if any, back to the lobby (no reply sent)."""
+    name, where, room = session.name, session.place, session.room
+    if where not in GUESSING:
+        return
+    services = session.services
+    session.room, session.single = None, None
+    session.move_to(Place.LOBBY)
+    if name is None:
+        return
+    if where is Place.ROOM and room is not None:
+        now, next_secret = services.rooms.clock(), services.rooms.draw_secret()
+
+        def leave(live: GuessRoom) -> Transition:
+            finished = live.leave(name, now, next_secret)
+            notes: list[protocol.Message] = [
+                protocol.RoomUpdate(room=room, name=name, event="left")]
+            if finished is not None:
+                notes += [round_ended(finished, None), round_started(live, None)]
+            return Transition(value=finished, broadcasts=[envelope(*notes)])
+
+        services.channels.leave(session, room_channel(room))
+        try:
+            finished = services.rooms.transact(room, leave)
+        finally:
+            if session.name is not None:
+                services.channels.join(session, LOBBY)
+        if finished is not None:
+            record(session, finished)
+    text = f"room {room}" if room else "single-player game"
+    services.channels.admin_event("left", f"{name} left the {text}", conn=session.conn_id,
+                                  name=name, room=room)
+
+
+def record(session: PlayerSession, finished: FinishedRound) -> int | None:
+    """Store a finished round, count it, tell the admins; return its game id."""
+    services = session.services
+    counters = services.counters
+    counters.incr("rounds:played")
+    where = f"room {finished.room}" if finished.mode == "multi" else "single game"
+    if finished.winner is not None:
+        counters.incr("rounds:won")
+        counters.incr("correct:total")
+        counters.incr(f"correct:user:{finished.winner.casefold()}")
+        if finished.mode == "multi":
+            counters.incr(f"correct:room:{finished.room}")
+        winner = services.registry.find_named(finished.winner)
+        if winner is not None:
+            counters.incr(f"correct:peer:{winner.conn.peer}")
+        text = (f"round {finished.round} in {where} won by {finished.winner} "
+                f"(the number was {finished.secret})")
+    else:
+        text = f"round {finished.round} in {where}: nobody guessed {finished.secret}"
+    game_id: int | None = None
+    try:
+        game_id = services.store.save_game(guess_record(services.store, finished))
+    except BackendError as exc:
+        log("ERROR", f"could not store round {finished.round} of {where}: {escape(exc)}")
+    services.channels.admin_event("round_ended", text, room=finished.room
+                                  if finished.mode == "multi" else None, name=finished.winner)
+    return game_id
+
+
+HANDLERS: dict[type[protocol.Message], Handler] = {
+    protocol.Play: on_play, protocol.Guess: on_guess, protocol.Leave: on_leave,
+}

@@ -1,0 +1,122 @@
+"""server.py's command line, and the backends it names (embedded, or Redis and memcached)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from games.guess import Rules
+from guessnet import wakeup
+from guessnet.services import Backends
+from storage.base import Counters, Store
+from storage.memory import MemoryBus, MemoryCounters, MemoryPresence, MemoryRoomStore
+from storage.sqlite import SQLiteStore
+
+HERE = Path(__file__).resolve().parent.parent
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="server.py", description="guessnet: a TLS multiplayer number-guessing server.")
+    net = parser.add_argument_group("network")
+    net.add_argument("--host", default="127.0.0.1",
+                     help="address of the player port (0.0.0.0 for every interface; "
+                          "default %(default)s)")
+    net.add_argument("--port", type=int, default=4000, help="player port (default %(default)s)")
+    net.add_argument("--admin-host", default="127.0.0.1",
+                     help="address of the admin port (default %(default)s: this machine only)")
+    net.add_argument("--admin-port", type=int, default=4001,
+                     help="admin port, mutual TLS (default %(default)s)")
+    net.add_argument("--instance-id", default=None,
+                     help="name of this process in logs and admin listings (default host:port)")
+    scale = parser.add_argument_group("scale-out (several processes serving one game)")
+    scale.add_argument("--redis", default=os.environ.get("GUESSNET_REDIS_URL"),
+                       metavar="URL", help="redis://host:port/db: message queue, shared rooms, "
+                       "presence, accounts and history (env GUESSNET_REDIS_URL)")
+    scale.add_argument("--memcached", default=os.environ.get("GUESSNET_MEMCACHED"),
+                       metavar="HOST:PORT", help="answer counters (env GUESSNET_MEMCACHED)")
+    scale.add_argument("--presence-ttl", type=int, default=30, metavar="SECONDS",
+                       help="a crashed process's players vanish from listings within this "
+                            "(default %(default)s)")
+    game = parser.add_argument_group("game")
+    game.add_argument("--min", type=int, default=1, help="lowest secret (default %(default)s)")
+    game.add_argument("--max", type=int, default=10, help="highest secret (default %(default)s)")
+    game.add_argument("--tries", type=int, default=5,
+                      help="tries per player per round (default %(default)s)")
+    files = parser.add_argument_group("files")
+    files.add_argument("--certs", type=Path, default=HERE / "certs",
+                       help="certificate folder, created on first run (default: certs/)")
+    files.add_argument("--data-dir", type=Path, default=HERE / "data",
+                       help="folder of the SQLite database (default: data/)")
+    files.add_argument("--log-dir", type=Path, default=HERE / "logs",
+                       help="folder of server.log (default: logs/)")
+    files.add_argument("-v", "--verbose", action="store_true",
+                       help="also log every frame sent and received (RECV/SEND)")
+    limits = parser.add_argument_group("limits")
+    limits.add_argument("--max-connections", type=int, default=10_000,
+                        help="player connections in total (default %(default)s)")
+    limits.add_argument("--max-per-peer", type=int, default=200,
+                        help="player connections per peer address (default %(default)s)")
+    limits.add_argument("--handshake-timeout", type=float, default=5.0,
+                        help="seconds to complete the TLS handshake (default %(default)s)")
+    limits.add_argument("--frame-timeout", type=float, default=10.0,
+                        help="seconds to receive a whole frame once it began "
+                             "(default %(default)s)")
+    limits.add_argument("--idle-timeout", type=float, default=120.0,
+                        help="seconds a connection may stay without a name (default %(default)s)")
+    limits.add_argument("--max-rate", type=float, default=50.0,
+                        help="messages a second per connection, bursts of twice that; more "
+                             "are refused, and a flood disconnects (default %(default)s)")
+    limits.add_argument("--outbox-kb", type=int, default=512,
+                        help="KiB queued for a client that does not read before it is "
+                             "disconnected (default %(default)s)")
+    limits.add_argument("--resume-grace", type=float, default=30.0,
+                        help="seconds a dropped player's seat is held for them to come back "
+                             "(default %(default)s)")
+    limits.add_argument("--wakeup", choices=sorted(wakeup.IMPLEMENTATIONS),
+                        default=os.environ.get(wakeup.ENVIRONMENT, wakeup.DEFAULT),
+                        help="how threads wake a connection's thread: gil-holding (measured "
+                             "faster for large rooms) or portable (env GUESSNET_WAKEUP; "
+                             "default %(default)s)")
+    limits.add_argument("--heartbeat", type=float, default=10.0,
+                        help="seconds between pings; 3 missed intervals drop the client "
+                             "(default %(default)s)")
+    tools = parser.add_argument_group("tools (the server is not started)")
+    tools.add_argument("--replay", nargs="?", const=0, type=int, metavar="ID",
+                       help="list the stored games, or replay game ID move by move")
+    tools.add_argument("--issue-admin-cert", metavar="NAME",
+                       help="write certs/admin-NAME.pem and .key for an admin on another host")
+    args = parser.parse_args(argv)
+    try:
+        Rules(args.min, args.max, args.tries)
+    except ValueError as exc:
+        parser.error(str(exc))
+    return args
+
+
+def open_backends(args: argparse.Namespace) -> Backends:
+    """Embedded backends, or Redis/memcached when asked (raises BackendError if unreachable)."""
+    counters: Counters = MemoryCounters()
+    if args.memcached:
+        from storage.memcached_backend import MemcachedCounters
+        counters = MemcachedCounters(args.memcached)
+    if not args.redis:
+        bus = MemoryBus()
+        return Backends(store=SQLiteStore(args.data_dir / "guessnet.sqlite3"),
+                        rooms=MemoryRoomStore(bus), bus=bus, counters=counters,
+                        presence=MemoryPresence(args.presence_ttl))
+    from storage import redis_backend
+    client = redis_backend.connect(args.redis)
+    return Backends(store=redis_backend.RedisStore(client),
+                    rooms=redis_backend.RedisRoomStore(client),
+                    bus=redis_backend.RedisBus(client), counters=counters,
+                    presence=redis_backend.RedisPresence(client, args.presence_ttl))
+
+
+def open_store(args: argparse.Namespace) -> Store:
+    """Only the durable store (``--replay``): no bus, no threads."""
+    if not args.redis:
+        return SQLiteStore(args.data_dir / "guessnet.sqlite3")
+    from storage import redis_backend
+    return redis_backend.RedisStore(redis_backend.connect(args.redis))

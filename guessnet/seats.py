@@ -1,0 +1,99 @@
+"""Who sits at a tic-tac-toe match or invitation, and the history record of a match."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import protocol
+from games.tictactoe import Match
+from guessnet.channels import Channels
+from guessnet.control import Control, ControlMessage, split_owner
+from guessnet.registry import Member, Registry
+from storage.base import Store
+
+BOT = "server"
+
+
+LocalSeat = Member  # a player session of this process, as matches see it
+
+
+@dataclass
+class RemoteSeat:
+    """A player connected to another process, reached by name."""
+
+    name: str
+    owner: str  # where their process listens (instance/connection)
+    deliver: Callable[[str, protocol.Message], bool]
+
+    def send(self, msg: protocol.Message) -> None:
+        self.deliver(self.name, msg)
+
+
+Seat = LocalSeat | RemoteSeat
+
+
+@dataclass
+class Invitation:
+    inviter: Seat
+    invitee: Seat
+    expires: float
+
+
+@dataclass
+class LiveMatch:
+    match_id: int
+    rules: Match
+    seats: dict[str, Seat | None]  # name -> seat (None: the bot)
+    started: float = field(default_factory=time.time)
+    times: list[float] = field(default_factory=list)
+
+    @property
+    def against_bot(self) -> bool:
+        return any(s is None for s in self.seats.values())
+
+
+def match_record(store: Store, live: LiveMatch) -> dict[str, Any]:
+    """The history record of a finished match; results for the accounts that played."""
+    rules = live.rules
+    counts = {name: sum(1 for m in rules.moves if m.player == name) for name in live.seats}
+    seated = [name for name, seat in live.seats.items() if seat is not None]
+    accounts = store.accounts_among(seated)
+    results = [{"player": name, "board": "tictactoe", "won": name == rules.winner,
+                "tries": counts[name]} for name in seated if name in accounts]
+    return {
+        "game": "tictactoe", "mode": "bot" if live.against_bot else "match", "room": None,
+        "started": live.started, "ended": time.time(), "players": [rules.x, rules.o],
+        "moves": [{"at": at, "player": m.player, "move": m.cell, "result": m.mark}
+                  for m, at in zip(rules.moves, live.times, strict=False)],
+        "outcome": rules.state, "winner": rules.winner, "how": rules.how, "results": results,
+    }
+
+
+class Seats:
+    """How matches and invitations find and reach players: local sessions by name, players
+    of other processes through the bus."""
+
+    def __init__(self, registry: Registry, channels: Channels, control: Control) -> None:
+        self._registry = registry
+        self._channels = channels
+        self._control = control
+
+    def local(self, name: str) -> LocalSeat | None:
+        return self._registry.find_named(name)
+
+    def remote(self, name: str, owner: str) -> RemoteSeat:
+        return RemoteSeat(name, owner, self._channels.deliver_to)
+
+    def owner(self, seat: LocalSeat) -> str:
+        return self._registry.owner(seat)
+
+    def locate(self, name: str) -> str | None:
+        """The owner id of ``name``'s session on any process, or None."""
+        return self._registry.locate(name)
+
+    def send(self, owner: str, msg: ControlMessage) -> None:
+        """Send ``msg`` to the process of session ``owner`` (a bus outage is logged)."""
+        self._control.try_send(split_owner(owner)[0], msg)

@@ -1,0 +1,130 @@
+"""The composition root: every service of a server process, built once by ``build``.
+
+Each service has one job (registry, channels, rooms, control, resume tokens, login throttle,
+matches, invitations) and is handed the others it needs here, and nowhere else.  Constructors
+start no thread: ``Services.start`` starts them (and the bus), ``Services.close`` stops and
+joins them.  Sessions get the ``Services`` and use its fields; listings and history take only
+the ``Store``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from games.guess import Rules
+from guessnet.accounts import Throttle
+from guessnet.channels import Channels
+from guessnet.control import Control
+from guessnet.invitations import Invitations
+from guessnet.matches import Matches
+from guessnet.registry import Admission, Registry
+from guessnet.resume import ResumeTokens
+from guessnet.rooms import Rooms, SecretDraws, SecretSource
+from guessnet.seats import Seats
+from guessnet.wakeup import Wakeup
+from storage.base import Bus, Counters, Presence, RoomStore, Store
+
+if TYPE_CHECKING:
+    from guessnet.player import PlayerSession
+
+
+@dataclass(frozen=True)
+class Settings:
+    rules: Rules = field(default_factory=Rules)
+    instance: str = "guessnet"
+    admission: Admission = field(default_factory=Admission)
+    resume_grace: float = 30.0
+    idle_timeout: float = 120.0
+
+
+@dataclass
+class Backends:
+    store: Store
+    rooms: RoomStore
+    bus: Bus
+    counters: Counters
+    presence: Presence
+
+    def close(self) -> None:
+        self.bus.close()
+        self.store.close()
+        self.counters.close()
+
+
+class Logins:
+    """The login throttle shared by every session of this process (``accounts.Throttle``
+    behind a lock, on the monotonic clock)."""
+
+    def __init__(self) -> None:
+        self._throttle = Throttle()
+        self._lock = threading.Lock()
+
+    def wait(self, keys: list[str]) -> float:
+        with self._lock:
+            return self._throttle.wait_time(keys, time.monotonic())
+
+    def result(self, keys: list[str], ok: bool) -> None:
+        with self._lock:
+            if ok:
+                self._throttle.succeeded(keys)
+            else:
+                self._throttle.failed(keys, time.monotonic())
+
+
+@dataclass
+class Services:
+    """What sessions use; built by ``build``."""
+
+    settings: Settings
+    store: Store
+    counters: Counters
+    bus: Bus
+    control: Control
+    registry: Registry
+    channels: Channels
+    rooms: Rooms
+    resume: ResumeTokens[PlayerSession]
+    logins: Logins
+    matches: Matches
+    invitations: Invitations
+    clock: Callable[[], float]
+    started: float = field(default_factory=time.time)
+
+    def start(self) -> None:
+        """Subscribe, start the bus and every service's thread (raises ``BackendError``
+        when the bus cannot start)."""
+        self.control.start()
+        self.channels.start()
+        self.bus.on_reconnect(self.rooms.resync)
+        self.bus.on_reconnect(self.registry.publish_all)
+        self.bus.start()
+        self.registry.start()
+        self.resume.start()
+        self.invitations.start()
+
+    def close(self) -> None:
+        """Stop every service's thread and wait for it (the backends stay open)."""
+        self.invitations.close()
+        self.resume.close()
+        self.registry.close()
+
+
+def build(settings: Settings, backends: Backends, wakeup: Wakeup,
+          secrets: SecretSource | None = None,
+          clock: Callable[[], float] = time.time) -> Services:
+    """Every service of one server process, wired together; nothing started yet."""
+    control = Control(backends.bus, settings.instance)
+    registry = Registry(settings.instance, backends.presence, control, settings.admission)
+    channels = Channels(backends.bus, registry, control, wakeup, clock)
+    rooms = Rooms(backends.rooms, settings.rules, channels, secrets or SecretDraws(), clock)
+    seats = Seats(registry, channels, control)
+    matches = Matches(seats, channels, control, backends.store)
+    invitations = Invitations(seats, channels, control, backends.store, matches)
+    return Services(settings=settings, store=backends.store, counters=backends.counters,
+                    bus=backends.bus, control=control, registry=registry, channels=channels,
+                    rooms=rooms, resume=ResumeTokens(settings.resume_grace), logins=Logins(),
+                    matches=matches, invitations=invitations, clock=clock)

@@ -1,0 +1,103 @@
+"""The skeleton every session shares, player or admin: a handler table, ``hello`` first,
+``quit``, error translation and tables.
+
+Subclasses (``player.PlayerSession``, ``admin.AdminSession``) may override ``handlers`` (the
+message types they answer, each with its function), ``welcomed`` (what follows a good
+``hello``) and ``label`` (how logs name the peer).  Callers use ``on_message`` and
+``on_protocol_error`` (the connection loop's callbacks), ``send`` and ``send_table``.
+
+Every message runs under the session's lock.  What a handler raises is translated here, once:
+``Refused`` (the client's fault) and ``GuessRejected`` (a move the rules refuse) become an
+``error`` with their code; ``BackendError`` becomes ``unavailable``; anything else is our bug:
+logged with its traceback and answered ``internal``.  The connection lives on in every case.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import protocol
+from games.guess import GuessRejected
+from guessnet.conn import Connection
+from guessnet.errors import Refused
+from guessnet.logs import escape, log
+from guessnet.tables import table_frames
+from storage.base import BackendError
+
+Handler = Callable[[Any, Any], None]  # (session, message of the type it is registered for)
+
+
+class Session:
+    """See the module docstring."""
+
+    handlers: ClassVar[dict[type[protocol.Message], Handler]] = {}
+    unavailable_message = "service temporarily unavailable: try again in a few seconds"
+
+    def __init__(self, conn: Connection, peer: str, conn_id: str) -> None:
+        self.conn = conn
+        self.peer = peer
+        self.conn_id = conn_id
+        self.greeted = False
+        self._lock = threading.RLock()
+
+    @property
+    def label(self) -> str:
+        return self.peer
+
+    def send(self, msg: protocol.Message) -> None:
+        self.conn.send(msg)
+
+    def send_table(self, title: str, columns: list[str], rows: list[list[Any]]) -> None:
+        for frame in table_frames(title, columns, rows):
+            self.conn.send_frame(frame)
+
+    def on_protocol_error(self, exc: protocol.RemoteProtocolError) -> None:
+        log("ERROR", f"{self.label} protocol error {exc.code}: {escape(exc)}")
+        self.send(exc.reply())
+
+    def on_message(self, msg: protocol.Message) -> None:
+        with self._lock:
+            try:
+                if isinstance(msg, protocol.Hello):
+                    self.on_hello(msg)
+                elif isinstance(msg, protocol.Pong):
+                    return
+                elif not self.greeted:
+                    raise Refused("hello_first", "send 'hello' with the protocol version first")
+                elif isinstance(msg, protocol.Quit):
+                    self.on_quit(msg)
+                else:
+                    self.handlers[type(msg)](self, msg)
+            except Refused as exc:
+                self.send(protocol.Error(code=exc.code, message=str(exc)))
+            except GuessRejected as exc:
+                self.send(protocol.Error(code="rejected", message=str(exc)))
+            except BackendError as exc:
+                log("ERROR", f"backend: {escape(exc)}")
+                self.send(protocol.Error(code="unavailable", message=self.unavailable_message))
+            except Exception:
+                log("ERROR", f"{self.label}: handler for '{msg.TYPE}' crashed: "
+                    f"{escape(traceback.format_exc(), 4000)}")
+                self.send(protocol.Error(code="internal", message=(
+                    f"the server failed to handle '{msg.TYPE}' (its log says why): "
+                    "try something else, or report it to the host")))
+
+    def on_hello(self, msg: protocol.Hello) -> None:
+        if msg.version != protocol.PROTOCOL_VERSION:
+            self.send(protocol.Bye(reason="version", message=(
+                f"this server speaks protocol {protocol.PROTOCOL_VERSION}, "
+                f"not {msg.version}: update your client")))
+            self.conn.close("version")
+            return
+        self.greeted = True
+        self.welcomed()
+
+    def welcomed(self) -> None:
+        """Send the ``welcome`` (and whatever follows it for this kind of session)."""
+
+    def on_quit(self, msg: protocol.Quit) -> None:
+        self.send(protocol.Bye(reason="quit", message="goodbye"))
+        self.conn.close("quit")

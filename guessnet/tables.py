@@ -1,0 +1,36 @@
+"""Listings as ``table`` frames: split to fit the frame limit, peer text escaped."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+
+import protocol
+from guessnet.logs import escape
+
+
+def table_frames(title: str, columns: Sequence[str],
+                 rows: Iterable[Sequence[protocol.Scalar]]) -> list[bytes]:
+    """Split a table into as many ``table`` frames as the 4096-byte limit needs."""
+    frames: list[bytes] = []
+    batch: list[tuple[protocol.Scalar, ...]] = []
+    budget = protocol.MAX_PAYLOAD - 64
+    base = len(protocol.payload_of(protocol.Table(title=title, columns=tuple(columns), rows=())))
+    size = base
+    for row in rows:
+        cells = tuple(escape(c, 200) if isinstance(c, str) else c for c in row)
+        row_size = len(json.dumps(cells, ensure_ascii=False).encode("utf-8")) + 1
+        if batch and size + row_size > budget:
+            frames.append(protocol.encode(protocol.Table(
+                title=title, columns=tuple(columns), rows=tuple(batch), last=False)))
+            batch, size = [], base
+        batch.append(cells)
+        size += row_size
+    frames.append(protocol.encode(protocol.Table(
+        title=title, columns=tuple(columns), rows=tuple(batch), last=True)))
+    return frames
+
+
+def clock_text(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
