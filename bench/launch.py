@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Self
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -25,7 +26,7 @@ class ServerProcess:
         self.port = self.admin_port = 0
         self.banner = self.more = ""
 
-    def start(self) -> ServerProcess:
+    def start(self) -> Self:
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, cwd=ROOT)
         assert self.proc.stdout is not None

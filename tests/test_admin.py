@@ -176,6 +176,7 @@ def test_history_and_replay_for_admin(srv: Running) -> None:
     secret = srv.single_secret("ann")
     ann.request(protocol.Guess(value=secret), protocol.Hint)
     game_id = ann.expect(protocol.RoundEnded).game_id
+    assert game_id is not None
     _, rows = admin.table(protocol.History(limit=5))
     assert rows[0][0] == game_id and rows[0][5] == "won by ann"
     title, moves = admin.table(protocol.Replay(game_id=game_id))

@@ -69,7 +69,7 @@ def test_client_refuses_a_long_message_before_sending(srv: Running, tmp_path: ob
 
 def test_flood_control_warns_then_mutes_without_slowing_others(srv: Running) -> None:
     flood, bob, cy = srv.player("flood"), srv.player("bob"), srv.player("cy")
-    codes = []
+    codes: list[str] = []
     for i in range(14):
         flood.send(protocol.Say(text=f"spam {i}"))
     while len(codes) < 4:

@@ -195,7 +195,9 @@ def test_durability_across_kill_9(tmp_path: Path, certs: Path) -> None:
     ann.request(protocol.Register(name="ann", password="durable-pass"), protocol.Identified)
     ids = finish_rounds(first, ann, 3)
     while ann.request(protocol.Guess(value=1), protocol.Hint).result == "correct":
-        ids.append(ann.expect(protocol.RoundEnded).game_id)  # type: ignore[arg-type]
+        ended = ann.expect(protocol.RoundEnded).game_id
+        assert ended is not None
+        ids.append(ended)
         ann.expect(protocol.RoundStarted)
     # now a round is in progress...
     first.proc.kill()  # type: ignore[union-attr]  # ...when the server dies

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -169,8 +170,8 @@ def check_invariants(r: GuessRoom) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.lists(moves, max_size=40), st.lists(st.integers(1, 10), min_size=41, max_size=41),
        st.sampled_from(["single", "multi"]))
-def test_every_move_yields_legal_state_or_rule_error(script: list[tuple], secrets: list[int],
-                                                     mode: str) -> None:
+def test_every_move_yields_legal_state_or_rule_error(script: list[tuple[Any, ...]],
+                                                     secrets: list[int], mode: str) -> None:
     r = room(mode, secrets[0])
     rounds = 1
     for i, move in enumerate(script):

@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -116,10 +117,10 @@ def test_room_messages_really_go_through_redis(pair: tuple[ServerProcess, Server
     a, _ = pair
     spy = redis.Redis.from_url(redis_url, socket_timeout=5).pubsub()
     spy.subscribe("guessnet:room:main")
-    assert spy.get_message(timeout=5)["type"] == "subscribe"  # type: ignore[index]
+    assert spy.get_message(timeout=5)["type"] == "subscribe"
     ann = in_room(a, "ann")
     ann.request(protocol.Guess(value=secret(redis_url)), protocol.Hint)
-    seen = []
+    seen: list[dict[str, Any]] = []
     while not any(m.get("type") == "round_ended" for m in seen):
         message = spy.get_message(timeout=5)
         assert message is not None, seen
@@ -189,6 +190,10 @@ def test_invitation_across_processes_declined_and_left(
         peer.close()
 
 
+def round_is(number: int) -> Callable[[protocol.RoundEnded | protocol.RoundStarted], bool]:
+    return lambda msg: msg.round == number
+
+
 def test_simultaneous_correct_guesses_yield_one_winner(
         pair: tuple[ServerProcess, ServerProcess], redis_url: str) -> None:
     a, b = pair
@@ -209,9 +214,9 @@ def test_simultaneous_correct_guesses_yield_one_winner(
             thread.join(timeout=5)
         winners = set()
         for peer in (ann, bob):
-            ended = peer.expect(protocol.RoundEnded, lambda e, r=expected_round: e.round == r)
+            ended = peer.expect(protocol.RoundEnded, round_is(expected_round))
             winners.add(ended.winner)
-            peer.expect(protocol.RoundStarted, lambda s, r=expected_round: s.round == r + 1)
+            peer.expect(protocol.RoundStarted, round_is(expected_round + 1))
         assert len(winners) == 1 and winners <= {"ann", "bob"}
         # the loser's guess lands in the next round as an ordinary (wrong) guess
         hints = [peer.expect(protocol.Hint).result for peer in (ann, bob)]

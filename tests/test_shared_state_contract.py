@@ -80,9 +80,12 @@ def shared(request: pytest.FixtureRequest) -> Iterator[SharedState]:
     client = redis_backend.connect(url)
     admin = redis_backend.connect(url)
     redis_bus = redis_backend.RedisBus(client)
+
+    def cut_bus() -> None:
+        admin.client_kill_filter(_type="pubsub")
+
     yield SharedState(redis_bus, redis_backend.RedisRoomStore(client),
-                      redis_backend.RedisPresence(client, ttl=1.0),
-                      lambda: admin.client_kill_filter(_type="pubsub"))
+                      redis_backend.RedisPresence(client, ttl=1.0), cut_bus)
     redis_bus.close()
     client.close()
     admin.close()
