@@ -27,7 +27,7 @@ import struct
 import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, ClassVar, Final, Union
+from typing import Any, ClassVar, Final, Literal, Union
 
 PROTOCOL_VERSION: Final = 1
 MAX_PAYLOAD: Final = 4096
@@ -269,9 +269,13 @@ class Ok(Message, wire="ok"):
     message: str = field(metadata=_TEXT)
 
 
+Mode = Literal["single", "multi"]
+InviteOutcome = Literal["sent", "accepted", "declined", "timeout", "cancelled"]
+
+
 class RoundStarted(Message, wire="round_started"):
     """A round begins (or the player joined one): the rules of this round."""
-    mode: str = field(metadata={"max_len": 16})
+    mode: Mode
     room: str | None = field(metadata={"max_len": NAME_MAX * 4})
     round: int
     low: int
@@ -283,17 +287,17 @@ class RoundStarted(Message, wire="round_started"):
 class Hint(Message, wire="hint"):
     """Answer to one guess: ``result`` is ``high``, ``low`` or ``correct``."""
     value: int
-    result: str = field(metadata={"max_len": 8})
+    result: Literal["high", "low", "correct"]
     tries_used: int
     tries_left: int
 
 
 class RoundEnded(Message, wire="round_ended"):
     """The round is over for everyone in it: ``outcome`` is ``won`` or ``failed``."""
-    mode: str = field(metadata={"max_len": 16})
+    mode: Mode
     room: str | None = field(metadata={"max_len": NAME_MAX * 4})
     round: int
-    outcome: str = field(metadata={"max_len": 16})
+    outcome: Literal["won", "failed"]
     winner: str | None = field(metadata={"max_len": NAME_MAX * 4})
     secret: int
     game_id: int | None = None
@@ -303,12 +307,12 @@ class RoomUpdate(Message, wire="room_update"):
     """Someone ``joined`` or ``left`` the room the receiver is in."""
     room: str = field(metadata={"max_len": NAME_MAX * 4})
     name: str = field(metadata=_NAME)
-    event: str = field(metadata={"max_len": 16})
+    event: Literal["joined", "left"]
 
 
 class LeftGame(Message, wire="left_game"):
     """The receiver is back at the mode menu."""
-    mode: str = field(metadata={"max_len": 16})
+    mode: Mode
     room: str | None = field(default=None, metadata={"max_len": NAME_MAX * 4})
 
 
@@ -347,7 +351,7 @@ class InviteUpdate(Message, wire="invite_update"):
     """What became of an invitation: ``sent``, ``accepted``, ``declined``, ``timeout``,
     ``cancelled``; ``message`` says it in words."""
     other: str = field(metadata=_NAME)
-    outcome: str = field(metadata={"max_len": 16})
+    outcome: InviteOutcome
     message: str = field(metadata=_TEXT)
 
 
@@ -360,7 +364,7 @@ class Board(Message, wire="board"):
     o: str = field(metadata=_NAME)
     board: str = field(metadata={"max_len": 9})
     turn: str | None = field(metadata=_NAME)
-    you: str = field(metadata={"max_len": 1})
+    you: Literal["X", "O"]
     last: int | None = None
     rtt_ms: float | None = None
 
@@ -368,7 +372,7 @@ class Board(Message, wire="board"):
 class MatchEnded(Message, wire="match_ended"):
     """The match is over: ``outcome`` is ``won`` or ``draw``; ``how`` says why."""
     match_id: int
-    outcome: str = field(metadata={"max_len": 16})
+    outcome: Literal["won", "draw"]
     winner: str | None = field(metadata=_NAME)
     how: str = field(metadata={"max_len": 200})
     game_id: int | None = None
@@ -425,6 +429,11 @@ def _bounded_int(text: str) -> int:
 def _check_value(name: str, hint: Any, value: Any, meta: typing.Mapping[str, Any]) -> Any:
     """Return ``value`` converted to the field's Python type, or raise ``ValueError``."""
     origin = typing.get_origin(hint)
+    if origin is Literal:
+        allowed = typing.get_args(hint)
+        if not isinstance(value, str) or value not in allowed:
+            raise ValueError(f"field '{name}' must be one of {', '.join(allowed)}")
+        return value
     if origin in (Union, types.UnionType):
         options = typing.get_args(hint)
         if value is None and type(None) in options:

@@ -27,7 +27,11 @@ data, and ``to_dict``/``from_dict`` round-trip the whole state through JSON for 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+Mode = Literal["single", "multi"]
+HintText = Literal["high", "low", "correct"]
+Outcome = Literal["won", "failed"]
 
 
 class GuessRejected(Exception):
@@ -61,7 +65,7 @@ class Move:
     at: float
     player: str
     value: int
-    result: str
+    result: HintText
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,7 @@ class HintResult:
     """What the guesser is told about one accepted guess."""
 
     value: int
-    result: str
+    result: HintText
     tries_used: int
     tries_left: int
 
@@ -79,12 +83,12 @@ class FinishedRound:
     """A round that ended: everything history needs, and what every member is told."""
 
     room: str
-    mode: str
+    mode: Mode
     round: int
     started: float
     ended: float
     secret: int
-    outcome: str
+    outcome: Outcome
     winner: str | None
     winner_tries: int | None
     players: tuple[str, ...]
@@ -96,7 +100,7 @@ class GuessRoom:
     """The running round of one room (see the module docstring for the moves)."""
 
     name: str
-    mode: str
+    mode: Mode
     rules: Rules
     secret: int
     round: int = 1
@@ -145,7 +149,8 @@ class GuessRoom:
         self.rules.check(value)
         used += 1
         self.tries[player] = used
-        result = "correct" if value == self.secret else ("high" if value > self.secret else "low")
+        result: HintText = "correct" if value == self.secret else \
+            ("high" if value > self.secret else "low")
         self.moves.append(Move(at=now, player=player, value=value, result=result))
         hint = HintResult(value=value, result=result, tries_used=used,
                           tries_left=self.rules.tries - used)
@@ -172,7 +177,7 @@ class GuessRoom:
     def _all_exhausted(self) -> bool:
         return all(used >= self.rules.tries for used in self.tries.values())
 
-    def _finish(self, outcome: str, winner: str | None, now: float,
+    def _finish(self, outcome: Outcome, winner: str | None, now: float,
                 next_secret: int) -> FinishedRound:
         record = FinishedRound(
             room=self.name, mode=self.mode, round=self.round, started=self.started, ended=now,

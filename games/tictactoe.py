@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
 LINES = ((0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6))
 _ROW_COL = re.compile(r"\s*([1-3])\s*[, ]\s*([1-3])\s*")
@@ -67,7 +68,7 @@ class Match:
     x: str
     o: str
     board: str = " " * 9
-    state: str = "playing"
+    state: Literal["playing", "won", "draw"] = "playing"
     winner: str | None = None
     how: str = ""
     moves: list[TicMove] = field(default_factory=list)
@@ -79,7 +80,7 @@ class Match:
             return None
         return self.x if self.board.count("X") == self.board.count("O") else self.o
 
-    def mark_of(self, player: str) -> str:
+    def mark_of(self, player: str) -> Literal["X", "O"]:
         if player == self.x:
             return "X"
         if player == self.o:
@@ -104,6 +105,13 @@ class Match:
             self.state, self.winner, self.how = "won", player, "three in a row"
         elif " " not in self.board:
             self.state, self.how = "draw", "board full"
+
+    @property
+    def result(self) -> Literal["won", "draw"]:
+        """How the finished match ended (``MoveRejected`` while it is still played)."""
+        if self.state == "playing":
+            raise MoveRejected("the match is still being played")
+        return self.state
 
     def resign(self, player: str, how: str = "resigned") -> None:
         """``player`` gives up (``how``: resigned, disconnected, ...); the other one wins."""

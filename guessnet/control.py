@@ -17,9 +17,10 @@ import threading
 import typing
 from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, fields
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from guessnet.logs import escape, log
+from protocol import InviteOutcome
 from storage.base import BackendError, Bus, JSONDict, instance_channel
 
 
@@ -77,7 +78,7 @@ class MatchCancel(ControlMessage):
 
     KIND = "ttt_cancel"
     invitee: str
-    outcome: str
+    outcome: InviteOutcome
     message: str
 
 
@@ -121,6 +122,8 @@ def _fits(value: object, hint: object) -> bool:
         return value is None or isinstance(value, str)
     if hint == JSONDict:
         return isinstance(value, dict)
+    if typing.get_origin(hint) is Literal:
+        return value in typing.get_args(hint)
     raise TypeError(f"unsupported control field type {hint!r}")
 
 

@@ -126,7 +126,7 @@ class Invitations:
         if invitation is None:
             raise Refused("no_invite", "there is no invitation to answer")
         inviter = invitation.inviter
-        outcome = "accepted" if accept else "declined"
+        outcome: protocol.InviteOutcome = "accepted" if accept else "declined"
         message = f"{me} accepted: {inviter.name} plays X" if accept else \
             f"{me} declined the invitation"
         if accept:
@@ -166,7 +166,8 @@ class Invitations:
             self._tell_end(invitation, msg.outcome, msg.message)
 
 
-    def _tell_end(self, invitation: Invitation, outcome: str, message: str) -> None:
+    def _tell_end(self, invitation: Invitation, outcome: protocol.InviteOutcome,
+                  message: str) -> None:
         """Tell both sides; a side on another process is told by its own process."""
         for seat, other in ((invitation.inviter, invitation.invitee),
                             (invitation.invitee, invitation.inviter)):

@@ -219,7 +219,7 @@ class Matches:
             game_id = self._store.save_game(match_record(self._store, live))
         except BackendError as exc:
             log("ERROR", f"could not store match #{live.match_id}: {escape(exc)}")
-        ended = protocol.MatchEnded(match_id=live.match_id, outcome=rules.state,
+        ended = protocol.MatchEnded(match_id=live.match_id, outcome=rules.result,
                                     winner=rules.winner, how=rules.how, game_id=game_id)
         # Seats are freed before the end is shown: a player who reads "match ended" and at
         # once asks for another game must find itself free, also on another process (both

@@ -85,9 +85,10 @@ class PlayerSession(Session):
     def to_lobby(self) -> None:
         """Leave a guessing game, if in one, telling the player (before a match starts)."""
         with self._lock:
-            mode, room = self.place.mode, self.room
-            if self.place not in place.GUESSING or mode is None:
+            if self.place not in place.GUESSING:
                 return
+            mode: protocol.Mode = "single" if self.place is Place.SINGLE else "multi"
+            room = self.room
             guessing.leave_game(self)
             self.send(protocol.LeftGame(mode=mode, room=room))
         self.services.registry.publish_presence(self)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import protocol
-from games.guess import GuessRoom, Rules
+from games.guess import GuessRoom, Mode, Rules
 from guessnet.channels import Channels
 from guessnet.logs import escape, log
 from storage.base import BackendError, RoomStore, Transition
@@ -61,7 +61,7 @@ class Rooms:
         self._secrets = secrets
         self.clock = clock
 
-    def new_room(self, name: str, mode: str) -> GuessRoom:
+    def new_room(self, name: str, mode: Mode) -> GuessRoom:
         return GuessRoom(name=name, mode=mode, rules=self.rules, secret=self.draw_secret(),
                          started=self.clock())
 

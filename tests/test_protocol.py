@@ -220,3 +220,18 @@ def test_round_trip_under_any_chunking(msgs: list[protocol.Message], data: st.Da
         while (m := decoder.next_message()) is not None:
             got.append(m)
     assert got == msgs
+
+
+@pytest.mark.parametrize("payload", [
+    b'{"type":"round_ended","mode":"multi","room":"r","round":1,"outcome":"maybe",'
+    b'"winner":null,"secret":3}',
+    b'{"type":"hint","value":3,"result":"warm","tries_used":1,"tries_left":4}',
+    b'{"type":"room_update","room":"r","name":"ann","event":"exploded"}',
+    b'{"type":"board","match_id":1,"x":"a","o":"b","board":"         ","turn":null,'
+    b'"you":"Z"}',
+    b'{"type":"left_game","mode":7}',
+])
+def test_fields_with_a_fixed_set_of_values_refuse_others(payload: bytes) -> None:
+    with pytest.raises(RemoteProtocolError, match="must be one of") as info:
+        decode_all(frame(payload), protocol.SERVER_TO_PLAYER)
+    assert info.value.code == "bad_field"

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from games.guess import GuessRejected, GuessRoom, Rules
+from games.guess import GuessRejected, GuessRoom, Mode, Rules
 
 RULES = Rules(1, 10, 3)
 
 
-def room(mode: str = "multi", secret: int = 7) -> GuessRoom:
+def room(mode: Mode = "multi", secret: int = 7) -> GuessRoom:
     return GuessRoom(name="main", mode=mode, rules=RULES, secret=secret)
 
 
@@ -171,7 +171,7 @@ def check_invariants(r: GuessRoom) -> None:
 @given(st.lists(moves, max_size=40), st.lists(st.integers(1, 10), min_size=41, max_size=41),
        st.sampled_from(["single", "multi"]))
 def test_every_move_yields_legal_state_or_rule_error(script: list[tuple[Any, ...]],
-                                                     secrets: list[int], mode: str) -> None:
+                                                     secrets: list[int], mode: Mode) -> None:
     r = room(mode, secrets[0])
     rounds = 1
     for i, move in enumerate(script):
