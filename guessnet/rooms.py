@@ -6,13 +6,13 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import protocol
 from games.guess import GuessRoom, Mode, Rules
 from guessnet.channels import Channels
 from guessnet.logs import escape, log
-from storage.base import BackendError, RoomStore, Transition
+from storage.base import BackendError, RoomStore, T, Transition
 
 
 class SecretSource(Protocol):
@@ -71,7 +71,7 @@ class Rooms:
     def live_rooms(self) -> list[GuessRoom]:
         return list(self._store.rooms())
 
-    def transact(self, room: str, change: Callable[[GuessRoom], Transition]) -> Any:
+    def transact(self, room: str, change: Callable[[GuessRoom], Transition[T]]) -> T:
         return self._store.transact(room, lambda: self.new_room(room, "multi"), change)
 
     def resync(self) -> None:
@@ -83,7 +83,8 @@ class Rooms:
             room = channel.removeprefix("room:")
             names = [m.name for m in local if m.name]
 
-            def rejoin(live: GuessRoom, names: list[str] = names) -> Transition:
+            def rejoin(live: GuessRoom, names: list[str] = names,
+                       ) -> Transition[tuple[int, dict[str, int]]]:
                 for name in names:
                     live.join(name)
                 return Transition(value=(live.round, {n: live.tries_used(n) for n in names}))

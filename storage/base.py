@@ -18,7 +18,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from games.guess import GuessRoom
 
@@ -162,10 +162,10 @@ class Bus(abc.ABC):
 
 
 @dataclass
-class Transition:
+class Transition(Generic[T]):
     """What a room transaction produced: a value for the caller and broadcasts for members."""
 
-    value: Any = None
+    value: T
     broadcasts: list[JSONDict] | None = None
 
 
@@ -186,7 +186,7 @@ class RoomStore(abc.ABC):
 
     @abc.abstractmethod
     def transact(self, name: str, create: Callable[[], GuessRoom],
-                 change: Callable[[GuessRoom], Transition]) -> Any: ...
+                 change: Callable[[GuessRoom], Transition[T]]) -> T: ...
 
     @abc.abstractmethod
     def rooms(self) -> Iterator[GuessRoom]:

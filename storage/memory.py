@@ -6,7 +6,6 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from games.guess import GuessRoom
 from storage.base import (
@@ -16,6 +15,7 @@ from storage.base import (
     JSONDict,
     Presence,
     RoomStore,
+    T,
     Transition,
     name_key,
     room_channel,
@@ -63,7 +63,7 @@ class MemoryRoomStore(RoomStore):
             return self._locks[name]
 
     def transact(self, name: str, create: Callable[[], GuessRoom],
-                 change: Callable[[GuessRoom], Transition]) -> Any:
+                 change: Callable[[GuessRoom], Transition[T]]) -> T:
         with self._lock_for(name):
             room = self._rooms.get(name)
             if room is None:

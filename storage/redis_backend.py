@@ -42,6 +42,7 @@ from storage.base import (
     Presence,
     RoomStore,
     Store,
+    T,
     Transition,
     UserRecord,
     name_key,
@@ -201,7 +202,7 @@ class RedisRoomStore(RoomStore):
         self._client = client
 
     def transact(self, name: str, create: Callable[[], GuessRoom],
-                 change: Callable[[GuessRoom], Transition]) -> Any:
+                 change: Callable[[GuessRoom], Transition[T]]) -> T:
         key = f"{PREFIX}room:{name}"
         with translate_errors(f"room {name}"):
             while True:

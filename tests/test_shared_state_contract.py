@@ -143,8 +143,8 @@ def fresh_room(name: str) -> GuessRoom:
     return GuessRoom(name=name, mode="multi", rules=Rules(1, 10, 3), secret=4)
 
 
-def join(*names: str) -> Callable[[GuessRoom], Transition]:
-    def change(room: GuessRoom) -> Transition:
+def join(*names: str) -> Callable[[GuessRoom], Transition[list[str]]]:
+    def change(room: GuessRoom) -> Transition[list[str]]:
         for name in names:
             room.join(name)
         return Transition(value=room.players,
@@ -181,9 +181,9 @@ def test_refused_room_change_leaves_no_trace(shared: SharedState) -> None:
     shared.bus.start()
     shared.rooms.transact("r1", lambda: fresh_room("r1"), join("ann"))
 
-    def out_of_range(room: GuessRoom) -> Transition:
+    def out_of_range(room: GuessRoom) -> Transition[None]:
         room.guess("ann", 99, 1.0, 5)  # refused by the rules before anything changes
-        return Transition(broadcasts=[{"guessed": 99}])
+        return Transition(None, broadcasts=[{"guessed": 99}])
 
     with pytest.raises(GuessRejected):
         shared.rooms.transact("r1", lambda: fresh_room("r1"), out_of_range)
@@ -197,9 +197,9 @@ def test_a_room_left_empty_disappears(shared: SharedState) -> None:
     shared.rooms.transact("r1", lambda: fresh_room("r1"), join("ann"))
     shared.rooms.transact("r2", lambda: fresh_room("r2"), join("bob"))
 
-    def leave(room: GuessRoom) -> Transition:
+    def leave(room: GuessRoom) -> Transition[None]:
         room.leave("ann", 1.0, 5)
-        return Transition()
+        return Transition(None)
 
     shared.rooms.transact("r1", lambda: fresh_room("r1"), leave)
     assert listed(shared.rooms) == {"r2": ["bob"]}

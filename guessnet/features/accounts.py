@@ -175,7 +175,7 @@ def send_state(session: PlayerSession, name: str) -> None:
         session.send(round_started(session.single, name))
     elif session.place is Place.ROOM and session.room is not None:
 
-        def rejoin(live: GuessRoom) -> Transition:
+        def rejoin(live: GuessRoom) -> Transition[protocol.RoundStarted]:
             live.join(name)  # no-op unless the room forgot us (a restarted Redis)
             return Transition(value=round_started(live, name))
 

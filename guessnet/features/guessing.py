@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import protocol
-from games.guess import FinishedRound, GuessRoom
+from games.guess import FinishedRound, GuessRoom, HintResult
 from guessnet import accounts
 from guessnet.channels import LOBBY, envelope
 from guessnet.errors import Refused
@@ -55,7 +55,7 @@ def on_play(session: PlayerSession, msg: protocol.Play) -> None:
     services.channels.leave(session, LOBBY)
     services.channels.join(session, channel)
 
-    def join(live: GuessRoom) -> Transition:
+    def join(live: GuessRoom) -> Transition[protocol.RoundStarted]:
         live.join(name)
         started = round_started(live, name)
         update = protocol.RoomUpdate(room=room, name=name, event="joined")
@@ -91,7 +91,7 @@ def on_guess(session: PlayerSession, msg: protocol.Guess) -> None:
         raise Refused("not_playing", "you are not in a guessing game: choose a mode first "
                       "('1' single, '2' multi)")
 
-    def guess(live: GuessRoom) -> Transition:
+    def guess(live: GuessRoom) -> Transition[tuple[HintResult, FinishedRound | None]]:
         hint, finished = live.guess(name, msg.value, now, next_secret)
         if finished is None:
             return Transition(value=(hint, None))
@@ -129,7 +129,7 @@ def leave_game(session: PlayerSession) -> None:
     if where is Place.ROOM and room is not None:
         now, next_secret = services.rooms.clock(), services.rooms.draw_secret()
 
-        def leave(live: GuessRoom) -> Transition:
+        def leave(live: GuessRoom) -> Transition[FinishedRound | None]:
             finished = live.leave(name, now, next_secret)
             notes: list[protocol.Message] = [
                 protocol.RoomUpdate(room=room, name=name, event="left")]
