@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 
 import protocol
 from guessnet.outbox import SLOW_READER, Outbox
-from guessnet.pacing import Admission, Limits, Pacing
+from guessnet.pacing import NOTHING_DUE, Admission, Limits, Pacing
 from guessnet.wakeup import PortableWakeup, Wakeup
 from protocol import FrameDecoder, Message, RemoteProtocolError
 
@@ -166,13 +166,14 @@ class Connection:
                     self._handle_frames(pacing, now, on_message, on_protocol_error)
                     pacing.heard(now, partial_frame=self._decoder.buffered > 0)
                 due = pacing.due(now)
-                if due.close is not None:
-                    self.close(due.close)
-                elif due.ping and self.close_reason is None:
-                    self.ping()
-                if due.tick and on_tick is not None:
-                    pacing.ticked(on_tick(now))
-                closing = self.close_reason is not None
+                if due is not NOTHING_DUE:
+                    if due.close is not None:
+                        self.close(due.close)
+                    elif due.ping and self.outbox.close_reason is None:
+                        self.ping()
+                    if due.tick and on_tick is not None:
+                        pacing.ticked(on_tick(now))
+                closing = self.outbox.close_reason is not None
                 if closing and not out:
                     continue
                 poller.modify(self.tls, select.POLLIN | (select.POLLOUT if out_blocked else 0))

@@ -65,6 +65,9 @@ class Due:
     tick: bool = False
 
 
+NOTHING_DUE = Due()
+
+
 class Pacing:
     """The timers and rate of one connection (see the module docstring)."""
 
@@ -104,6 +107,8 @@ class Pacing:
             elif now - self._last_ping >= hb:
                 self._last_ping, ping = now, True
         tick = self._next_tick is not None and now >= self._next_tick
+        if close is None and not ping and not tick:
+            return NOTHING_DUE  # most wake-ups: no allocation
         return Due(close=close, ping=ping, tick=tick)
 
     def ticked(self, next_tick: float | None) -> None:
