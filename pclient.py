@@ -11,15 +11,22 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import protocol
-from guessnet import tlsconf
-from guessnet.client import ClientError, LineInput, NetThread, Reconnector, answers, connect
+from guessnet import accounts, tlsconf
+from guessnet.client import (
+    ClientError,
+    ClientLog,
+    LineInput,
+    NetThread,
+    Reconnector,
+    answers,
+    connect,
+)
 from guessnet.conn import Connection
-from guessnet.logs import escape, redact
+from guessnet.files import private_folder, private_umask
 from guessnet.render import TableAssembler, message_text
 
 HERE = Path(__file__).resolve().parent
@@ -54,29 +61,16 @@ NAME_PROMPT = "Enter your name (or 'register NAME' / 'login NAME', 'help'): "
 MENU_PROMPT = "Select game mode (1: single, 2: multi) : "
 
 
-class ClientLog:
-    """``logs/client.log``: [SEND] / [RCVD] lines with the frames' text, escaped."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("a", encoding="utf-8")
-
-    def __call__(self, direction: str, data: bytes) -> None:
-        tag = "SEND" if direction == "SEND" else "RCVD"
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        text = data.decode("utf-8", "replace")
-        self._file.write(f"[{stamp}] [{tag}] {escape(redact(text), 2000)}\n")
-        self._file.flush()
-
-
 # the server closed us on purpose: coming back would be wrong
 FINAL = frozenset(["quit", "kicked", "replaced", "version", "refused", "idle"])
 
 
-class PlayerClient:
-    def __init__(self, connect: Callable[[], Connection], lines: LineInput) -> None:
-        self.lines = lines
-        self.tables = TableAssembler()
+class PlayerView:
+    """What the server has told this player so far (name, game, board, invitation) and the
+    prompt that follows from it; the network thread writes it through ``note``, the input
+    thread reads it."""
+
+    def __init__(self) -> None:
         self.name: str | None = None
         self.mode: str | None = None
         self.room: str | None = None
@@ -84,17 +78,10 @@ class PlayerClient:
         self.invite_from: str | None = None
         self.board: protocol.Board | None = None
         self.resume_token: str | None = None
-        self.credentials: tuple[str, str] | None = None  # to log back in after a restart
         self.bye: str | None = None
-        self.ping_asked = False
-        self.finished = threading.Event()
-        self._connect = connect
-        self.reconnector = Reconnector(self.reopen, lambda text: print(text, flush=True))
-        self.net = NetThread(connect(), self.show, self.on_closed)
 
-    # ------------------------------------------------------------------ net thread side
-
-    def show(self, msg: protocol.Message) -> None:
+    def note(self, msg: protocol.Message) -> None:
+        """Take in what ``msg`` says about where the player is."""
         if isinstance(msg, protocol.Identified):
             self.name, self.resume_token = msg.name, msg.resume_token
         elif isinstance(msg, protocol.RoundStarted):
@@ -110,26 +97,8 @@ class PlayerClient:
             self.mode, self.board = "tictactoe", msg
         elif isinstance(msg, protocol.MatchEnded):
             self.mode, self.board = None, None
-        elif isinstance(msg, protocol.Table):
-            text = self.tables.add(msg)
-            if text:
-                print(text, flush=True)
-            return
-        elif isinstance(msg, protocol.Pong):
-            if self.ping_asked:  # the heartbeat's own pongs are not news
-                self.ping_asked = False
-                rtt = self.net.conn.rtt
-                print(f"round-trip time: {rtt * 1000:.1f} ms" if rtt is not None else "pong",
-                      flush=True)
-            return
         elif isinstance(msg, protocol.Bye):
             self.bye = msg.reason
-        text = message_text(msg, self.name, self.mode)
-        if text:
-            print(text, flush=True)
-        self.lines.refresh()
-
-    # ------------------------------------------------------------------ input side
 
     def prompt(self) -> str:
         if self.invite_from is not None:
@@ -144,12 +113,48 @@ class PlayerClient:
             return MENU_PROMPT
         return f"Input a number ({self.low} ~ {self.high}): "
 
+
+class PlayerClient:
+    def __init__(self, connect: Callable[[], Connection], lines: LineInput) -> None:
+        self.lines = lines
+        self.tables = TableAssembler()
+        self.view = PlayerView()
+        self.credentials: tuple[str, str] | None = None  # to log back in after a restart
+        self.ping_asked = False
+        self.finished = threading.Event()
+        self._connect = connect
+        self.reconnector = Reconnector(self.reopen, lambda text: print(text, flush=True))
+        self.net = NetThread(connect(), self.show, self.on_closed)
+
+    # ------------------------------------------------------------------ net thread side
+
+    def show(self, msg: protocol.Message) -> None:
+        if isinstance(msg, protocol.Table):
+            text = self.tables.add(msg)
+            if text:
+                print(text, flush=True)
+            return
+        if isinstance(msg, protocol.Pong):
+            if self.ping_asked:  # the heartbeat's own pongs are not news
+                self.ping_asked = False
+                rtt = self.net.conn.rtt
+                print(f"round-trip time: {rtt * 1000:.1f} ms" if rtt is not None else "pong",
+                      flush=True)
+            return
+        self.view.note(msg)
+        text = message_text(msg, self.view.name, self.view.mode)
+        if text:
+            print(text, flush=True)
+        self.lines.refresh()
+
+    # ------------------------------------------------------------------ input side
+
     def greet(self, net: NetThread) -> protocol.Welcome | None:
         net.start()
         welcome = net.request(protocol.Hello(version=protocol.PROTOCOL_VERSION,
                                              client="pclient"), answers(protocol.Welcome))
         if isinstance(welcome, protocol.Welcome):
-            self.low, self.high = welcome.low, welcome.high
+            self.view.low, self.view.high = welcome.low, welcome.high
             return welcome
         return None
 
@@ -157,7 +162,7 @@ class PlayerClient:
         """The network thread ended: reconnect, unless the server meant it (or we quit)."""
         if net is not self.net or self.finished.is_set():
             return
-        reason = self.bye or net.close_reason or "dropped"
+        reason = self.view.bye or net.close_reason or "dropped"
         if reason in FINAL:
             print(f"Connection closed ({reason}).", flush=True)
             self.finished.set()
@@ -168,25 +173,25 @@ class PlayerClient:
     def reopen(self) -> bool:
         """Connect again and put the session back: resume it, or log in and rejoin."""
         net = NetThread(self._connect(), self.show, self.on_closed)
-        self.bye = None
+        self.view.bye = None
         if self.greet(net) is None:
             net.stop()
             return False
         self.net = net
-        if self.resume_token is not None:
-            answer = net.request(protocol.Resume(token=self.resume_token),
+        if self.view.resume_token is not None:
+            answer = net.request(protocol.Resume(token=self.view.resume_token),
                                  answers(protocol.Identified))
             if isinstance(answer, protocol.Identified):
                 print("Reconnected: you are back where you were.", flush=True)
                 return True
-        self.resume_token = None
-        mode, room = self.mode, self.room
+        self.view.resume_token = None
+        mode, room = self.view.mode, self.view.room
         if self.credentials is not None:
             net.request(protocol.Login(name=self.credentials[0], password=self.credentials[1]),
                         answers(protocol.Identified))
-        elif self.name is not None:
-            net.request(protocol.SetName(name=self.name), answers(protocol.Identified))
-        self.mode = self.room = None
+        elif self.view.name is not None:
+            net.request(protocol.SetName(name=self.view.name), answers(protocol.Identified))
+        self.view.mode = self.view.room = None
         if mode in ("single", "multi"):
             net.request(protocol.Play(mode=mode, room=room), answers(protocol.RoundStarted))
         print("Reconnected (the server had restarted: your name and room are restored).",
@@ -202,15 +207,16 @@ class PlayerClient:
                 return 1
             print(f"Connected to guessnet server {welcome.server}. Type 'help' for commands.")
             while True:
-                line = self.lines.read(self.prompt)
+                line = self.lines.read(self.view.prompt)
                 if self.finished.is_set():
                     return 1
                 if line is None:
                     self.quit()
                     return 0
                 line = line.strip()
-                if self.invite_from is not None and line.lower() in ("", "y", "yes", "n", "no"):
-                    self.ask(protocol.InviteReply(accept=line.lower() in ("", "y", "yes")),
+                answer = line.lower()
+                if self.view.invite_from is not None and answer in ("", "y", "yes", "n", "no"):
+                    self.ask(protocol.InviteReply(accept=answer in ("", "y", "yes")),
                              protocol.InviteUpdate)
                     continue
                 if not line:
@@ -249,21 +255,21 @@ class PlayerClient:
             print(HELP)
         elif command in ("register", "adduser", "login"):
             self.account(command, words)
-        elif self.name is None:
-            self.ask(protocol.SetName(name=line), protocol.Identified)
-        elif command == "exit" and self.mode in ("single", "multi"):
+        elif self.view.name is None:
+            self.choose_name(line)
+        elif command == "exit" and self.view.mode in ("single", "multi"):
             self.ask(protocol.Leave(), protocol.LeftGame)
         elif command in ("invite", "play") and len(words) >= 2:
             self.tictactoe(command, words)
-        elif self.mode == "tictactoe" and command == "resign":
+        elif self.view.mode == "tictactoe" and command == "resign":
             self.ask(protocol.Resign(), protocol.MatchEnded)
-        elif self.mode == "tictactoe" and command not in GENERAL:
+        elif self.view.mode == "tictactoe" and command not in GENERAL:
             self.ask(protocol.Move(cell=line[:10]), protocol.Board)
-        elif self.mode in ("single", "multi") and _is_number(line):
+        elif self.view.mode in ("single", "multi") and _is_number(line):
             self.guess(line)
-        elif self.mode is None and command in ("1", "single"):
+        elif self.view.mode is None and command in ("1", "single"):
             self.ask(protocol.Play(mode="single"), protocol.RoundStarted)
-        elif self.mode is None and command in ("2", "multi"):
+        elif self.view.mode is None and command in ("2", "multi"):
             room = words[1] if len(words) > 1 else None
             self.ask(protocol.Play(mode="multi", room=room), protocol.RoundStarted)
         else:
@@ -290,12 +296,12 @@ class PlayerClient:
                 self.ask(protocol.ChangePassword(old=old, new=new), protocol.Ok)
         elif command == "logout":
             if isinstance(self.ask(protocol.Logout(), protocol.Ok), protocol.Ok):
-                self.name = self.mode = self.room = self.credentials = None
+                self.view.name = self.view.mode = self.view.room = self.credentials = None
         elif command == "ping":
             self.ping_asked = True
             self.net.conn.ping()
-        elif self.mode is not None:
-            print(f"Please type a whole number from {self.low} to {self.high} "
+        elif self.view.mode is not None:
+            print(f"Please type a whole number from {self.view.low} to {self.view.high} "
                   "('exit' leaves the game, 'help' lists commands).")
         else:
             print("Type 1 for single player, 2 (or 'multi ROOM') for multiplayer, "
@@ -311,6 +317,15 @@ class PlayerClient:
             self.ask(protocol.Play(mode="tictactoe"), protocol.Board)
         else:
             self.ask(protocol.Invite(to=target), protocol.InviteUpdate)
+
+    def choose_name(self, line: str) -> None:
+        """At the name prompt: play as guest ``line``, unless it is no name (said here)."""
+        try:
+            name = accounts.check_name(line)
+        except accounts.NameInvalid as exc:
+            print(f"{exc} ('help' lists the commands).")
+            return
+        self.ask(protocol.SetName(name=name), protocol.Identified)
 
     def account(self, command: str, words: list[str]) -> None:
         if len(words) < 2:
@@ -336,8 +351,8 @@ class PlayerClient:
     def guess(self, text: str) -> None:
         value = int(text)
         if abs(value) > protocol.MAX_INT:
-            print(f"{text[:20]} is outside the range: guess a number from {self.low} to "
-                  f"{self.high}")
+            print(f"{text[:20]} is outside the range: guess a number from {self.view.low} to "
+                  f"{self.view.high}")
             return
         self.ask(protocol.Guess(value=value), protocol.Hint)
 
@@ -369,7 +384,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no CA certificate at {args.cafile}: run server.py once to create it, or pass "
               "--cafile with the server's ca.pem", file=sys.stderr)
         return 1
-    wire_log = ClientLog(args.log_dir / "client.log")
+    private_umask()
+    wire_log = ClientLog(private_folder(args.log_dir) / "client.log")
     context = tlsconf.client_context(args.cafile)
 
     def connect_once() -> Connection:

@@ -34,6 +34,7 @@ from guessnet import logs, tlsconf, wakeup
 from guessnet.admin import AdminSession
 from guessnet.conn import Connection, HandshakeFailed, tls_handshake
 from guessnet.errors import Refused
+from guessnet.files import private_folder, private_umask
 from guessnet.listings import send_history, send_replay
 from guessnet.logs import escape, log
 from guessnet.options import open_backends, open_store, parse_args
@@ -192,7 +193,8 @@ def start(args: argparse.Namespace, backends: Backends,
     instance = args.instance_id or f"{socket.gethostname()}:{port}"
     settings = Settings(rules=Rules(args.min, args.max, args.tries), instance=instance,
                         admission=Admission(args.max_connections, args.max_per_peer),
-                        resume_grace=args.resume_grace, idle_timeout=args.idle_timeout)
+                        resume_grace=args.resume_grace, idle_timeout=args.idle_timeout,
+                        hash_workers=args.hash_workers)
     limits = Limits(handshake_timeout=args.handshake_timeout, frame_timeout=args.frame_timeout,
                     heartbeat=args.heartbeat if args.heartbeat > 0 else None,
                     rate=args.max_rate, burst=args.max_rate * 2,
@@ -278,7 +280,10 @@ def main(argv: list[str] | None = None) -> int:
               f"machine and run: python aclient.py --cert admin-{name}.pem "
               f"--key admin-{name}.key --cafile ca.pem --host SERVER")
         return 0
-    logs.setup(args.log_dir / "server.log", args.verbose)
+    private_umask()
+    logs.setup(private_folder(args.log_dir) / "server.log", args.verbose)
+    if not args.redis:
+        private_folder(args.data_dir)
     raise_fd_limit()
     try:
         backends = open_backends(args)

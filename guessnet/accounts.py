@@ -15,13 +15,27 @@ PASSWORD_MIN = 6
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 
 
+# Words the player client reads as commands, and names that would pass for the server's own:
+# no guest or new account may take them (in any letter case).
+COMMAND_WORDS = frozenset([
+    "accept", "adduser", "decline", "exit", "help", "history", "invite", "leaders", "list",
+    "login", "logout", "msg", "multi", "no", "passwd", "ping", "play", "quit", "register",
+    "replay", "resign", "say", "single", "tictactoe", "ttt", "who", "yes"])
+RESERVED_NAMES = frozenset(["server", "admin", "bot", "system"]) | COMMAND_WORDS
+
+
 class NameInvalid(ValueError):
-    """A player-chosen name breaks the name rule."""
+    """A player-chosen name breaks the name rule, or is reserved."""
 
 
-def check_name(name: str) -> str:
+def check_name(name: str, *, new: bool = True) -> str:
+    """``name`` if it follows the name rule and, for a ``new`` guest or account name, is not
+    reserved; else ``NameInvalid`` saying why."""
     if not NAME_RE.fullmatch(name):
         raise NameInvalid(f"{name[:40]!r} is not a valid name: use {NAME_RULE}")
+    if new and name.casefold() in RESERVED_NAMES:
+        what = "a command word" if name.casefold() in COMMAND_WORDS else "reserved"
+        raise NameInvalid(f"{name!r} is {what}, not a name: choose another name")
     return name
 
 
@@ -62,40 +76,74 @@ class _Failures:
 
 @dataclass
 class Throttle:
-    """Growing delay after ``free`` failed logins per key (account name, peer address).
+    """Failed logins slow down whoever failed, never anyone else (the clock is handed in).
 
-    The n-th failure beyond ``free`` blocks further attempts for ``base * 2**(n-1)`` seconds,
-    capped at ``cap``; the count is forgotten after ``forget`` quiet seconds and reset by a
-    success, so an attacker can slow a legitimate user down by ``cap`` at most, never lock them
-    out for good.
+    Two keys count failures: the pair (account, address) that tried, and the address alone
+    (across every account).  A pair's first ``free`` failures cost nothing; each further one
+    makes that pair wait ``base * 2**(n-1)`` seconds, at most ``cap``.  An address gets
+    ``address_free`` failures across all accounts before the same growing wait applies to
+    everything it tries.  So an attacker elsewhere never slows the owner down, and one
+    address brute-forcing an account gets ``free`` guesses, then one a minute at most.
+
+    ``attempt`` charges both keys *before* the password is checked (simultaneous attempts
+    cannot slip past the count); ``succeeded`` refunds the charge and forgets the pair's
+    failures.  A key quiet for ``forget`` seconds is forgotten.
     """
 
     free: int = 5
+    address_free: int = 20
     base: float = 1.0
     cap: float = 60.0
     forget: float = 900.0
     _keys: dict[str, _Failures] = field(default_factory=dict)
 
-    def wait_time(self, keys: list[str], now: float) -> float:
-        """Seconds before an attempt for these keys is allowed (0 when allowed now)."""
+    @staticmethod
+    def keys(account: str, address: str) -> tuple[str, str]:
+        return f"pair:{account.casefold()}@{address}", f"address:{address}"
+
+    def _entry(self, key: str, now: float) -> _Failures | None:
+        entry = self._keys.get(key)
+        if entry is not None and now - entry.last > self.forget:
+            del self._keys[key]
+            return None
+        return entry
+
+    def wait_time(self, account: str, address: str, now: float) -> float:
+        """Seconds before ``address`` may try ``account`` again (0 when it may now)."""
         waits = [0.0]
-        for key in keys:
-            entry = self._keys.get(key)
-            if entry is not None and now - entry.last > self.forget:
-                del self._keys[key]
-            elif entry is not None:
+        for key in self.keys(account, address):
+            entry = self._entry(key, now)
+            if entry is not None:
                 waits.append(entry.blocked_until - now)
         return max(waits)
 
-    def failed(self, keys: list[str], now: float) -> None:
-        for key in keys:
+    def attempt(self, account: str, address: str, now: float) -> float:
+        """Charge an attempt as a failure and return 0, or return the seconds to wait (then
+        nothing is charged)."""
+        wait = self.wait_time(account, address, now)
+        if wait > 0:
+            return wait
+        for key, free in zip(self.keys(account, address), (self.free, self.address_free),
+                             strict=True):
             entry = self._keys.setdefault(key, _Failures())
             entry.count += 1
             entry.last = now
-            beyond = entry.count - self.free
+            beyond = entry.count - free
             if beyond > 0:
                 entry.blocked_until = now + min(self.cap, self.base * 2 ** (beyond - 1))
+        return 0.0
 
-    def succeeded(self, keys: list[str]) -> None:
-        for key in keys:
-            self._keys.pop(key, None)
+    def refund(self, account: str, address: str) -> None:
+        """The attempt charged last was not a failure (the password was never checked)."""
+        for key, free in zip(self.keys(account, address), (self.free, self.address_free),
+                             strict=True):
+            entry = self._keys.get(key)
+            if entry is not None:
+                entry.count = max(0, entry.count - 1)
+                if entry.count <= free:
+                    entry.blocked_until = 0.0
+
+    def succeeded(self, account: str, address: str) -> None:
+        """The attempt charged last was right: refund it and forget the pair's failures."""
+        self.refund(account, address)
+        self._keys.pop(self.keys(account, address)[0], None)

@@ -14,6 +14,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 
 import protocol
 from guessnet.conn import Connection, HandshakeFailed, tls_handshake
+from guessnet.logs import escape, redact
 from guessnet.pacing import Limits
 
 CONNECT_TIMEOUT = 5.0
@@ -233,3 +235,18 @@ class Reconnector:
             except ClientError as exc:
                 self._say(f"still no server ({exc})")
             delay = min(delay * 2, self._cap)
+
+
+class ClientLog:
+    """``logs/client.log``: [SEND] / [RCVD] lines with the frames' text, escaped."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("a", encoding="utf-8")
+
+    def __call__(self, direction: str, data: bytes) -> None:
+        tag = "SEND" if direction == "SEND" else "RCVD"
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        text = data.decode("utf-8", "replace")
+        self._file.write(f"[{stamp}] [{tag}] {escape(redact(text), 2000)}\n")
+        self._file.flush()

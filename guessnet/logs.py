@@ -14,11 +14,12 @@ import re
 from pathlib import Path
 
 LOGGER_NAME = "guessnet"
-_SECRET_FIELDS = re.compile(r'"(password|old|new)":"(?:[^"\\]|\\.)*"')
+_SECRET_FIELDS = re.compile(
+    r'"(password|old|new|token|resume_token)"\s*:\s*"(?:[^"\\]|\\.)*"')
 
 
 def redact(frame_text: str) -> str:
-    """A frame's JSON with password fields replaced, fit for a log."""
+    """A frame's JSON with its secrets (passwords, resume tokens) replaced, fit for a log."""
     return _SECRET_FIELDS.sub(lambda m: f'"{m.group(1)}":"***"', frame_text)
 
 
@@ -39,6 +40,10 @@ class _CategoryFormatter(logging.Formatter):
         return super().format(record)
 
 
+class _LogFile(logging.handlers.RotatingFileHandler):
+    """The log file ``setup`` installs (and replaces when called again)."""
+
+
 def setup(path: Path, verbose: bool, max_bytes: int = 5_000_000,
           backups: int = 5) -> logging.Logger:
     """Log to ``path`` (rotating) and return the logger; ``verbose`` adds RECV/SEND lines."""
@@ -46,11 +51,10 @@ def setup(path: Path, verbose: bool, max_bytes: int = 5_000_000,
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
-    for old in list(logger.handlers):
+    for old in [h for h in logger.handlers if isinstance(h, _LogFile)]:  # ours, not others'
         logger.removeHandler(old)
         old.close()
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes,
-                                                   backupCount=backups, encoding="utf-8")
+    handler = _LogFile(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
     handler.setFormatter(_CategoryFormatter("[%(asctime)s] [%(category)s] %(message)s",
                                             datefmt="%Y-%m-%d %H:%M:%S"))
     logger.addHandler(handler)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from games.guess import Rules
 from guessnet import wakeup
+from guessnet.hashing import DEFAULT_WORKERS
 from guessnet.services import Backends
 from storage.base import Counters, Store
 from storage.memory import MemoryBus, MemoryCounters, MemoryPresence, MemoryRoomStore
@@ -79,6 +80,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="how threads wake a connection's thread: gil-holding (measured "
                              "faster for large rooms) or portable (env GUESSNET_WAKEUP; "
                              "default %(default)s)")
+    limits.add_argument("--hash-workers", type=int, default=DEFAULT_WORKERS,
+                        help="password hashes (scrypt, 16 MiB each) computed at once; more "
+                             "wait their turn (default: the number of cores, %(default)s)")
     limits.add_argument("--heartbeat", type=float, default=10.0,
                         help="seconds between pings; 3 missed intervals drop the client "
                              "(default %(default)s)")
@@ -92,6 +96,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         Rules(args.min, args.max, args.tries)
     except ValueError as exc:
         parser.error(str(exc))
+    if args.hash_workers < 1:
+        parser.error(f"--hash-workers must be at least 1, not {args.hash_workers}")
     return args
 
 

@@ -109,6 +109,11 @@ class PlayerSession(Session):
                                    server=self.services.settings.instance, low=rules.low,
                                    high=rules.high, tries=rules.tries))
 
+    def on_quit(self, msg: protocol.Quit) -> None:
+        """The token dies before ``bye`` is sent: a quit session can never be resumed."""
+        self.services.resume.forget(self)
+        super().on_quit(msg)
+
     def serve(self) -> str:
         """Run the connection to its end; hold the seat for a resume if it dropped."""
         services = self.services

@@ -19,6 +19,7 @@ from games.guess import Rules
 from guessnet.accounts import Throttle
 from guessnet.channels import Channels
 from guessnet.control import Control
+from guessnet.hashing import DEFAULT_WORKERS, PasswordHashing
 from guessnet.invitations import Invitations
 from guessnet.matches import Matches
 from guessnet.registry import Admission, Registry
@@ -39,6 +40,7 @@ class Settings:
     admission: Admission = field(default_factory=Admission)
     resume_grace: float = 30.0
     idle_timeout: float = 120.0
+    hash_workers: int = DEFAULT_WORKERS
 
 
 @dataclass
@@ -57,22 +59,24 @@ class Backends:
 
 class Logins:
     """The login throttle shared by every session of this process (``accounts.Throttle``
-    behind a lock, on the monotonic clock)."""
+    behind a lock, on the monotonic clock): ``attempt`` before checking a password, then
+    ``succeeded`` or ``refund`` (the check did not happen)."""
 
     def __init__(self) -> None:
         self._throttle = Throttle()
         self._lock = threading.Lock()
 
-    def wait(self, keys: list[str]) -> float:
+    def attempt(self, account: str, address: str) -> float:
         with self._lock:
-            return self._throttle.wait_time(keys, time.monotonic())
+            return self._throttle.attempt(account, address, time.monotonic())
 
-    def result(self, keys: list[str], ok: bool) -> None:
+    def succeeded(self, account: str, address: str) -> None:
         with self._lock:
-            if ok:
-                self._throttle.succeeded(keys)
-            else:
-                self._throttle.failed(keys, time.monotonic())
+            self._throttle.succeeded(account, address)
+
+    def refund(self, account: str, address: str) -> None:
+        with self._lock:
+            self._throttle.refund(account, address)
 
 
 @dataclass
@@ -89,6 +93,7 @@ class Services:
     rooms: Rooms
     resume: ResumeTokens[PlayerSession]
     logins: Logins
+    hashing: PasswordHashing
     matches: Matches
     invitations: Invitations
     clock: Callable[[], float]
@@ -108,6 +113,7 @@ class Services:
 
     def close(self) -> None:
         """Stop every service's thread and wait for it (the backends stay open)."""
+        self.hashing.close()
         self.invitations.close()
         self.resume.close()
         self.registry.close()
@@ -127,4 +133,5 @@ def build(settings: Settings, backends: Backends, wakeup: Wakeup,
     return Services(settings=settings, store=backends.store, counters=backends.counters,
                     bus=backends.bus, control=control, registry=registry, channels=channels,
                     rooms=rooms, resume=ResumeTokens(settings.resume_grace), logins=Logins(),
+                    hashing=PasswordHashing(settings.hash_workers),
                     matches=matches, invitations=invitations, clock=clock)

@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from guessnet.files import FILE_MODE, FOLDER_MODE
+
 ADMIN_ROLE = "admin"
 VALIDITY = datetime.timedelta(days=825)
 
@@ -58,10 +60,10 @@ class CertPaths:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     with os.fdopen(fd, "wb") as out:
         out.write(data)
-    os.chmod(path, 0o600)
+    os.chmod(path, FILE_MODE)
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -135,7 +137,7 @@ def ensure_certs(folder: Path, hosts: list[str]) -> list[Path]:
     """Create whatever of CA, server and admin certificates is missing; return what was made."""
     paths = CertPaths(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)
+    os.chmod(folder, FOLDER_MODE)
     made: list[Path] = []
     if not paths.ca.exists() or not paths.ca_key.exists():
         _create_ca(paths)

@@ -44,10 +44,13 @@ class Peer:
 
     def __init__(self, port: int, cafile: Path, *, cert: Path | None = None,
                  key: Path | None = None, accepted: frozenset[str] = protocol.SERVER_TO_PLAYER,
-                 timeout: float = TIMEOUT, rcvbuf: int | None = None) -> None:
+                 timeout: float = TIMEOUT, rcvbuf: int | None = None,
+                 source: str | None = None) -> None:
         context = tlsconf.client_context(cafile, cert, key)
         raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         raw.settimeout(timeout)
+        if source is not None:  # another loopback address: another "machine" to the server
+            raw.bind((source, 0))
         if rcvbuf is not None:  # before connect, so the window stays small
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         try:
@@ -219,8 +222,9 @@ class Running:
     def services(self) -> Services:
         return self.runtime.services
 
-    def player(self, name: str | None = None, rcvbuf: int | None = None) -> Peer:
-        peer = Peer(self.port, self.certs / "ca.pem", rcvbuf=rcvbuf)
+    def player(self, name: str | None = None, rcvbuf: int | None = None,
+               source: str | None = None) -> Peer:
+        peer = Peer(self.port, self.certs / "ca.pem", rcvbuf=rcvbuf, source=source)
         self.peers.append(peer)
         if name is not None:
             peer.join_as(name)

@@ -88,17 +88,16 @@ def test_login_throttled_after_five_failures(srv: Running) -> None:
 
 def test_throttle_grows_is_capped_and_forgets() -> None:
     throttle = Throttle(free=5, base=1.0, cap=8.0, forget=100.0)
-    keys = ["user:ann", "peer:1.2.3.4"]
     waits = []
-    for i in range(10):
-        throttle.failed(keys, float(i))
-        waits.append(throttle.wait_time(keys, float(i)))
+    for i in range(10):  # failures 9 s apart: each is allowed, none is refunded
+        assert throttle.attempt("ann", "1.2.3.4", i * 9.0) == 0.0
+        waits.append(throttle.wait_time("ann", "1.2.3.4", i * 9.0))
     assert waits[:5] == [0.0] * 5
     assert waits[5:] == [1.0, 2.0, 4.0, 8.0, 8.0]  # grows, then capped: never locked forever
-    assert throttle.wait_time(keys, 9.0 + 8.0) <= 0
-    assert throttle.wait_time(keys, 9.0 + 101.0) == 0.0  # forgotten after a quiet spell
-    throttle.failed(keys, 200.0)
-    assert throttle.wait_time(keys, 200.0) == 0.0
+    assert throttle.wait_time("ann", "1.2.3.4", 81.0 + 8.0) <= 0
+    assert throttle.wait_time("ANN", "1.2.3.4", 81.0 + 101.0) == 0.0  # forgotten after a while
+    throttle.attempt("ann", "1.2.3.4", 200.0)
+    assert throttle.wait_time("ann", "1.2.3.4", 200.0) == 0.0
 
 
 def test_scrypt_hash_format_and_verify() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import protocol
 from games.guess import GuessRoom
@@ -13,6 +14,7 @@ from guessnet.channels import LOBBY
 from guessnet.errors import NameBusy, Refused
 from guessnet.features.guessing import leave_game, valid_name
 from guessnet.guessing import round_started
+from guessnet.hashing import HashingBusy
 from guessnet.logs import log
 from guessnet.place import GAMES, Place
 from guessnet.session import Handler
@@ -21,8 +23,17 @@ from storage.base import NameTaken, Transition
 if TYPE_CHECKING:
     from guessnet.player import PlayerSession
 
+T = TypeVar("T")
 DUMMY_HASH = accounts.hash_password("not a real password")
 CHOOSE = "type a name, 'register NAME PASSWORD' or 'login NAME PASSWORD'"
+
+
+def hashed(job: Callable[[], T]) -> T:
+    """Run a password hash on the bounded pool; a full pool is the client's ``throttled``."""
+    try:
+        return job()
+    except HashingBusy as exc:
+        raise Refused("throttled", str(exc)) from None
 
 
 def take_name(session: PlayerSession, name: str, account: bool) -> None:
@@ -77,8 +88,9 @@ def on_register(session: PlayerSession, msg: protocol.Register) -> None:
     mine = session.name is not None and session.name.casefold() == name.casefold()
     if services.registry.name_online(name) and not mine:
         raise Refused("name_taken", f"{name} is already playing: choose another name")
+    password_hash = hashed(lambda: services.hashing.hash(msg.password))
     try:
-        services.store.create_user(name, accounts.hash_password(msg.password), time.time())
+        services.store.create_user(name, password_hash, time.time())
     except NameTaken:
         raise Refused("name_taken", f"the name {name} is taken (names ignore letter "
                       "case): choose another") from None
@@ -90,19 +102,24 @@ def on_register(session: PlayerSession, msg: protocol.Register) -> None:
 
 
 def on_login(session: PlayerSession, msg: protocol.Login) -> None:
-    name = valid_name(msg.name)
+    name = valid_name(msg.name, new=False)  # accounts made before a name was reserved
     services = session.services
-    host = session.peer.rsplit(":", 1)[0]
-    keys = [f"user:{name.casefold()}", f"peer:{host}"]
-    wait = services.logins.wait(keys)
+    if session.account and session.name and session.name.casefold() == name.casefold():
+        raise Refused("logged_in", f"you are already logged in as {session.name}")
+    address = session.peer.rsplit(":", 1)[0]
+    wait = services.logins.attempt(name, address)  # charged before the hash is computed
     if wait > 0:
         log("AUTH", f"{session.peer} login as {name} throttled ({wait:.0f} s)")
         raise Refused("throttled", f"too many failed logins: try again in {math.ceil(wait)} s")
-    if session.account and session.name and session.name.casefold() == name.casefold():
-        raise Refused("logged_in", f"you are already logged in as {session.name}")
-    user = services.store.get_user(name)
-    ok = accounts.verify_password(msg.password, user.password_hash if user else DUMMY_HASH)
-    services.logins.result(keys, ok and user is not None)
+    try:
+        user = services.store.get_user(name)
+        stored = user.password_hash if user else DUMMY_HASH
+        ok = hashed(lambda: services.hashing.verify(msg.password, stored)) and user is not None
+    except BaseException:
+        services.logins.refund(name, address)  # never checked: not a failure
+        raise
+    if ok:
+        services.logins.succeeded(name, address)
     if not ok or user is None:
         log("AUTH", f"{session.peer} login as {name} failed")
         raise Refused("bad_login", "wrong name or password")
@@ -118,14 +135,15 @@ def on_passwd(session: PlayerSession, msg: protocol.ChangePassword) -> None:
         raise Refused("not_logged_in", "guests have no password: 'register NAME PASSWORD'")
     store = session.services.store
     user = store.get_user(name)
-    if user is None or not accounts.verify_password(msg.old, user.password_hash):
+    if user is None or not hashed(
+            lambda: session.services.hashing.verify(msg.old, user.password_hash)):
         log("AUTH", f"{session.peer} passwd for {name} failed: wrong old password")
         raise Refused("bad_login", "the old password is wrong")
     try:
         accounts.check_password(msg.new)
     except ValueError as exc:
         raise Refused("bad_password", str(exc)) from None
-    store.set_password(name, accounts.hash_password(msg.new))
+    store.set_password(name, hashed(lambda: session.services.hashing.hash(msg.new)))
     log("AUTH", f"{session.peer} changed the password of {name}")
     session.send(protocol.Ok(message="password changed"))
 

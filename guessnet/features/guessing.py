@@ -21,9 +21,10 @@ if TYPE_CHECKING:
 MODES = ("single", "multi", "tictactoe")
 
 
-def valid_name(name: str) -> str:
+def valid_name(name: str, *, new: bool = True) -> str:
+    """``name`` if it is valid (and, when ``new``, not reserved), else ``Refused``."""
     try:
-        return accounts.check_name(name)
+        return accounts.check_name(name, new=new)
     except accounts.NameInvalid as exc:
         raise Refused("bad_name", str(exc)) from None
 
@@ -39,7 +40,7 @@ def on_play(session: PlayerSession, msg: protocol.Play) -> None:
     if msg.mode == "tictactoe":
         services.matches.play_bot(session)
         return
-    room = valid_name(msg.room or "main") if msg.mode == "multi" else None
+    room = valid_name(msg.room or "main", new=False) if msg.mode == "multi" else None
     leave_game(session)
     if room is None:
         single = services.rooms.new_room(f"single-{session.conn_id}", "single")
