@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,22 @@ def test_pclient_piped_single_round(server_proc: ServerProcess, tmp_path: Path) 
     assert "You left the game." in out
     log = (tmp_path / "clog" / "client.log").read_text()
     assert "[SEND]" in log and "[RCVD]" in log
+    assert '"resume_token":"***"' in log  # the token itself is never written
+    assert stat.S_IMODE((tmp_path / "clog").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "clog" / "client.log").stat().st_mode) == 0o600
+
+
+def test_pclient_says_a_reserved_word_is_no_name(server_proc: ServerProcess,
+                                                 tmp_path: Path) -> None:
+    args = ["--port", str(server_proc.port), "--cafile", str(server_proc.certs / "ca.pem"),
+            "--log-dir", str(tmp_path / "clog")]
+    result = run_client("pclient.py", args, "server\nexit\nWho\ncarol\n/q\n")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "'server' is reserved, not a name" in out
+    assert "'exit' is a command word, not a name" in out
+    assert "'Who' is a command word, not a name" in out
+    assert "Traceback" not in out + result.stderr
 
 
 def test_pclient_sees_other_players_win_as_it_happens(server_proc: ServerProcess,

@@ -227,3 +227,20 @@ def test_simultaneous_logins_are_bounded_in_memory_and_time(server_proc: ServerP
     finally:
         for peer in peers:
             peer.close()
+
+
+def test_registrations_in_bursts_leave_memory_bounded(server_proc: ServerProcess) -> None:
+    """Registering is not throttled: only the hashing bound keeps 40 of them cheap."""
+    process = psutil.Process(server_proc.pid)
+    base = process.memory_info().rss
+    for burst in range(2):
+        peers = [Peer(server_proc.port, server_proc.certs / "ca.pem", timeout=15)
+                 for _ in range(20)]
+        for peer in peers:
+            peer.hello()
+        for i, peer in enumerate(peers):
+            peer.send(protocol.Register(name=f"new{burst}x{i}", password=PASSWORD))
+        for peer in peers:
+            assert peer.expect(protocol.Identified, timeout=15).account
+            peer.close()
+    assert process.memory_info().rss - base < 150 * 2**20
