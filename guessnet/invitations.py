@@ -18,6 +18,7 @@ from guessnet.errors import Refused
 from guessnet.logs import escape
 from guessnet.matches import Matches, name_of
 from guessnet.seats import Invitation, LocalSeat, RemoteSeat, Seat, Seats
+from guessnet.ticker import Ticker
 from storage.base import Store
 
 INVITE_SECONDS = 30
@@ -35,21 +36,16 @@ class Invitations:
         self._matches = matches
         self._lock = threading.RLock()
         self._invites: dict[str, Invitation] = {}  # by invitee name key (either side)
-        self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker("invitations", 0.5, self._expire)
         control.on(MatchInvite, self._on_remote_invite)
         control.on(MatchAnswer, self._on_remote_answer)
         control.on(MatchCancel, self._on_remote_cancel)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._expire_loop, name="invitations",
-                                        daemon=True)
-        self._thread.start()
+        self._ticker.start()
 
     def close(self) -> None:
-        self._stopped.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._ticker.close()
 
     def rebind(self, old: LocalSeat, new: LocalSeat) -> None:
         """A resumed session takes over ``old``'s invitations."""
@@ -180,15 +176,14 @@ class Invitations:
         self._channels.admin_event("invite", message)
 
 
-    def _expire_loop(self) -> None:
-        while not self._stopped.wait(0.5):
-            now = time.monotonic()
-            with self._lock:
-                expired = [k for k, inv in self._invites.items() if inv.expires <= now]
-                gone = [self._invites.pop(k) for k in expired]
-            for invitation in gone:
-                self._tell_end(invitation, "timeout", f"{invitation.invitee.name} did not "
-                               f"answer within {INVITE_SECONDS} s: invitation cancelled")
+    def _expire(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            expired = [k for k, inv in self._invites.items() if inv.expires <= now]
+            gone = [self._invites.pop(k) for k in expired]
+        for invitation in gone:
+            self._tell_end(invitation, "timeout", f"{invitation.invitee.name} did not "
+                           f"answer within {INVITE_SECONDS} s: invitation cancelled")
 
 
     def cancel_for(self, player: LocalSeat) -> None:

@@ -21,6 +21,7 @@ from guessnet.conn import Connection
 from guessnet.control import Control, Evict, split_owner
 from guessnet.errors import NameBusy
 from guessnet.logs import escape, log
+from guessnet.ticker import Ticker
 from storage.base import BackendError, JSONDict, Presence
 
 
@@ -86,19 +87,14 @@ class Registry:
         self._admins: dict[str, Listener] = {}
         self._per_peer: dict[str, int] = defaultdict(int)
         self.shutting_down = False
-        self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker("presence", presence.ttl / 3, self.publish_all)
         control.on(Evict, self._on_evict)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._refresh_presence, name="presence",
-                                        daemon=True)
-        self._thread.start()
+        self._ticker.start()
 
     def close(self) -> None:
-        self._stopped.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._ticker.close()
 
     # ------------------------------------------------------------------ connections
 
@@ -261,7 +257,3 @@ class Registry:
 
     def online_names(self) -> list[str]:
         return sorted({s["name"] for s in self.sessions() if s.get("name")}, key=str.casefold)
-
-    def _refresh_presence(self) -> None:
-        while not self._stopped.wait(self.presence.ttl / 3):
-            self.publish_all()

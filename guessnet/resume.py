@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
+from guessnet.ticker import Ticker
+
 
 class Resumable(Protocol):
     token_hash: str | None
@@ -48,18 +50,13 @@ class ResumeTokens(Generic[R]):
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry[R]] = {}
-        self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker("resume-tokens", 0.25, self._expire)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._expire_loop, name="resume-tokens",
-                                        daemon=True)
-        self._thread.start()
+        self._ticker.start()
 
     def close(self) -> None:
-        self._stopped.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._ticker.close()
 
     def issue(self, session: R) -> str:
         """A new token for ``session`` (its previous one stops working)."""
@@ -96,13 +93,12 @@ class ResumeTokens(Generic[R]):
                 self._entries.pop(session.token_hash, None)
                 session.token_hash = None
 
-    def _expire_loop(self) -> None:
-        while not self._stopped.wait(0.25):
-            now = self._clock()
-            with self._lock:
-                due = [h for h, e in self._entries.items()
-                       if e.expires is not None and e.expires <= now]
-                sessions = [self._entries.pop(h).session for h in due]
-            for session in sessions:
-                session.token_hash = None
-                session.abandon(f"did not come back within {self.grace:g} s")
+    def _expire(self) -> None:
+        now = self._clock()
+        with self._lock:
+            due = [h for h, e in self._entries.items()
+                   if e.expires is not None and e.expires <= now]
+            sessions = [self._entries.pop(h).session for h in due]
+        for session in sessions:
+            session.token_hash = None
+            session.abandon(f"did not come back within {self.grace:g} s")
