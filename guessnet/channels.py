@@ -168,7 +168,7 @@ class Channels:
         return True
 
     def _on_deliver(self, msg: Deliver) -> None:
-        member = self._registry.find_player(f"{self._registry.instance}/{msg.conn}")
+        member = self._registry.local(msg.conn)
         if member is not None:
             member.conn.send_frame(frame_of(msg.msg))
 

@@ -32,7 +32,8 @@ class ControlMessage:
 
 @dataclass(frozen=True)
 class Evict(ControlMessage):
-    """Close session ``conn`` of the receiving process, telling its player why."""
+    """Close session ``conn`` (``connection-id.incarnation``) of the receiving process,
+    telling its player why; a no-op when that session is gone or of an earlier run."""
 
     KIND = "evict"
     conn: str
@@ -42,7 +43,7 @@ class Evict(ControlMessage):
 
 @dataclass(frozen=True)
 class Deliver(ControlMessage):
-    """Send the (already validated) message ``msg`` to session ``conn``."""
+    """Send the (already validated) message ``msg`` to session ``conn`` (as in ``Evict``)."""
 
     KIND = "deliver"
     conn: str

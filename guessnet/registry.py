@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import secrets
 import threading
 from collections import defaultdict
 from collections.abc import Callable
@@ -77,6 +78,7 @@ class Registry:
     def __init__(self, instance: str, presence: Presence, control: Control,
                  admission: Admission) -> None:
         self.instance = instance
+        self.incarnation = secrets.token_hex(4)
         self.presence = presence
         self._control = control
         self._admission = admission
@@ -102,8 +104,21 @@ class Registry:
         return str(next(self._ids))
 
     def owner(self, member: Listener) -> str:
-        """The process-independent id of a session: ``instance/connection-id``."""
-        return f"{self.instance}/{member.conn_id}"
+        """The id of a session in the whole game: ``instance/connection-id.incarnation``.
+
+        The incarnation is drawn anew by every run of the process, so an id never names two
+        sessions, even when a restarted process reuses its instance name and counts its
+        connections from 1 again."""
+        return f"{self.instance}/{member.conn_id}.{self.incarnation}"
+
+    def local(self, conn_ref: str) -> Member | None:
+        """The session of this run that ``conn_ref`` (``connection-id.incarnation``, as in an
+        owner id) names; None when it is gone or named a session of an earlier run."""
+        conn_id, _, incarnation = conn_ref.partition(".")
+        if incarnation != self.incarnation:
+            return None
+        with self._lock:
+            return self._players.get(conn_id)
 
     def admit(self, peer_host: str) -> str | None:
         """Count a new player connection; return why it is refused, or None."""
@@ -204,9 +219,10 @@ class Registry:
 
     def find_player(self, target: str) -> Member | None:
         """A player connected to this process, by connection id, owner id or name."""
-        local_id = target.removeprefix(self.instance + "/")
+        if target.startswith(self.instance + "/"):
+            return self.local(target.removeprefix(self.instance + "/"))
         with self._lock:
-            return self._players.get(local_id) or self._names.get(target.casefold())
+            return self._players.get(target) or self._names.get(target.casefold())
 
     def find_named(self, name: str) -> Member | None:
         """The player of this process who plays as ``name`` (never matched by id)."""
@@ -226,10 +242,11 @@ class Registry:
         self._control.send(instance, Evict(conn=conn, reason=reason, message=message))
 
     def _on_evict(self, msg: Evict) -> None:
-        with self._lock:
-            member = self._players.get(msg.conn)
-        if member is not None:
-            member.evict(msg.reason, msg.message)
+        member = self.local(msg.conn)
+        if member is None:  # gone, or a session of an earlier run: nobody else is hit
+            log("CONNECTION", f"eviction of {escape(msg.conn)} ignored: no such session")
+            return
+        member.evict(msg.reason, msg.message)
 
     # ------------------------------------------------------------------ presence
 

@@ -245,3 +245,11 @@ def test_shutdown_tells_clients(make_server: Callable[..., Running]) -> None:
     bye = ann.expect(protocol.Bye)
     assert bye.reason == "shutdown"
     assert ann.closed_within()
+
+
+def test_the_servers_own_channels_are_no_game_rooms(srv: Running) -> None:
+    ann = srv.player("ann")
+    for room in ("lobby", "LOBBY", "admin", "players"):
+        error = ann.refused(protocol.Play(mode="multi", room=room), "bad_name")
+        assert "not a game room" in error.message
+    assert ann.request(protocol.Play(mode="multi", room="lobby2"), protocol.RoundStarted)

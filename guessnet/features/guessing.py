@@ -13,12 +13,13 @@ from guessnet.guessing import guess_record, hint_message, round_ended, round_sta
 from guessnet.logs import escape, log
 from guessnet.place import GUESSING, Place
 from guessnet.session import Handler
-from storage.base import BackendError, Transition, room_channel
+from storage.base import ADMIN_CHANNEL, PLAYERS_CHANNEL, BackendError, Transition, room_channel
 
 if TYPE_CHECKING:
     from guessnet.player import PlayerSession
 
 MODES = ("single", "multi", "tictactoe")
+RESERVED_ROOMS = frozenset([LOBBY, ADMIN_CHANNEL, PLAYERS_CHANNEL])
 
 
 def valid_name(name: str, *, new: bool = True) -> str:
@@ -27,6 +28,15 @@ def valid_name(name: str, *, new: bool = True) -> str:
         return accounts.check_name(name, new=new)
     except accounts.NameInvalid as exc:
         raise Refused("bad_name", str(exc)) from None
+
+
+def room_name(name: str) -> str:
+    """``name`` if it may name a game room: valid, and not a channel of its own."""
+    valid_name(name, new=False)
+    if name.casefold() in RESERVED_ROOMS:
+        raise Refused("bad_name", f"{name!r} is one of the server's own channels, not a "
+                      "game room: choose another room name")
+    return name
 
 
 def on_play(session: PlayerSession, msg: protocol.Play) -> None:
@@ -40,7 +50,7 @@ def on_play(session: PlayerSession, msg: protocol.Play) -> None:
     if msg.mode == "tictactoe":
         services.matches.play_bot(session)
         return
-    room = valid_name(msg.room or "main", new=False) if msg.mode == "multi" else None
+    room = room_name(msg.room or "main") if msg.mode == "multi" else None
     leave_game(session)
     if room is None:
         single = services.rooms.new_room(f"single-{session.conn_id}", "single")
