@@ -285,10 +285,11 @@ class RoundEnded(Message, wire="round_ended"):
 
 
 class RoomUpdate(Message, wire="room_update"):
-    """Someone ``joined`` or ``left`` the room the receiver is in."""
+    """Someone ``joined`` or ``left`` the room the receiver is in, or was ``lost``: their
+    server process stopped answering (they left the round when its presence expired)."""
     room: str = field(metadata={"max_len": NAME_MAX * 4})
     name: str = field(metadata=_NAME)
-    event: Literal["joined", "left"]
+    event: Literal["joined", "left", "lost"]
 
 
 class LeftGame(Message, wire="left_game"):

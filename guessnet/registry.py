@@ -255,11 +255,14 @@ class Registry:
             {self.owner(member): member.info()}))
 
     def publish_all(self) -> None:
-        """Write every local session's presence entry again (after a bus reconnect)."""
+        """Write every local session's presence entry again, and renew the names of seats
+        held for a resume (every ttl/3 seconds, and after a bus reconnect)."""
         with self._lock:
             entries = {self.owner(m): m.info() for m in self._players.values()}
-        if entries:
-            guarded("refresh presence", functools.partial(self.presence.refresh, entries))
+            held = {m.name: self.owner(m) for m in self._names.values()
+                    if m.name is not None and self._players.get(m.conn_id) is not m}
+        if entries or held:
+            guarded("refresh presence", functools.partial(self.presence.refresh, entries, held))
 
     def sessions(self) -> list[JSONDict]:
         """Every player session on every process (this one's read live)."""

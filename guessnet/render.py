@@ -78,6 +78,8 @@ def message_text(msg: protocol.Message, me: str | None, mode: str | None) -> str
     if isinstance(msg, protocol.RoundEnded):
         return round_end_text(msg, me)
     if isinstance(msg, protocol.RoomUpdate):
+        if msg.event == "lost":
+            return f"* {msg.name} lost connection (room {msg.room})"
         return f"* {msg.name} {msg.event} room {msg.room}"
     if isinstance(msg, protocol.Chat):
         where = "private" if msg.private else (msg.room or "lobby")

@@ -19,9 +19,11 @@ from games.guess import Rules
 from guessnet.accounts import Throttle
 from guessnet.channels import Channels
 from guessnet.control import Control
+from guessnet.departures import Departures
 from guessnet.hashing import DEFAULT_WORKERS, PasswordHashing
 from guessnet.invitations import Invitations
 from guessnet.matches import Matches
+from guessnet.records import Records
 from guessnet.registry import Admission, Registry
 from guessnet.resume import ResumeTokens
 from guessnet.rooms import Rooms, SecretDraws, SecretSource
@@ -94,6 +96,8 @@ class Services:
     resume: ResumeTokens[PlayerSession]
     logins: Logins
     hashing: PasswordHashing
+    records: Records
+    departures: Departures
     matches: Matches
     invitations: Invitations
     clock: Callable[[], float]
@@ -108,6 +112,7 @@ class Services:
         self.bus.on_reconnect(self.registry.publish_all)
         self.bus.start()
         self.registry.start()
+        self.departures.start()
         self.resume.start()
         self.invitations.start()
 
@@ -116,6 +121,7 @@ class Services:
         self.hashing.close()
         self.invitations.close()
         self.resume.close()
+        self.departures.close()
         self.registry.close()
 
 
@@ -127,6 +133,8 @@ def build(settings: Settings, backends: Backends, wakeup: Wakeup,
     registry = Registry(settings.instance, backends.presence, control, settings.admission)
     channels = Channels(backends.bus, registry, control, wakeup, clock)
     rooms = Rooms(backends.rooms, settings.rules, channels, secrets or SecretDraws(), clock)
+    records = Records(backends.store, backends.counters, registry, channels)
+    departures = Departures(rooms, registry, records, backends.presence.ttl / 3)
     seats = Seats(registry, channels, control)
     matches = Matches(seats, channels, control, backends.store)
     invitations = Invitations(seats, channels, control, backends.store, matches)
@@ -134,4 +142,5 @@ def build(settings: Settings, backends: Backends, wakeup: Wakeup,
                     bus=backends.bus, control=control, registry=registry, channels=channels,
                     rooms=rooms, resume=ResumeTokens(settings.resume_grace), logins=Logins(),
                     hashing=PasswordHashing(settings.hash_workers),
-                    matches=matches, invitations=invitations, clock=clock)
+                    records=records, departures=departures, matches=matches,
+                    invitations=invitations, clock=clock)

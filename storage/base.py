@@ -16,7 +16,7 @@ original, so callers handle one exception whatever the backend.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -226,8 +226,11 @@ class Presence(abc.ABC):
         """Free ``name`` if ``owner`` still holds it."""
 
     @abc.abstractmethod
-    def refresh(self, sessions: dict[str, JSONDict]) -> None:
-        """Publish (and renew) these sessions' listing entries, keyed by owner."""
+    def refresh(self, sessions: dict[str, JSONDict],
+                held: Mapping[str, str] | None = None) -> None:
+        """Publish (and renew) these sessions' listing entries, keyed by owner, with the
+        name each entry carries; renew the claims in ``held`` (name -> owner) without listing
+        a session: the seats of dropped players waiting to resume."""
 
     @abc.abstractmethod
     def drop(self, owner: str) -> None: ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from games.guess import GuessRoom
 from storage.base import (
@@ -136,13 +136,16 @@ class MemoryPresence(Presence):
             if self._live_owner(key) == owner:
                 del self._names[key]
 
-    def refresh(self, sessions: dict[str, JSONDict]) -> None:
+    def refresh(self, sessions: dict[str, JSONDict],
+                held: Mapping[str, str] | None = None) -> None:
         expires = self._clock() + self.ttl
         with self._lock:
             for owner, info in sessions.items():
                 self._sessions[owner] = (info, expires)
                 if info.get("name"):
                     self._names[name_key(info["name"])] = (owner, expires)
+            for name, owner in (held or {}).items():
+                self._names[name_key(name)] = (owner, expires)
 
     def drop(self, owner: str) -> None:
         with self._lock:

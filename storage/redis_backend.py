@@ -25,7 +25,7 @@ import contextlib
 import json
 import queue
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any
 
 import redis
@@ -266,9 +266,12 @@ class RedisPresence(Presence):
             except redis.WatchError:
                 pass
 
-    def refresh(self, sessions: dict[str, JSONDict]) -> None:
+    def refresh(self, sessions: dict[str, JSONDict],
+                held: Mapping[str, str] | None = None) -> None:
         with translate_errors("refresh presence"):
             pipe = self._client.pipeline(transaction=False)
+            for name, owner in (held or {}).items():
+                pipe.set(f"{PREFIX}name:{name_key(name)}", owner, px=self._expiry_ms)
             for owner, info in sessions.items():
                 pipe.set(f"{PREFIX}session:{owner}", json.dumps(info), px=self._expiry_ms)
                 if info.get("name"):

@@ -94,7 +94,7 @@ def test_control_routes_each_type_to_its_one_handler() -> None:
 
 
 def services_threads() -> set[str]:
-    names = {"presence", "resume-tokens", "invitations"}
+    names = {"presence", "resume-tokens", "invitations", "departures"}
     return {t.name for t in threading.enumerate() if t.name in names}
 
 
@@ -107,7 +107,8 @@ def test_building_starts_no_thread_and_close_joins_them(tmp_path: Path) -> None:
     services = build(Settings(), backends, wakeup.PortableWakeup())
     assert services_threads() == before
     services.start()
-    assert services_threads() - before == {"presence", "resume-tokens", "invitations"}
+    assert services_threads() - before == {"presence", "resume-tokens", "invitations",
+                                           "departures"}
     services.close()
     assert services_threads() == before
     backends.close()

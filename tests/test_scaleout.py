@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -308,4 +310,25 @@ def test_dead_process_vanishes_from_presence(pair: tuple[ServerProcess, ServerPr
     for closable in (expired, client):
         closable.close()
     for peer in (ann, admin, bob):
+        peer.close()
+
+
+def test_a_dead_process_players_leave_their_rooms_within_the_ttl(
+        pair: tuple[ServerProcess, ServerProcess], redis_url: str) -> None:
+    a, b = pair  # --presence-ttl 3, --tries 30
+    ann, bob = in_room(a, "ann"), in_room(b, "bob")
+    assert ann.expect(protocol.RoomUpdate).name == "bob"
+    number = secret(redis_url)
+    for value in range(1, 31):  # ann uses every try, bob none: the round goes on
+        ann.request(protocol.Guess(value=value if value < number else value + 1), protocol.Hint)
+    b.stop(signal.SIGKILL)
+    started = time.monotonic()
+    lost = ann.expect(protocol.RoomUpdate, lambda u: u.event == "lost", timeout=3 + 3 + 5)
+    assert lost.name == "bob" and time.monotonic() - started < 3 + 3 + 2  # ttl + a beat
+    ended = ann.expect(protocol.RoundEnded, timeout=5)
+    assert ended.outcome == "failed" and ended.round == 1  # everyone left is out of tries
+    assert ann.expect(protocol.RoundStarted).tries_used == 0
+    admin = a.admin()
+    assert admin.table(protocol.ListRooms())[1] == [("main", 2, 1, "ann (0/30)")]
+    for peer in (ann, bob, admin):
         peer.close()

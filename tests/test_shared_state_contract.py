@@ -256,6 +256,17 @@ def test_sessions_are_listed_refreshed_and_dropped(shared: SharedState) -> None:
     assert [s["owner"] for s in presence.sessions()] == ["a/2"]
 
 
+def test_held_names_are_renewed_without_a_listing(shared: SharedState) -> None:
+    presence = shared.presence
+    presence.claim("ann", "a/1.x", steal=False)
+    deadline = time.monotonic() + presence.ttl * 2.5
+    while time.monotonic() < deadline:  # renewed well inside the ttl, as the registry does
+        presence.refresh({}, held={"ann": "a/1.x"})
+        assert presence.owner_of("ann") == "a/1.x"
+        time.sleep(presence.ttl / 4)
+    assert presence.sessions() == []
+
+
 def test_entries_expire_after_ttl_unless_refreshed(shared: SharedState) -> None:
     presence = shared.presence
     assert presence.ttl == 1.0

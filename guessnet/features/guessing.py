@@ -9,11 +9,11 @@ from games.guess import FinishedRound, GuessRoom, HintResult
 from guessnet import accounts
 from guessnet.channels import LOBBY, envelope
 from guessnet.errors import Refused
-from guessnet.guessing import guess_record, hint_message, round_ended, round_started
-from guessnet.logs import escape, log
+from guessnet.guessing import hint_message, round_ended, round_started
+from guessnet.logs import escape
 from guessnet.place import GUESSING, Place
 from guessnet.session import Handler
-from storage.base import ADMIN_CHANNEL, PLAYERS_CHANNEL, BackendError, Transition, room_channel
+from storage.base import ADMIN_CHANNEL, PLAYERS_CHANNEL, Transition, room_channel
 
 if TYPE_CHECKING:
     from guessnet.player import PlayerSession
@@ -94,7 +94,7 @@ def on_guess(session: PlayerSession, msg: protocol.Guess) -> None:
         hint, finished = session.single.guess(name, msg.value, now, next_secret)
         session.send(hint_message(hint))
         if finished is not None:
-            game_id = record(session, finished)
+            game_id = session.services.records.round(finished)
             session.send(round_ended(finished, game_id))
             session.send(round_started(session.single, name))
         return
@@ -115,7 +115,7 @@ def on_guess(session: PlayerSession, msg: protocol.Guess) -> None:
     if finished is None:
         session.send(hint_message(hint))
     else:
-        record(session, finished)
+        session.services.records.round(finished)
 
 
 def on_leave(session: PlayerSession, msg: protocol.Leave) -> None:
@@ -155,39 +155,10 @@ def leave_game(session: PlayerSession) -> None:
             if session.name is not None:
                 services.channels.join(session, LOBBY)
         if finished is not None:
-            record(session, finished)
+            session.services.records.round(finished)
     text = f"room {room}" if room else "single-player game"
     services.channels.admin_event("left", f"{name} left the {text}", conn=session.conn_id,
                                   name=name, room=room)
-
-
-def record(session: PlayerSession, finished: FinishedRound) -> int | None:
-    """Store a finished round, count it, tell the admins; return its game id."""
-    services = session.services
-    counters = services.counters
-    counters.incr("rounds:played")
-    where = f"room {finished.room}" if finished.mode == "multi" else "single game"
-    if finished.winner is not None:
-        counters.incr("rounds:won")
-        counters.incr("correct:total")
-        counters.incr(f"correct:user:{finished.winner.casefold()}")
-        if finished.mode == "multi":
-            counters.incr(f"correct:room:{finished.room}")
-        winner = services.registry.find_named(finished.winner)
-        if winner is not None:
-            counters.incr(f"correct:peer:{winner.conn.peer}")
-        text = (f"round {finished.round} in {where} won by {finished.winner} "
-                f"(the number was {finished.secret})")
-    else:
-        text = f"round {finished.round} in {where}: nobody guessed {finished.secret}"
-    game_id: int | None = None
-    try:
-        game_id = services.store.save_game(guess_record(services.store, finished))
-    except BackendError as exc:
-        log("ERROR", f"could not store round {finished.round} of {where}: {escape(exc)}")
-    services.channels.admin_event("round_ended", text, room=finished.room
-                                  if finished.mode == "multi" else None, name=finished.winner)
-    return game_id
 
 
 HANDLERS: dict[type[protocol.Message], Handler] = {

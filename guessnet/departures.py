@@ -1,0 +1,76 @@
+"""Players of a dead process leave their rooms within the presence TTL.
+
+A live process renews the name of each of its players (and of each seat it holds for a resume)
+every ttl/3 seconds.  When a process dies, its names expire.  Every process sweeps the live
+rooms on the same beat: a member whose name no live session holds anywhere is taken out of the
+round, the room is told ``NAME`` was ``lost``, and a round that this ends (everyone left has used
+every try) ends at once and is recorded.  Several processes sweeping the same room take a member
+out once: the room transaction removes a member only if still there.
+"""
+
+from __future__ import annotations
+
+import protocol
+from games.guess import FinishedRound, GuessRoom
+from guessnet.channels import envelope
+from guessnet.guessing import round_ended, round_started
+from guessnet.logs import escape, log
+from guessnet.records import Records
+from guessnet.registry import Registry
+from guessnet.rooms import Rooms
+from guessnet.ticker import Ticker
+from storage.base import BackendError, Transition
+
+
+class Departures:
+    """Callers use ``sweep`` (or ``start``/``close`` for the periodic one)."""
+
+    def __init__(self, rooms: Rooms, registry: Registry, records: Records,
+                 interval: float) -> None:
+        self._rooms = rooms
+        self._registry = registry
+        self._records = records
+        self._ticker = Ticker("departures", interval, self.sweep)
+
+    def start(self) -> None:
+        self._ticker.start()
+
+    def close(self) -> None:
+        self._ticker.close()
+
+    def sweep(self) -> None:
+        """Take every member whose name nobody holds any more out of their room."""
+        try:
+            rooms = self._rooms.live_rooms()
+            gone = {room.name: [n for n in room.players if not self._registry.name_online(n)]
+                    for room in rooms if room.mode == "multi"}
+        except BackendError as exc:  # nothing can be told apart now: try again next beat
+            log("ERROR", f"sweep for lost players: {escape(exc)}")
+            return
+        for room, names in gone.items():
+            for name in names:
+                try:
+                    finished = self._lose(room, name)
+                except BackendError as exc:
+                    log("ERROR", f"take {escape(name)} out of room {escape(room)}: "
+                        f"{escape(exc)}")
+                    continue
+                if finished is not None:
+                    self._records.round(finished)
+
+    def _lose(self, room: str, name: str) -> FinishedRound | None:
+        now, next_secret = self._rooms.clock(), self._rooms.draw_secret()
+
+        def lose(live: GuessRoom) -> Transition[FinishedRound | None]:
+            if name not in live.players:
+                return Transition(None)  # another process was quicker
+            finished = live.leave(name, now, next_secret)
+            notes: list[protocol.Message] = [
+                protocol.RoomUpdate(room=room, name=name, event="lost")]
+            if finished is not None:
+                notes += [round_ended(finished, None), round_started(live, None)]
+            return Transition(finished, broadcasts=[envelope(*notes)])
+
+        finished = self._rooms.transact(room, lose)
+        log("GAME", f"{escape(name)} lost connection: taken out of room {escape(room)}")
+        return finished
