@@ -194,7 +194,7 @@ def start(args: argparse.Namespace, backends: Backends,
     settings = Settings(rules=Rules(args.min, args.max, args.tries), instance=instance,
                         admission=Admission(args.max_connections, args.max_per_peer),
                         resume_grace=args.resume_grace, idle_timeout=args.idle_timeout,
-                        hash_workers=args.hash_workers)
+                        hash_workers=args.hash_workers, data_dir=args.data_dir)
     limits = Limits(handshake_timeout=args.handshake_timeout, frame_timeout=args.frame_timeout,
                     heartbeat=args.heartbeat if args.heartbeat > 0 else None,
                     rate=args.max_rate, burst=args.max_rate * 2,
@@ -282,8 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     private_umask()
     logs.setup(private_folder(args.log_dir) / "server.log", args.verbose)
-    if not args.redis:
-        private_folder(args.data_dir)
+    private_folder(args.data_dir)  # the SQLite database, or the journal beside Redis
     raise_fd_limit()
     try:
         backends = open_backends(args)

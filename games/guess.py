@@ -109,6 +109,9 @@ class GuessRoom:
     departed: dict[str, int] = field(default_factory=dict)
     ever: list[str] = field(default_factory=list)
     moves: list[Move] = field(default_factory=list)
+    # The caller's bookkeeping, never read by the rules: the last round whose end the room's
+    # members were told (a server announces a round's end only once it is recorded).
+    announced: int = 0
 
     def __post_init__(self) -> None:
         if self.mode not in ("single", "multi"):
@@ -210,6 +213,7 @@ class GuessRoom:
             "secret": self.secret, "round": self.round, "started": self.started,
             "tries": self.tries, "departed": self.departed, "ever": self.ever,
             "moves": [[m.at, m.player, m.value, m.result] for m in self.moves],
+            "announced": self.announced,
         }
 
     @classmethod
@@ -219,4 +223,5 @@ class GuessRoom:
             name=data["name"], mode=data["mode"], rules=Rules(low, high, tries),
             secret=data["secret"], round=data["round"], started=data["started"],
             tries=dict(data["tries"]), departed=dict(data["departed"]), ever=list(data["ever"]),
-            moves=[Move(at=a, player=p, value=v, result=r) for a, p, v, r in data["moves"]])
+            moves=[Move(at=a, player=p, value=v, result=r) for a, p, v, r in data["moves"]],
+            announced=int(data.get("announced", data["round"] - 1)))

@@ -13,13 +13,14 @@ from __future__ import annotations
 import protocol
 from games.guess import FinishedRound, GuessRoom
 from guessnet.channels import envelope
-from guessnet.guessing import round_ended, round_started
 from guessnet.logs import escape, log
 from guessnet.records import Records
 from guessnet.registry import Registry
 from guessnet.rooms import Rooms
 from guessnet.ticker import Ticker
 from storage.base import BackendError, Transition
+
+STUCK_SECONDS = 15.0  # a round's end unannounced for this long was its dead process's
 
 
 class Departures:
@@ -44,6 +45,10 @@ class Departures:
             rooms = self._rooms.live_rooms()
             gone = {room.name: [n for n in room.players if not self._registry.name_online(n)]
                     for room in rooms if room.mode == "multi"}
+            now = self._rooms.clock()
+            for live in rooms:  # an end never announced: its process died recording it
+                if live.round > live.announced + 1 and now - live.started >= STUCK_SECONDS:
+                    self._rooms.unblock(live.name, STUCK_SECONDS)
         except BackendError as exc:  # nothing can be told apart now: try again next beat
             log("ERROR", f"sweep for lost players: {escape(exc)}")
             return
@@ -56,7 +61,7 @@ class Departures:
                         f"{escape(exc)}")
                     continue
                 if finished is not None:
-                    self._records.round(finished)
+                    self._rooms.announce(room, finished, self._records.round(finished))
 
     def _lose(self, room: str, name: str) -> FinishedRound | None:
         now, next_secret = self._rooms.clock(), self._rooms.draw_secret()
@@ -65,11 +70,8 @@ class Departures:
             if name not in live.players:
                 return Transition(None)  # another process was quicker
             finished = live.leave(name, now, next_secret)
-            notes: list[protocol.Message] = [
-                protocol.RoomUpdate(room=room, name=name, event="lost")]
-            if finished is not None:
-                notes += [round_ended(finished, None), round_started(live, None)]
-            return Transition(finished, broadcasts=[envelope(*notes)])
+            update = protocol.RoomUpdate(room=room, name=name, event="lost")
+            return Transition(finished, broadcasts=[envelope(update)])
 
         finished = self._rooms.transact(room, lose)
         log("GAME", f"{escape(name)} lost connection: taken out of room {escape(room)}")

@@ -29,20 +29,27 @@ def round_ended(finished: FinishedRound, game_id: int | None) -> protocol.RoundE
         secret=finished.secret, game_id=game_id)
 
 
-def guess_record(store: Store, finished: FinishedRound) -> dict[str, Any]:
-    """The history record of a guessing round; results for the accounts that guessed."""
-    guessed: dict[str, int] = {}
-    for move in finished.moves:
-        guessed[move.player] = guessed.get(move.player, 0) + 1
-    accounts = store.accounts_among(guessed)
-    results = [{"player": player, "board": finished.mode, "won": player == finished.winner,
-                "tries": count} for player, count in guessed.items() if player in accounts]
+def guess_record(finished: FinishedRound) -> dict[str, Any]:
+    """The history record of a guessing round, keyed so that it is stored once however often
+    it is written; ``with_results`` adds the leaderboard results."""
+    room = finished.room if finished.mode == "multi" else None
     return {
-        "game": "guess", "mode": finished.mode,
-        "room": finished.room if finished.mode == "multi" else None,
+        "game": "guess", "mode": finished.mode, "room": room,
+        "key": f"{finished.room}/{finished.round}/{finished.started!r}",
         "round": finished.round, "started": finished.started, "ended": finished.ended,
         "players": list(finished.players), "secret": finished.secret,
         "moves": [{"at": m.at, "player": m.player, "move": m.value, "result": m.result}
                   for m in finished.moves],
-        "outcome": finished.outcome, "winner": finished.winner, "results": results,
+        "outcome": finished.outcome, "winner": finished.winner,
     }
+
+
+def with_results(store: Store, record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with its results: one per account that guessed (asks the store which)."""
+    guessed: dict[str, int] = {}
+    for move in record["moves"]:
+        guessed[move["player"]] = guessed.get(move["player"], 0) + 1
+    accounts = store.accounts_among(guessed)
+    return dict(record, results=[
+        {"player": player, "board": record["mode"], "won": player == record["winner"],
+         "tries": count} for player, count in guessed.items() if player in accounts])

@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import protocol
-from games.guess import GuessRoom, Mode, Rules
-from guessnet.channels import Channels
+from games.guess import FinishedRound, GuessRejected, GuessRoom, Mode, Rules
+from guessnet.channels import Channels, envelope
+from guessnet.guessing import round_ended, round_started
 from guessnet.logs import escape, log
-from storage.base import BackendError, RoomStore, T, Transition
+from guessnet.records import Recorded
+from storage.base import BackendError, JSONDict, RoomStore, T, Transition
 
 
 class SecretSource(Protocol):
@@ -73,6 +75,43 @@ class Rooms:
 
     def transact(self, room: str, change: Callable[[GuessRoom], Transition[T]]) -> T:
         return self._store.transact(room, lambda: self.new_room(room, "multi"), change)
+
+    @staticmethod
+    def check_announced(live: GuessRoom) -> None:
+        """Refuse a guess while the end of the previous round is being recorded (its members
+        have not been told yet): the guess would land in a round nobody knows started."""
+        if live.round > live.announced + 1:
+            raise GuessRejected(f"round {live.round - 1} in room {live.name!r} has just ended "
+                                "and is being recorded: the next round starts in a moment")
+
+    def announce(self, room: str, finished: FinishedRound, recorded: Recorded,
+                 before: Sequence[JSONDict] = ()) -> None:
+        """Tell the room that ``finished`` ended (and what became of its record) and which
+        round is on now; ``before`` goes out first, in the same step (the winner's hint)."""
+        note = [] if recorded.note is None else [protocol.Notice(text=recorded.note)]
+
+        def told(live: GuessRoom) -> Transition[None]:
+            live.announced = max(live.announced, finished.round)
+            return Transition(None, broadcasts=[*before, envelope(
+                round_ended(finished, recorded.game_id), *note, round_started(live, None))])
+
+        self.transact(room, told)
+
+    def unblock(self, room: str, stuck_for: float) -> bool:
+        """A round's end that was never announced (its process died while recording it):
+        after ``stuck_for`` seconds, let the room play on; True if it did."""
+        now = self.clock()
+
+        def release(live: GuessRoom) -> Transition[bool]:
+            if live.round <= live.announced + 1 or now - live.started < stuck_for:
+                return Transition(False)
+            live.announced = live.round - 1
+            notice = protocol.Notice(text=f"the end of round {live.round - 1} in room "
+                                     f"{live.name} was not announced by its server process "
+                                     f"(it stopped): round {live.round} is on")
+            return Transition(True, broadcasts=[envelope(notice, round_started(live, None))])
+
+        return self.transact(room, release)
 
     def resync(self) -> None:
         """After the bus reconnected: messages may have been lost, so re-read every room this

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from games.guess import Rules
@@ -22,6 +23,7 @@ from guessnet.control import Control
 from guessnet.departures import Departures
 from guessnet.hashing import DEFAULT_WORKERS, PasswordHashing
 from guessnet.invitations import Invitations
+from guessnet.journal import Journal
 from guessnet.matches import Matches
 from guessnet.records import Records
 from guessnet.registry import Admission, Registry
@@ -42,6 +44,7 @@ class Settings:
     admission: Admission = field(default_factory=Admission)
     resume_grace: float = 30.0
     idle_timeout: float = 120.0
+    data_dir: Path = Path("data")
     hash_workers: int = DEFAULT_WORKERS
 
 
@@ -106,6 +109,7 @@ class Services:
     def start(self) -> None:
         """Subscribe, start the bus and every service's thread (raises ``BackendError``
         when the bus cannot start)."""
+        self.records.start()
         self.control.start()
         self.channels.start()
         self.bus.on_reconnect(self.rooms.resync)
@@ -121,6 +125,7 @@ class Services:
         self.hashing.close()
         self.invitations.close()
         self.resume.close()
+        self.records.close()
         self.departures.close()
         self.registry.close()
 
@@ -133,7 +138,8 @@ def build(settings: Settings, backends: Backends, wakeup: Wakeup,
     registry = Registry(settings.instance, backends.presence, control, settings.admission)
     channels = Channels(backends.bus, registry, control, wakeup, clock)
     rooms = Rooms(backends.rooms, settings.rules, channels, secrets or SecretDraws(), clock)
-    records = Records(backends.store, backends.counters, registry, channels)
+    records = Records(backends.store, backends.counters, registry, channels,
+                      Journal(settings.data_dir))
     departures = Departures(rooms, registry, records, backends.presence.ttl / 3)
     seats = Seats(registry, channels, control)
     matches = Matches(seats, channels, control, backends.store)

@@ -108,7 +108,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def save_game(self, record: JSONDict) -> int:
-        """Store a finished game durably; return its id (1, 2, 3, ...)."""
+        """Store a finished game durably; return its id (1, 2, 3, ...).  A record with a
+        ``key`` already stored is not stored again: its existing id is returned."""
 
     @abc.abstractmethod
     def get_game(self, game_id: int) -> JSONDict | None: ...

@@ -345,26 +345,46 @@ class RedisStore(Store):
                     continue
 
     def save_game(self, record: JSONDict) -> int:
+        key = record.get("key")
         with translate_errors("save game"):
-            game_id = int(self._client.incr(f"{PREFIX}games:next"))
-            stored = dict(record, id=game_id)
-            pipe = self._client.pipeline(transaction=True)
-            pipe.set(f"{PREFIX}game:{game_id}", json.dumps(stored, separators=(",", ":")))
-            pipe.lpush(f"{PREFIX}games", game_id)
-            for result in record.get("results", ()):
-                player, board = name_key(result["player"]), result["board"]
-                stats = f"{PREFIX}stats:{board}:{player}"
-                pipe.lpush(f"{PREFIX}player-games:{player}", game_id)
-                pipe.hset(stats, "name", result["player"])
-                pipe.hincrby(stats, "played", 1)
-                # score = wins * 1e7 - played: most wins first, then fewest rounds
-                pipe.zincrby(f"{PREFIX}leaders:{board}", -1, player)
-                if result["won"]:
-                    pipe.hincrby(stats, "wins", 1)
-                    pipe.zincrby(f"{PREFIX}leaders:{board}", 10_000_000, player)
-                    if result.get("tries") is not None:
-                        pipe.zadd(f"{PREFIX}best:{board}", {player: result["tries"]}, lt=True)
-            pipe.execute()
+            if key is None:
+                return self._save_new(record)
+            keyed = f"{PREFIX}game-key:{key}"
+            while True:  # the key and the game are written together, or not at all
+                with self._client.pipeline() as watch:
+                    try:
+                        watch.watch(keyed)
+                        known = watch.get(keyed)
+                        if known is not None:
+                            return int(known)
+                        return self._save_new(record, watch, keyed)
+                    except redis.WatchError:
+                        continue
+
+    def _save_new(self, record: JSONDict, watch: Any = None, keyed: str | None = None) -> int:
+        """Write a new game (in the transaction of ``watch`` when it is keyed)."""
+        game_id = int(self._client.incr(f"{PREFIX}games:next"))
+        stored = dict(record, id=game_id)
+        pipe = watch if watch is not None else self._client.pipeline(transaction=True)
+        if watch is not None and keyed is not None:
+            pipe.multi()
+            pipe.set(keyed, game_id)
+        pipe.set(f"{PREFIX}game:{game_id}", json.dumps(stored, separators=(",", ":")))
+        pipe.lpush(f"{PREFIX}games", game_id)
+        for result in record.get("results", ()):
+            player, board = name_key(result["player"]), result["board"]
+            stats = f"{PREFIX}stats:{board}:{player}"
+            pipe.lpush(f"{PREFIX}player-games:{player}", game_id)
+            pipe.hset(stats, "name", result["player"])
+            pipe.hincrby(stats, "played", 1)
+            # score = wins * 1e7 - played: most wins first, then fewest rounds
+            pipe.zincrby(f"{PREFIX}leaders:{board}", -1, player)
+            if result["won"]:
+                pipe.hincrby(stats, "wins", 1)
+                pipe.zincrby(f"{PREFIX}leaders:{board}", 10_000_000, player)
+                if result.get("tries") is not None:
+                    pipe.zadd(f"{PREFIX}best:{board}", {player: result["tries"]}, lt=True)
+        pipe.execute()
         return game_id
 
     def get_game(self, game_id: int) -> JSONDict | None:

@@ -61,6 +61,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX results_board ON results(board, player_key);
     CREATE INDEX results_player ON results(player_key, game_id);
     """,
+    # 3: a game's key, so that a game written twice (a journal replayed) is stored once
+    """
+    ALTER TABLE games ADD COLUMN key TEXT;
+    CREATE UNIQUE INDEX games_key ON games(key);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 POOL_SIZE = 4
@@ -76,8 +81,9 @@ def translate_errors(path: Path) -> Iterator[None]:
 
 
 class SQLiteStore(Store):
-    def __init__(self, path: Path, pool_size: int = POOL_SIZE) -> None:
+    def __init__(self, path: Path, pool_size: int = POOL_SIZE, timeout: float = 10.0) -> None:
         self.path = path
+        self._timeout = timeout  # seconds a writer waits for another connection's lock
         self._pool: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         self._all: list[sqlite3.Connection] = []
         self._pool_size = pool_size
@@ -92,7 +98,7 @@ class SQLiteStore(Store):
             self._migrate(db)
 
     def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=10, isolation_level=None,
+        db = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
                              check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
@@ -135,7 +141,7 @@ class SQLiteStore(Store):
                 db.execute(f"PRAGMA user_version = {number + 1}")
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                _roll_back(db)
                 raise
 
     # ------------------------------------------------------------------ accounts
@@ -179,9 +185,16 @@ class SQLiteStore(Store):
         with self._write_lock, self._using() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
+                key = record.get("key")
+                known = db.execute("SELECT id FROM games WHERE key = ?", (key,)).fetchone() \
+                    if key is not None else None
+                if known is not None:
+                    db.execute("ROLLBACK")
+                    return int(known[0])
                 cursor = db.execute(
-                    "INSERT INTO games(game, mode, room, ended, record) VALUES (?,?,?,?,?)",
-                    (record["game"], record["mode"], record.get("room"), record["ended"], "{}"))
+                    "INSERT INTO games(game, mode, room, ended, record, key) "
+                    "VALUES (?,?,?,?,?,?)", (record["game"], record["mode"], record.get("room"),
+                                            record["ended"], "{}", key))
                 game_id = int(cursor.lastrowid or 0)
                 stored = dict(record, id=game_id)
                 db.execute("UPDATE games SET record = ? WHERE id = ?",
@@ -189,7 +202,7 @@ class SQLiteStore(Store):
                 _insert_results(db, game_id, stored)
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                _roll_back(db)
                 raise
         return game_id
 
@@ -228,6 +241,14 @@ class SQLiteStore(Store):
             for db in self._all:
                 db.close()
             self._all.clear()
+
+
+def _roll_back(db: sqlite3.Connection) -> None:
+    """Undo the open transaction, if SQLite did not already (it does on a full disk): a
+    failing ROLLBACK must not hide the error that caused it."""
+    if db.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
 
 
 def _insert_results(db: sqlite3.Connection, game_id: int, record: JSONDict) -> None:

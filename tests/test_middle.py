@@ -94,7 +94,7 @@ def test_control_routes_each_type_to_its_one_handler() -> None:
 
 
 def services_threads() -> set[str]:
-    names = {"presence", "resume-tokens", "invitations", "departures"}
+    names = {"presence", "resume-tokens", "invitations", "departures", "journal"}
     return {t.name for t in threading.enumerate() if t.name in names}
 
 
@@ -104,11 +104,11 @@ def test_building_starts_no_thread_and_close_joins_them(tmp_path: Path) -> None:
     backends = Backends(store=SQLiteStore(folder / "db.sqlite3"), rooms=MemoryRoomStore(bus),
                         bus=bus, counters=MemoryCounters(), presence=MemoryPresence())
     before = services_threads()
-    services = build(Settings(), backends, wakeup.PortableWakeup())
+    services = build(Settings(data_dir=folder), backends, wakeup.PortableWakeup())
     assert services_threads() == before
     services.start()
     assert services_threads() - before == {"presence", "resume-tokens", "invitations",
-                                           "departures"}
+                                           "departures", "journal"}
     services.close()
     assert services_threads() == before
     backends.close()
@@ -129,7 +129,7 @@ def test_the_secret_source_is_the_one_handed_in(tmp_path: Path) -> None:
             return n - 1
 
     source = Counting()
-    draw: Callable[[], int] = build(Settings(), backends, wakeup.PortableWakeup(),
+    draw: Callable[[], int] = build(Settings(data_dir=tmp_path), backends, wakeup.PortableWakeup(),
                                     source).rooms.draw_secret
     assert [draw(), draw()] == [10, 10] and source.calls == [10, 10]
     backends.close()

@@ -167,3 +167,13 @@ def test_unreachable_backends_raise_backend_error() -> None:
         redis_backend.connect(f"redis://127.0.0.1:{port}/0")
     with pytest.raises(BackendError):
         MemcachedCounters(f"127.0.0.1:{port}")
+
+
+def test_a_keyed_game_is_stored_once(store: Store) -> None:
+    first = store.save_game(dict(game("ann", ["ann"]), key="main/3/100.5"))
+    again = store.save_game(dict(game("ann", ["ann"]), key="main/3/100.5"))  # a replay
+    other = store.save_game(dict(game("ann", ["ann"]), key="main/4/110.5"))
+    unkeyed = [store.save_game(game("ann", ["ann"])) for _ in range(2)]
+    assert again == first and len({first, other, *unkeyed}) == 4
+    assert store.count_games() == 4
+    assert [(r.player, r.played) for r in store.leaders("single")] == [("ann", 4)]

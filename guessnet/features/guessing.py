@@ -94,8 +94,10 @@ def on_guess(session: PlayerSession, msg: protocol.Guess) -> None:
         hint, finished = session.single.guess(name, msg.value, now, next_secret)
         session.send(hint_message(hint))
         if finished is not None:
-            game_id = session.services.records.round(finished)
-            session.send(round_ended(finished, game_id))
+            recorded = session.services.records.round(finished)
+            session.send(round_ended(finished, recorded.game_id))
+            if recorded.note is not None:
+                session.send(protocol.Notice(text=recorded.note))
             session.send(round_started(session.single, name))
         return
     if session.place is not Place.ROOM or session.room is None:
@@ -103,19 +105,18 @@ def on_guess(session: PlayerSession, msg: protocol.Guess) -> None:
                       "('1' single, '2' multi)")
 
     def guess(live: GuessRoom) -> Transition[tuple[HintResult, FinishedRound | None]]:
-        hint, finished = live.guess(name, msg.value, now, next_secret)
-        if finished is None:
-            return Transition(value=(hint, None))
-        return Transition(value=(hint, finished), broadcasts=[
-            envelope(hint_message(hint), only=name),
-            envelope(round_ended(finished, None), round_started(live, None)),
-        ])
+        rooms.check_announced(live)
+        return Transition(live.guess(name, msg.value, now, next_secret))
 
-    hint, finished = rooms.transact(session.room, guess)
+    room = session.room
+    hint, finished = rooms.transact(room, guess)
     if finished is None:
         session.send(hint_message(hint))
-    else:
-        session.services.records.round(finished)
+        return
+    # Commit, then announce: nobody (the winner included) hears of the end before the
+    # round is recorded; guesses meanwhile are refused, using no try.
+    recorded = session.services.records.round(finished)
+    rooms.announce(room, finished, recorded, [envelope(hint_message(hint), only=name)])
 
 
 def on_leave(session: PlayerSession, msg: protocol.Leave) -> None:
@@ -142,11 +143,8 @@ def leave_game(session: PlayerSession) -> None:
 
         def leave(live: GuessRoom) -> Transition[FinishedRound | None]:
             finished = live.leave(name, now, next_secret)
-            notes: list[protocol.Message] = [
-                protocol.RoomUpdate(room=room, name=name, event="left")]
-            if finished is not None:
-                notes += [round_ended(finished, None), round_started(live, None)]
-            return Transition(value=finished, broadcasts=[envelope(*notes)])
+            update = protocol.RoomUpdate(room=room, name=name, event="left")
+            return Transition(value=finished, broadcasts=[envelope(update)])
 
         services.channels.leave(session, room_channel(room))
         try:
@@ -155,7 +153,7 @@ def leave_game(session: PlayerSession) -> None:
             if session.name is not None:
                 services.channels.join(session, LOBBY)
         if finished is not None:
-            session.services.records.round(finished)
+            services.rooms.announce(room, finished, services.records.round(finished))
     text = f"room {room}" if room else "single-player game"
     services.channels.admin_event("left", f"{name} left the {text}", conn=session.conn_id,
                                   name=name, room=room)

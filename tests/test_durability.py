@@ -1,0 +1,91 @@
+"""Commit, then announce: nobody hears a round ended before it is recorded.
+
+The store's write lock is held by another connection (as a long backup or a stuck writer
+would), then released, or the server is killed meanwhile.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import protocol
+from storage.sqlite import SQLiteStore
+from tests.conftest import Peer, Running
+from tests.procs import ServerProcess
+
+
+@contextmanager
+def write_lock_held(database: Path) -> Iterator[sqlite3.Connection]:
+    db = sqlite3.connect(database, timeout=5, isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")  # every other writer waits
+    try:
+        yield db
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+
+
+def nothing_of(peer: Peer, kind: type[protocol.Message], seconds: float) -> bool:
+    """True if no ``kind`` arrives within ``seconds`` (what did arrive is kept)."""
+    try:
+        peer.expect(kind, timeout=seconds)
+    except AssertionError:
+        return True
+    return False
+
+
+def join_room(srv_port_peer: list[Peer]) -> None:
+    for peer in srv_port_peer:
+        peer.request(protocol.Play(mode="multi", room="vault"), protocol.RoundStarted)
+
+
+def test_a_round_end_is_announced_only_once_stored(srv: Running) -> None:
+    ann, bob = srv.player("ann"), srv.player("bob")
+    join_room([ann, bob])
+    with write_lock_held(srv.data_dir / "guessnet.sqlite3"):
+        ann.send(protocol.Guess(value=srv.room_secret("vault")))
+        for peer in (ann, bob):
+            assert nothing_of(peer, protocol.RoundEnded, 1.0)
+        assert nothing_of(ann, protocol.Hint, 0.1)  # not even the winner's "correct"
+        error = bob.refused(protocol.Guess(value=1), "rejected")  # no try used
+        assert "being recorded" in error.message
+    ended = [peer.expect(protocol.RoundEnded, timeout=10) for peer in (ann, bob)]
+    assert {e.winner for e in ended} == {"ann"} and ended[0].game_id is not None
+    assert ann.expect(protocol.Hint).result == "correct"
+    stored = srv.backends.store.get_game(ended[0].game_id)
+    assert stored is not None and stored["winner"] == "ann" and stored["room"] == "vault"
+    assert bob.expect(protocol.RoundStarted).round == 2
+    assert bob.request(protocol.Guess(value=1), protocol.Hint).tries_used == 1
+
+
+def test_killed_while_storing_loses_nothing_anyone_was_told(tmp_path: Path,
+                                                             certs: Path) -> None:
+    server = ServerProcess(tmp_path, certs, "--tries", "10").start()
+    ann, bob = server.peer("ann"), server.peer("bob")
+    try:
+        join_room([ann, bob])
+        database = tmp_path / "data" / "guessnet.sqlite3"
+        with write_lock_held(database):
+            for value in range(1, 11):  # one of these wins; its end waits for the lock
+                ann.send(protocol.Guess(value=value))
+            told = not (nothing_of(ann, protocol.RoundEnded, 1.0) and
+                        nothing_of(bob, protocol.RoundEnded, 0.1))
+            hints = [m for m in ann.inbox if isinstance(m, protocol.Hint)]
+            # the guesses below the secret were answered "low"; the winning one is being
+            # stored (ann's next guesses wait for it), so it is not answered yet
+            assert len(hints) < 10 and all(h.result == "low" for h in hints), hints
+            server.stop(signal.SIGKILL)
+        assert not told  # nobody heard of an end that was not stored...
+        store = SQLiteStore(database)
+        try:
+            assert store.count_games() == 0  # ...and none was stored: nothing lost
+        finally:
+            store.close()
+    finally:
+        server.stop(signal.SIGKILL)
+        for peer in (ann, bob):
+            peer.close()

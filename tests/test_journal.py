@@ -1,0 +1,171 @@
+"""Storage down is not data lost: the journal keeps finished rounds until the store is back.
+
+The journal alone, then a real server whose SQLite store is locked, then one whose disk fills.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import protocol
+from guessnet.journal import Journal, JournalError
+from guessnet.services import Backends
+from storage.base import BackendError, JSONDict
+from storage.memory import MemoryBus, MemoryCounters, MemoryPresence, MemoryRoomStore
+from storage.sqlite import SQLiteStore
+from tests.conftest import Peer, Running
+from tests.procs import ServerProcess
+from tests.test_durability import write_lock_held
+
+
+def entry(n: int) -> JSONDict:
+    return {"game": "guess", "mode": "single", "room": None, "key": f"single-1/{n}/1.5",
+            "round": n, "started": 1.5, "ended": 2.5, "players": ["ann"], "secret": 3,
+            "moves": [{"at": 2.5, "player": "ann", "move": 3, "result": "correct"}],
+            "outcome": "won", "winner": "ann", "results": []}
+
+
+def test_the_journal_replays_in_order_once(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "data")
+    for n in range(1, 5):
+        journal.append(entry(n))
+    assert journal.pending() == 4
+    store = SQLiteStore(tmp_path / "db.sqlite3")
+    try:
+        calls: list[int] = []
+
+        def flaky(record: JSONDict) -> int:
+            calls.append(record["round"])
+            if record["round"] == 3 and calls.count(3) == 1:
+                raise BackendError("store down again")
+            return store.save_game(record)
+
+        with pytest.raises(BackendError):
+            journal.replay(flaky)
+        assert journal.pending() == 2  # 1 and 2 written, 3 and 4 kept in order
+        assert journal.replay(flaky) == 2 and journal.pending() == 0
+        assert calls == [1, 2, 3, 3, 4]
+        journal.append(entry(2))  # written twice (a crash before the journal was emptied)
+        journal.replay(store.save_game)
+        assert [g.game_id for g in store.recent_games(10)] == [4, 3, 2, 1]
+        assert [store.get_game(i)["round"] for i in (1, 2, 3, 4)] == [1, 2, 3, 4]  # type: ignore[index]
+    finally:
+        store.close()
+
+
+def test_an_unwritable_journal_says_why(tmp_path: Path) -> None:
+    (tmp_path / "data").write_text("a file where the folder should be")
+    with pytest.raises(JournalError, match="journal"):
+        Journal(tmp_path / "data").append(entry(1))
+
+
+@pytest.fixture
+def short_wait_server(make_server: Callable[..., Running], tmp_path: Path) -> Running:
+    """A server whose SQLite store gives up on a held write lock after half a second."""
+    bus = MemoryBus()
+    store = SQLiteStore(tmp_path / "short" / "guessnet.sqlite3", timeout=0.5)
+    return make_server("--data-dir", str(tmp_path / "short"), backends=Backends(
+        store=store, rooms=MemoryRoomStore(bus), bus=bus, counters=MemoryCounters(),
+        presence=MemoryPresence()))
+
+
+def test_a_locked_store_journals_and_catches_up(short_wait_server: Running) -> None:
+    srv = short_wait_server
+    admin = srv.admin()
+    ann, bob, cy = srv.player("ann"), srv.player("bob"), srv.player("cy")
+    ann.request(protocol.Play(mode="single"), protocol.RoundStarted)
+    for peer in (bob, cy):
+        peer.request(protocol.Play(mode="multi"), protocol.RoundStarted)
+    with write_lock_held(srv.data_dir / "guessnet.sqlite3"):
+        ann.request(protocol.Guess(value=srv.single_secret("ann")), protocol.Hint)
+        single = ann.expect(protocol.RoundEnded, timeout=5)
+        assert single.winner == "ann" and single.game_id is None
+        assert "will be recorded as soon as storage is back" in ann.expect(protocol.Notice).text
+        bob.send(protocol.Guess(value=srv.room_secret()))
+        for peer in (bob, cy):
+            assert peer.expect(protocol.RoundEnded, timeout=5).game_id is None
+            assert "storage is unavailable" in peer.expect(protocol.Notice).text
+        assert admin.expect(protocol.AdminEvent, lambda e: e.kind == "journaled").text
+    replayed = admin.expect(protocol.AdminEvent, lambda e: e.kind == "replayed", timeout=15)
+    assert "2 journaled rounds" in replayed.text
+    games = srv.backends.store.recent_games(10)
+    assert sorted((g.mode, g.winner) for g in games) == [("multi", "bob"), ("single", "ann")]
+
+
+TMPFS_REASON = "a disk-full test mounts a tmpfs, which needs root"
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip(TMPFS_REASON)
+    folder = tmp_path / "small-disk"
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(folder)],
+                   check=True, timeout=10)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False, timeout=10)
+
+
+def fill(folder: Path) -> Path:
+    filler = folder / "filler"
+    with filler.open("wb") as out:
+        while True:
+            try:
+                out.write(b"\0" * 16384)
+                out.flush()
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+                return filler
+
+
+def win_single(peer: Peer, secret_range: range) -> protocol.RoundEnded:
+    for value in secret_range:
+        hint = peer.request(protocol.Guess(value=value), protocol.Hint)
+        if hint.result == "correct":
+            break
+    return peer.expect(protocol.RoundEnded, timeout=15)
+
+
+def test_a_full_disk_is_said_and_storage_recovers(small_disk: Path, tmp_path: Path,
+                                                  certs: Path) -> None:
+    server = ServerProcess(tmp_path, certs, "--data-dir", str(small_disk / "data"),
+                           "--tries", "10").start()
+    ann, admin = server.peer("ann"), server.admin()
+    try:
+        ann.request(protocol.Play(mode="single"), protocol.RoundStarted)
+        first = win_single(ann, range(1, 11))
+        assert first.game_id is not None
+        ann.expect(protocol.RoundStarted)
+        filler = fill(small_disk)
+        lost = win_single(ann, range(1, 11))
+        assert lost.game_id is None
+        note = ann.expect(protocol.Notice).text
+        assert "could not be recorded" in note and "No space left on device" in note
+        event = admin.expect(protocol.AdminEvent, lambda e: e.kind == "not_recorded")
+        assert "No space left on device" in event.text
+        ann.expect(protocol.RoundStarted)
+        filler.unlink()  # space again: play and storage go on
+        again = win_single(ann, range(1, 11))
+        assert again.game_id is not None
+        ann.request(protocol.Leave(), protocol.LeftGame)
+        _, rows = admin.table(protocol.History(limit=10))
+        assert {r[0] for r in rows} == {first.game_id, again.game_id}  # nothing lost
+    finally:
+        server.stop(signal.SIGTERM)
+        for peer in (ann, admin):
+            peer.close()
+    log = (tmp_path / "logs" / "server.log").read_text(encoding="utf-8")
+    assert "database or disk is full" in log and "NOT recorded" in log
+    assert "cannot rollback" not in log
+
