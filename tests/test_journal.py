@@ -21,8 +21,9 @@ from guessnet.services import Backends
 from storage.base import BackendError, JSONDict
 from storage.memory import MemoryBus, MemoryCounters, MemoryPresence, MemoryRoomStore
 from storage.sqlite import SQLiteStore
-from tests.conftest import Peer, Running
+from tests.conftest import LogWatch, Peer, Running, scaled_backends
 from tests.procs import ServerProcess
+from tests.services import redis_service
 from tests.test_durability import write_lock_held
 
 
@@ -169,3 +170,29 @@ def test_a_full_disk_is_said_and_storage_recovers(small_disk: Path, tmp_path: Pa
     assert "database or disk is full" in log and "NOT recorded" in log
     assert "cannot rollback" not in log
 
+
+
+def test_redis_killed_mid_play_loses_no_game_anyone_was_told_of(
+        make_server: Callable[..., Running], tmp_path: Path, server_log: LogWatch) -> None:
+    service = redis_service(tmp_path / "redis-data").start()  # AOF: games must survive
+    url = f"redis://127.0.0.1:{service.port}/0"
+    try:
+        srv = make_server("--tries", "10", backends=scaled_backends(url, None))
+        ann = srv.player("ann")
+        ann.request(protocol.Play(mode="single"), protocol.RoundStarted)
+        service.kill()
+        told = []
+        for _ in range(3):  # three rounds won while Redis is down
+            ann.request(protocol.Guess(value=srv.single_secret("ann")), protocol.Hint)
+            ended = ann.expect(protocol.RoundEnded)
+            assert ended.winner == "ann" and ended.game_id is None
+            assert "recorded as soon as storage is back" in ann.expect(protocol.Notice).text
+            told.append(ended.round)
+            ann.expect(protocol.RoundStarted)
+        service.start()
+        server_log.wait_for("journal replayed: 3 rounds", timeout=20)
+        games = srv.backends.store.recent_games(10)
+        assert sorted(g.game_id for g in games) == [1, 2, 3] and told == [1, 2, 3]
+        assert all(g.winner == "ann" and g.mode == "single" for g in games)
+    finally:
+        service.stop()
