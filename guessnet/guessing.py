@@ -45,11 +45,15 @@ def guess_record(finished: FinishedRound) -> dict[str, Any]:
 
 
 def with_results(store: Store, record: dict[str, Any]) -> dict[str, Any]:
-    """``record`` with its results: one per account that guessed (asks the store which)."""
-    guessed: dict[str, int] = {}
+    """``record`` with its leaderboard results, one per account that took part (asks the
+    store which are accounts): in a round those who guessed, in a match those seated."""
+    moved: dict[str, int] = {name: 0 for name in record.get("seated", ())}
     for move in record["moves"]:
-        guessed[move["player"]] = guessed.get(move["player"], 0) + 1
-    accounts = store.accounts_among(guessed)
+        moved[move["player"]] = moved.get(move["player"], 0) + 1
+    if "seated" in record:
+        moved = {name: count for name, count in moved.items() if name in record["seated"]}
+    board = "tictactoe" if record["game"] == "tictactoe" else record["mode"]
+    accounts = store.accounts_among(moved)
     return dict(record, results=[
-        {"player": player, "board": record["mode"], "won": player == record["winner"],
-         "tries": count} for player, count in guessed.items() if player in accounts])
+        {"player": player, "board": board, "won": player == record["winner"],
+         "tries": count} for player, count in moved.items() if player in accounts])

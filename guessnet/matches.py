@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import protocol
@@ -23,19 +24,19 @@ from games.tictactoe import Match, MoveRejected, best_move
 from guessnet.channels import Channels
 from guessnet.control import Control, MatchOp, MatchSeat
 from guessnet.errors import Refused
-from guessnet.logs import escape, log
+from guessnet.records import Recorded
 from guessnet.seats import BOT, LiveMatch, LocalSeat, RemoteSeat, Seat, Seats, match_record
-from storage.base import BackendError, Store
+from storage.base import JSONDict
 
 
 class Matches:
     """Callers (the players' sessions, ``Invitations``) use the public methods."""
 
     def __init__(self, seats: Seats, channels: Channels, control: Control,
-                 store: Store) -> None:
+                 record: Callable[[JSONDict, str], Recorded]) -> None:
         self._seats = seats
         self._channels = channels
-        self._store = store
+        self._record = record  # Records.match: stored, or journaled, before it is told
         self._lock = threading.RLock()
         self._matches: dict[str, LiveMatch] = {}   # hosted here, by player name key
         self._hosted_elsewhere: dict[str, str] = {}  # local player key -> host owner
@@ -214,13 +215,10 @@ class Matches:
             for name in live.seats:
                 if self._matches.get(name.casefold()) is live:
                     del self._matches[name.casefold()]
-        game_id = None
-        try:
-            game_id = self._store.save_game(match_record(self._store, live))
-        except BackendError as exc:
-            log("ERROR", f"could not store match #{live.match_id}: {escape(exc)}")
+        recorded = self._record(match_record(live), f"tic-tac-toe match #{live.match_id}")
         ended = protocol.MatchEnded(match_id=live.match_id, outcome=rules.result,
-                                    winner=rules.winner, how=rules.how, game_id=game_id)
+                                    winner=rules.winner, how=rules.how,
+                                    game_id=recorded.game_id)
         # Seats are freed before the end is shown: a player who reads "match ended" and at
         # once asks for another game must find itself free, also on another process (both
         # go over the same bus channel, in this order).
@@ -231,6 +229,8 @@ class Matches:
         for seat in live.seats.values():
             if seat is not None:
                 seat.send(ended)
+                if recorded.note is not None:
+                    seat.send(protocol.Notice(text=recorded.note))
         result = f"won by {rules.winner} ({rules.how})" if rules.winner else "a draw"
         self._channels.admin_event("match", f"tic-tac-toe match #{live.match_id} {rules.x} vs "
                                    f"{rules.o}: {result}")

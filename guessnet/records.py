@@ -71,6 +71,13 @@ class Records:
         self._channels.admin_event("round_ended", text, room=room, name=finished.winner)
         return recorded
 
+    def match(self, record: JSONDict, what: str) -> Recorded:
+        """Store (or journal) a finished match's record (``seats.match_record``)."""
+        try:
+            return Recorded(self._store.save_game(with_results(self._store, record)))
+        except BackendError as exc:
+            return self._journal(record, what, exc, None)
+
     def _count(self, finished: FinishedRound) -> None:
         counters = self._counters
         counters.incr("rounds:played")
@@ -94,12 +101,12 @@ class Records:
                 f"the journal ({escape(failed)})")
             self._channels.admin_event("not_recorded", f"{what} could not be recorded: "
                                        f"{failed}", "ERROR", room=room)
-            return Recorded(None, f"this round could not be recorded: {failed}")
+            return Recorded(None, f"this result could not be recorded: {failed}")
         log("ERROR", f"{what} journaled, the store failed: {escape(cause)}")
         self._channels.admin_event("journaled", f"{what} kept in the journal until storage "
                                    f"is back ({cause})", None, room=room)
-        return Recorded(None, "storage is unavailable: this round's result is kept and will "
-                        "be recorded as soon as storage is back")
+        return Recorded(None, "storage is unavailable: this result is kept and will be "
+                        "recorded as soon as storage is back")
 
     def replay(self) -> int:
         """Write the journal to the store, in order; return how many rounds were written
@@ -114,6 +121,6 @@ class Records:
             log("ERROR", f"journal replay waits: {escape(exc)}")
             return
         if written:
-            log("GAME", f"journal replayed: {written} rounds written to the store")
-            self._channels.admin_event("replayed", f"{written} journaled rounds are now "
+            log("GAME", f"journal replayed: {written} games written to the store")
+            self._channels.admin_event("replayed", f"{written} journaled games are now "
                                        "recorded", None)

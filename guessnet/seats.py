@@ -12,7 +12,6 @@ from games.tictactoe import Match
 from guessnet.channels import Channels
 from guessnet.control import Control, ControlMessage, split_owner
 from guessnet.registry import Member, Registry
-from storage.base import Store
 
 BOT = "server"
 
@@ -55,20 +54,18 @@ class LiveMatch:
         return any(s is None for s in self.seats.values())
 
 
-def match_record(store: Store, live: LiveMatch) -> dict[str, Any]:
-    """The history record of a finished match; results for the accounts that played."""
+def match_record(live: LiveMatch) -> dict[str, Any]:
+    """The history record of a finished match, keyed like a round (``records.with_results``
+    adds the results of the seated accounts)."""
     rules = live.rules
-    counts = {name: sum(1 for m in rules.moves if m.player == name) for name in live.seats}
-    seated = [name for name, seat in live.seats.items() if seat is not None]
-    accounts = store.accounts_among(seated)
-    results = [{"player": name, "board": "tictactoe", "won": name == rules.winner,
-                "tries": counts[name]} for name in seated if name in accounts]
     return {
         "game": "tictactoe", "mode": "bot" if live.against_bot else "match", "room": None,
+        "key": f"match/{rules.x}/{rules.o}/{live.started!r}",
         "started": live.started, "ended": time.time(), "players": [rules.x, rules.o],
+        "seated": [name for name, seat in live.seats.items() if seat is not None],
         "moves": [{"at": at, "player": m.player, "move": m.cell, "result": m.mark}
                   for m, at in zip(rules.moves, live.times, strict=False)],
-        "outcome": rules.state, "winner": rules.winner, "how": rules.how, "results": results,
+        "outcome": rules.state, "winner": rules.winner, "how": rules.how,
     }
 
 

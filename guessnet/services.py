@@ -142,7 +142,7 @@ def build(settings: Settings, backends: Backends, wakeup: Wakeup,
                       Journal(settings.data_dir))
     departures = Departures(rooms, registry, records, backends.presence.ttl / 3)
     seats = Seats(registry, channels, control)
-    matches = Matches(seats, channels, control, backends.store)
+    matches = Matches(seats, channels, control, records.match)
     invitations = Invitations(seats, channels, control, backends.store, matches)
     return Services(settings=settings, store=backends.store, counters=backends.counters,
                     bus=backends.bus, control=control, registry=registry, channels=channels,

@@ -96,7 +96,7 @@ def test_a_locked_store_journals_and_catches_up(short_wait_server: Running) -> N
             assert "storage is unavailable" in peer.expect(protocol.Notice).text
         assert admin.expect(protocol.AdminEvent, lambda e: e.kind == "journaled").text
     replayed = admin.expect(protocol.AdminEvent, lambda e: e.kind == "replayed", timeout=15)
-    assert "2 journaled rounds" in replayed.text
+    assert "2 journaled games" in replayed.text
     games = srv.backends.store.recent_games(10)
     assert sorted((g.mode, g.winner) for g in games) == [("multi", "bob"), ("single", "ann")]
 
@@ -190,9 +190,27 @@ def test_redis_killed_mid_play_loses_no_game_anyone_was_told_of(
             told.append(ended.round)
             ann.expect(protocol.RoundStarted)
         service.start()
-        server_log.wait_for("journal replayed: 3 rounds", timeout=20)
+        server_log.wait_for("journal replayed: 3 games", timeout=20)
         games = srv.backends.store.recent_games(10)
         assert sorted(g.game_id for g in games) == [1, 2, 3] and told == [1, 2, 3]
         assert all(g.winner == "ann" and g.mode == "single" for g in games)
     finally:
         service.stop()
+
+
+def test_a_match_ended_while_the_store_is_locked_is_journaled(
+        short_wait_server: Running, server_log: LogWatch) -> None:
+    srv = short_wait_server
+    ann = srv.player()
+    ann.hello()
+    ann.request(protocol.Register(name="ann", password="journal-pass"), protocol.Identified)
+    ann.request(protocol.Play(mode="tictactoe"), protocol.Board)
+    with write_lock_held(srv.data_dir / "guessnet.sqlite3"):
+        ended = ann.request(protocol.Resign(), protocol.MatchEnded, timeout=5)
+        assert ended.winner == "server" and ended.game_id is None
+        assert "recorded as soon as storage is back" in ann.expect(protocol.Notice).text
+    server_log.wait_for("journal replayed: 1 games", timeout=15)
+    [game] = srv.backends.store.recent_games(5)
+    assert (game.game, game.winner) == ("tictactoe", "server")
+    [row] = srv.backends.store.leaders("tictactoe")
+    assert (row.player, row.wins, row.played) == ("ann", 0, 1)  # the account's result too
