@@ -110,8 +110,11 @@ class GuessRoom:
     ever: list[str] = field(default_factory=list)
     moves: list[Move] = field(default_factory=list)
     # The caller's bookkeeping, never read by the rules: the last round whose end the room's
-    # members were told (a server announces a round's end only once it is recorded).
+    # members were told (a server announces a round's end only once it is recorded), and that
+    # announcement (its messages and wall-clock time), to send again to members who may have
+    # missed it.
     announced: int = 0
+    last_end: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("single", "multi"):
@@ -213,7 +216,7 @@ class GuessRoom:
             "secret": self.secret, "round": self.round, "started": self.started,
             "tries": self.tries, "departed": self.departed, "ever": self.ever,
             "moves": [[m.at, m.player, m.value, m.result] for m in self.moves],
-            "announced": self.announced,
+            "announced": self.announced, "last_end": self.last_end,
         }
 
     @classmethod
@@ -224,4 +227,5 @@ class GuessRoom:
             secret=data["secret"], round=data["round"], started=data["started"],
             tries=dict(data["tries"]), departed=dict(data["departed"]), ever=list(data["ever"]),
             moves=[Move(at=a, player=p, value=v, result=r) for a, p, v, r in data["moves"]],
-            announced=int(data.get("announced", data["round"] - 1)))
+            announced=int(data.get("announced", data["round"] - 1)),
+            last_end=data.get("last_end"))

@@ -6,11 +6,12 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import protocol
 from games.guess import FinishedRound, GuessRejected, GuessRoom, Mode, Rules
-from guessnet.channels import Channels, envelope
+from guessnet.channels import Channels, envelope, frame_of
 from guessnet.guessing import round_ended, round_started
 from guessnet.logs import escape, log
 from guessnet.records import Recorded
@@ -52,6 +53,20 @@ class SecretDraws:
                     return value
 
 
+CLOCK_SKEW = 2.0  # seconds: processes' clocks may differ this much (an end resent twice is
+#                   shown twice; one never resent would be missed)
+
+
+@dataclass(frozen=True)
+class Resync:
+    """A room as a reconnected process finds it: the round on, tries used by its members, and
+    the frames of an end they may have missed."""
+
+    round: int
+    tries_used: dict[str, int]
+    missed: list[bytes]
+
+
 class Rooms:
     """Callers use ``new_room``, ``draw_secret``, ``live_rooms``, ``transact`` and ``resync``."""
 
@@ -89,11 +104,14 @@ class Rooms:
         """Tell the room that ``finished`` ended (and what became of its record) and which
         round is on now; ``before`` goes out first, in the same step (the winner's hint)."""
         note = [] if recorded.note is None else [protocol.Notice(text=recorded.note)]
+        ended = [round_ended(finished, recorded.game_id), *note]
+        now = self.clock()
 
         def told(live: GuessRoom) -> Transition[None]:
             live.announced = max(live.announced, finished.round)
+            live.last_end = {"at": now, "msgs": [msg.to_dict() for msg in ended]}
             return Transition(None, broadcasts=[*before, envelope(
-                round_ended(finished, recorded.game_id), *note, round_started(live, None))])
+                *ended, round_started(live, None))])
 
         self.transact(room, told)
 
@@ -113,31 +131,36 @@ class Rooms:
 
         return self.transact(room, release)
 
-    def resync(self) -> None:
-        """After the bus reconnected: messages may have been lost, so re-read every room this
-        process has members in, put the members back if the room forgot them, and resend each
-        its round."""
+    def resync(self, lost_at: float) -> None:
+        """After the bus reconnected (it was lost at ``lost_at``, wall clock): messages may
+        have been lost, so re-read every room this process has members in, put the members
+        back if the room forgot them, send again a round's end announced since ``lost_at``
+        (a winner always learns they won), and send each member the round that is on."""
         rooms = self._channels.local_members("room:")
         for channel, local in rooms.items():
             room = channel.removeprefix("room:")
             names = [m.name for m in local if m.name]
 
-            def rejoin(live: GuessRoom, names: list[str] = names,
-                       ) -> Transition[tuple[int, dict[str, int]]]:
+            def rejoin(live: GuessRoom, names: list[str] = names) -> Transition[Resync]:
                 for name in names:
                     live.join(name)
-                return Transition(value=(live.round, {n: live.tries_used(n) for n in names}))
+                missed = live.last_end["msgs"] if live.last_end is not None and \
+                    live.last_end["at"] >= lost_at - CLOCK_SKEW else []
+                return Transition(Resync(live.round, {n: live.tries_used(n) for n in names},
+                                         [frame_of(msg) for msg in missed]))
 
             try:
-                round_number, used = self.transact(room, rejoin)
+                state = self.transact(room, rejoin)
             except BackendError as exc:
                 log("ERROR", f"resync room {escape(room)}: {escape(exc)}")
                 continue
             rules = self.rules
             for member in local:
                 if member.name:
+                    for frame in state.missed:
+                        member.conn.send_frame(frame)
                     member.conn.send(protocol.RoundStarted(
-                        mode="multi", room=room, round=round_number, low=rules.low,
+                        mode="multi", room=room, round=state.round, low=rules.low,
                         high=rules.high, tries=rules.tries,
-                        tries_used=used.get(member.name, 0)))
+                        tries_used=state.tries_used.get(member.name, 0)))
         log("CONNECTION", f"bus reconnected: {len(rooms)} rooms resynchronised")

@@ -113,7 +113,7 @@ class Services:
         self.control.start()
         self.channels.start()
         self.bus.on_reconnect(self.rooms.resync)
-        self.bus.on_reconnect(self.registry.publish_all)
+        self.bus.on_reconnect(lambda lost_at: self.registry.publish_all())
         self.bus.start()
         self.registry.start()
         self.departures.start()

@@ -152,8 +152,10 @@ class Bus(abc.ABC):
     def unsubscribe(self, channel: str) -> None: ...
 
     @abc.abstractmethod
-    def on_reconnect(self, hook: Callable[[], None]) -> None:
-        """Call ``hook`` after every reconnection (never, for a bus that cannot lose one)."""
+    def on_reconnect(self, hook: Callable[[float], None]) -> None:
+        """Call ``hook(lost_at)`` after every reconnection, with the wall-clock time the
+        connection was lost: what was published since may not have been delivered (never
+        called by a bus that cannot lose its connection)."""
 
     def start(self) -> None:
         """Begin delivering (start the backend's threads, if it has any)."""

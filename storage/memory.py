@@ -45,7 +45,7 @@ class MemoryBus(Bus):
         with self._lock:
             self._handlers.pop(channel, None)
 
-    def on_reconnect(self, hook: Callable[[], None]) -> None:
+    def on_reconnect(self, hook: Callable[[float], None]) -> None:
         """Nothing to do: an in-process bus is never disconnected."""
 
 

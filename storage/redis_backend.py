@@ -25,6 +25,7 @@ import contextlib
 import json
 import queue
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any
 
@@ -85,7 +86,7 @@ class RedisBus(Bus):
         self._confirmed: dict[str, threading.Event] = {}
         self._stop = threading.Event()
         self._connected = threading.Event()
-        self._reconnect_hooks: list[Callable[[], None]] = []
+        self._reconnect_hooks: list[Callable[[float], None]] = []
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -96,7 +97,7 @@ class RedisBus(Bus):
         if not self._connected.wait(SOCKET_TIMEOUT * 2):
             raise BackendError("Redis did not accept the bus's subscriptions")
 
-    def on_reconnect(self, hook: Callable[[], None]) -> None:
+    def on_reconnect(self, hook: Callable[[float], None]) -> None:
         self._reconnect_hooks.append(hook)
 
     def publish(self, channel: str, payload: JSONDict) -> None:
@@ -126,6 +127,7 @@ class RedisBus(Bus):
     def _listen(self) -> None:
         backoff = 0.1
         first = True
+        lost_at: float | None = None  # wall-clock time the subscription was lost
         while not self._stop.is_set():
             pubsub = self._client.pubsub(ignore_subscribe_messages=False)
             try:
@@ -135,11 +137,13 @@ class RedisBus(Bus):
                 self._connected.set()
                 if not first:
                     for hook in list(self._reconnect_hooks):
-                        hook()
-                first = False
+                        hook(lost_at if lost_at is not None else time.time())
+                first, lost_at = False, None
                 backoff = 0.1
                 self._pump(pubsub)
             except (redis.RedisError, OSError, BackendError):
+                if lost_at is None:
+                    lost_at = time.time()
                 self._connected.clear()
                 self._fail_pending()
                 self._stop.wait(backoff)

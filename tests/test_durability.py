@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import protocol
 from storage.sqlite import SQLiteStore
-from tests.conftest import Peer, Running
+from tests.conftest import Peer, Running, scaled_backends
 from tests.procs import ServerProcess
 
 
@@ -89,3 +90,26 @@ def test_killed_while_storing_loses_nothing_anyone_was_told(tmp_path: Path,
         server.stop(signal.SIGKILL)
         for peer in (ann, bob):
             peer.close()
+
+
+def test_a_reconnected_process_resends_an_end_its_members_may_have_missed(
+        make_server: Callable[..., Running], redis_url: str) -> None:
+    srv = make_server(backends=scaled_backends(redis_url, None))
+    ann, bob = srv.player("ann"), srv.player("bob")
+    join_room([ann, bob])
+    ann.request(protocol.Guess(value=srv.room_secret("vault")), protocol.Hint)
+    for peer in (ann, bob):
+        assert peer.expect(protocol.RoundEnded).winner == "ann"
+        assert peer.expect(protocol.RoundStarted).round == 2
+    bob.request(protocol.Guess(value=1 if srv.room_secret("vault") != 1 else 2), protocol.Hint)
+    # the bus was lost before the end was announced: it may not have been delivered
+    srv.services.rooms.resync(lost_at=time.time() - 5)
+    for peer, used in ((ann, 0), (bob, 1)):
+        again = peer.expect(protocol.RoundEnded)
+        assert (again.round, again.winner, again.game_id is not None) == (1, "ann", True)
+        now = peer.expect(protocol.RoundStarted)
+        assert (now.round, now.tries_used) == (2, used)
+    # lost after it was announced: only the round that is on
+    srv.services.rooms.resync(lost_at=time.time() + 10)
+    assert bob.expect(protocol.RoundStarted).round == 2
+    assert nothing_of(bob, protocol.RoundEnded, 0.3)

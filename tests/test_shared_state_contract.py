@@ -124,13 +124,21 @@ def test_bus_subscribe_replaces_and_unsubscribe_stops(shared: SharedState) -> No
 def test_bus_resubscribes_and_calls_its_hooks_after_a_lost_connection(
         shared: SharedState) -> None:
     reconnected = threading.Event()
+    lost: list[float] = []
     inbox = Inbox()
-    shared.bus.on_reconnect(reconnected.set)
+
+    def hook(lost_at: float) -> None:
+        lost.append(lost_at)
+        reconnected.set()
+
+    shared.bus.on_reconnect(hook)
     shared.bus.subscribe("chan", inbox)
     shared.bus.start()
     if shared.cut_bus is not None:
+        cut_at = time.time()
         shared.cut_bus()
         assert reconnected.wait(TIMEOUT), "no reconnect hook call after the cut"
+        assert cut_at - 1 <= lost[0] <= time.time()  # when it was lost, give or take
     else:
         assert not reconnected.is_set()  # nothing to lose, nothing to report
     shared.bus.publish("chan", {"n": 1})
