@@ -113,3 +113,13 @@ def test_a_reconnected_process_resends_an_end_its_members_may_have_missed(
     srv.services.rooms.resync(lost_at=time.time() + 10)
     assert bob.expect(protocol.RoundStarted).round == 2
     assert nothing_of(bob, protocol.RoundEnded, 0.3)
+
+
+def test_a_single_players_win_is_told_only_once_stored(srv: Running) -> None:
+    ann = srv.player("ann")
+    ann.request(protocol.Play(mode="single"), protocol.RoundStarted)
+    with write_lock_held(srv.data_dir / "guessnet.sqlite3"):
+        ann.send(protocol.Guess(value=srv.single_secret("ann")))
+        assert nothing_of(ann, protocol.Hint, 1.0)  # not even "correct"
+    assert ann.expect(protocol.Hint, timeout=10).result == "correct"
+    assert ann.expect(protocol.RoundEnded).game_id is not None

@@ -92,9 +92,9 @@ def on_guess(session: PlayerSession, msg: protocol.Guess) -> None:
     now, next_secret = rooms.clock(), rooms.draw_secret()
     if session.place is Place.SINGLE and session.single is not None:
         hint, finished = session.single.guess(name, msg.value, now, next_secret)
-        session.send(hint_message(hint))
-        if finished is not None:
-            recorded = session.services.records.round(finished)
+        recorded = None if finished is None else session.services.records.round(finished)
+        session.send(hint_message(hint))  # "correct" only once the round is recorded
+        if finished is not None and recorded is not None:
             session.send(round_ended(finished, recorded.game_id))
             if recorded.note is not None:
                 session.send(protocol.Notice(text=recorded.note))
