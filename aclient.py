@@ -13,7 +13,16 @@ from pathlib import Path
 
 import protocol
 from guessnet import tlsconf
-from guessnet.client import ClientError, LineInput, NetThread, answers, connect
+from guessnet.client import (
+    ClientError,
+    InputRefused,
+    LineInput,
+    NetThread,
+    answers,
+    connect,
+    small_int,
+)
+from guessnet.logs import escape
 from guessnet.render import TableAssembler, event_text, message_text
 
 HERE = Path(__file__).resolve().parent
@@ -28,8 +37,12 @@ HELP = """Admin commands
   history [N]            the last N games of everyone
   replay ID              one game, move by move
   help                   this text
-  /q                     quit
+  /q, quit or exit       quit
 Events (players connecting, joining, leaving, rounds ending) are printed as they happen."""
+
+
+USAGE = {"kick": "kick ID|NAME [REASON]", "say": "say TEXT", "msg": "msg NAME TEXT",
+         "replay": "replay ID   (a game number, as 'history' lists them)"}
 
 
 class AdminClient:
@@ -68,13 +81,21 @@ class AdminClient:
         return 1
 
     def command(self, line: str) -> bool:
-        """Run one command line; False when the admin quits."""
+        """Run one command line; False when the admin quits.  A line not fit to send is
+        explained in one line and nothing is sent."""
+        try:
+            return self._command(line)
+        except InputRefused as exc:
+            print(exc)
+            return True
+
+    def _command(self, line: str) -> bool:
         assert self.net is not None
         words = line.split()
         command = words[0].lower()
         rest = line[len(words[0]):].strip()
         net = self.net
-        if command == "/q":
+        if command in ("/q", "quit", "exit"):
             net.request(protocol.Quit(), answers(), timeout=3)
             return False
         if command == "help":
@@ -94,12 +115,16 @@ class AdminClient:
             net.request(protocol.DirectMessage(to=words[1], text=rest[len(words[1]):].strip()),
                         answers(protocol.Ok))
         elif command == "history":
-            limit = int(words[1]) if len(words) > 1 and words[1].isdigit() else 10
-            net.request(protocol.History(limit=max(1, min(100, limit))), answers(protocol.Table))
-        elif command == "replay" and len(words) == 2 and words[1].isdigit():
-            net.request(protocol.Replay(game_id=int(words[1])), answers(protocol.Table))
+            limit = small_int(words[1], 6) if len(words) > 1 else 10
+            net.request(protocol.History(limit=max(1, min(100, limit if limit is not None
+                                                          else 100))), answers(protocol.Table))
+        elif command == "replay" and len(words) == 2 and small_int(words[1]) is not None:
+            net.request(protocol.Replay(game_id=max(1, small_int(words[1]) or 1)),
+                        answers(protocol.Table))
+        elif command in USAGE:
+            print(f"Usage: {USAGE[command]}")
         else:
-            print(f"Unknown command or missing argument: {line!r}. Type 'help'.")
+            print(f"Unknown command: {escape(words[0], 40)!r}. Type 'help'.")
         return True
 
 

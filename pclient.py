@@ -19,11 +19,13 @@ from guessnet import accounts, tlsconf
 from guessnet.client import (
     ClientError,
     ClientLog,
+    InputRefused,
     LineInput,
     NetThread,
     Reconnector,
     answers,
     connect,
+    small_int,
 )
 from guessnet.conn import Connection
 from guessnet.files import private_folder, private_umask
@@ -53,8 +55,12 @@ HELP = """Commands
                 logout            log out, back to the name prompt
                 ping              round-trip time to the server
                 help              this text
-                /q                quit"""
+                /q, quit          quit (also exit, except inside a game)"""
 
+USAGE = {"say": "say TEXT", "msg": "msg NAME TEXT", "invite": "invite NAME",
+         "play": "play tictactoe [NAME]  (no name: play against the server)",
+         "replay": "replay ID   (a game number, as 'history' lists them)",
+         "multi": "multi [ROOM]  (from the mode menu)"}
 GENERAL = frozenset(["who", "list", "leaders", "history", "replay", "say", "msg", "passwd",
                      "logout", "ping", "help"])
 NAME_PROMPT = "Enter your name (or 'register NAME' / 'login NAME', 'help'): "
@@ -221,8 +227,9 @@ class PlayerClient:
                     continue
                 if not line:
                     continue
-                if line == "/q":
-                    self.quit()
+                if line == "/q" or line.lower() == "quit" or (
+                        line.lower() == "exit" and self.view.mode not in ("single", "multi")):
+                    self.quit()  # 'exit' in a game leaves the game; elsewhere it quits
                     return 0
                 self.handle(line)
 
@@ -237,7 +244,11 @@ class PlayerClient:
         if self.net.closed.is_set():
             print("Not connected: reconnecting in the background ('/q' quits).")
             return None
-        answer = self.net.request(msg, answers(*types))
+        try:
+            answer = self.net.request(msg, answers(*types))
+        except InputRefused as exc:
+            print(exc)
+            return None
         if answer is None and not self.net.closed.is_set():
             print("No answer from the server yet; it may be busy.")
         return answer
@@ -282,8 +293,8 @@ class PlayerClient:
             self.ask(protocol.Leaders(game=words[1] if len(words) > 1 else None), protocol.Table)
         elif command == "history":
             self.ask(protocol.History(limit=_int_arg(words, 1, 10, 1, 100)), protocol.Table)
-        elif command == "replay" and len(words) == 2 and words[1].isdigit():
-            self.ask(protocol.Replay(game_id=int(words[1])), protocol.Table)
+        elif command == "replay" and len(words) == 2 and small_int(words[1]) is not None:
+            self.ask(protocol.Replay(game_id=max(1, small_int(words[1]) or 1)), protocol.Table)
         elif command == "say" and rest:
             self.chat(protocol.Say(text=rest), protocol.Chat)
         elif command == "msg" and len(words) >= 3:
@@ -300,6 +311,8 @@ class PlayerClient:
         elif command == "ping":
             self.ping_asked = True
             self.net.conn.ping()
+        elif command in USAGE:
+            print(f"Usage: {USAGE[command]}")
         elif self.view.mode is not None:
             print(f"Please type a whole number from {self.view.low} to {self.view.high} "
                   "('exit' leaves the game, 'help' lists commands).")
@@ -349,8 +362,8 @@ class PlayerClient:
         self.ask(msg, answer)
 
     def guess(self, text: str) -> None:
-        value = int(text)
-        if abs(value) > protocol.MAX_INT:
+        value = small_int(text)
+        if value is None:
             print(f"{text[:20]} is outside the range: guess a number from {self.view.low} to "
                   f"{self.view.high}")
             return
@@ -358,13 +371,16 @@ class PlayerClient:
 
 
 def _is_number(text: str) -> bool:
-    return text.lstrip("+-").isdigit() and text.count("-") + text.count("+") <= 1
+    """A whole number as typed (of any length: ``guess`` says when it is out of range)."""
+    body = text[1:] if text[:1] in ("+", "-") else text
+    return body.isascii() and body.isdigit()
 
 
 def _int_arg(words: list[str], index: int, default: int, low: int, high: int) -> int:
-    if len(words) > index and words[index].isdigit():
-        return max(low, min(high, int(words[index])))
-    return default
+    value = small_int(words[index], 6) if len(words) > index else None
+    if value is None:
+        return high if len(words) > index and _is_number(words[index]) else default
+    return max(low, min(high, value))
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -111,7 +111,9 @@ class NetThread:
 
     def request(self, msg: protocol.Message, is_answer: Callable[[protocol.Message], bool],
                 timeout: float = REPLY_TIMEOUT) -> protocol.Message | None:
-        """Send ``msg`` and wait for the first message ``is_answer`` accepts (None: none came)."""
+        """Send ``msg`` and wait for the first message ``is_answer`` accepts (None: none came);
+        ``InputRefused`` if ``msg`` is not fit to send (nothing is sent then)."""
+        check_outgoing(msg)
         with self._lock:
             self._expect = is_answer
             self._answer = None
@@ -126,6 +128,33 @@ class NetThread:
     def stop(self, timeout: float = 3.0) -> None:
         self.conn.close("quit")
         self._thread.join(timeout)
+
+
+class InputRefused(Exception):
+    """A line the client will not send; the message says why, in one line."""
+
+
+def check_outgoing(msg: protocol.Message) -> None:
+    """Raise ``InputRefused`` when the server would refuse ``msg`` for its form (a field too
+    long, a number out of range, a lone surrogate) or it would not fit in one frame."""
+    try:
+        protocol.from_dict(msg.to_dict())
+        protocol.encode(msg)
+    except protocol.RemoteProtocolError as exc:
+        raise InputRefused(f"Not sent: {exc}. Shorten or correct it.") from None
+    except protocol.LocalProtocolError:
+        size = len(protocol.payload_of(msg))
+        raise InputRefused(f"Not sent: that is {size} bytes, more than one message carries "
+                           f"({protocol.MAX_PAYLOAD}). Shorten it.") from None
+
+
+def small_int(text: str, digits: int = 15) -> int | None:
+    """``text`` as a whole number if it is ASCII digits (one optional sign) of at most
+    ``digits`` digits, else None (no 5,000-digit conversions, no Arabic-Indic digits)."""
+    body = text[1:] if text[:1] in ("+", "-") else text
+    if not (body.isascii() and body.isdigit()) or len(body) > digits:
+        return None
+    return int(text)
 
 
 def answers(*types: type[protocol.Message]) -> Callable[[protocol.Message], bool]:

@@ -55,13 +55,44 @@ def test_pclient_says_a_reserved_word_is_no_name(server_proc: ServerProcess,
                                                  tmp_path: Path) -> None:
     args = ["--port", str(server_proc.port), "--cafile", str(server_proc.certs / "ca.pem"),
             "--log-dir", str(tmp_path / "clog")]
-    result = run_client("pclient.py", args, "server\nexit\nWho\ncarol\n/q\n")
+    result = run_client("pclient.py", args, "server\nWho\nlogout\ncarol\n/q\n")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "'server' is reserved, not a name" in out
-    assert "'exit' is a command word, not a name" in out
     assert "'Who' is a command word, not a name" in out
     assert "Traceback" not in out + result.stderr
+    assert run_client("pclient.py", args, "exit\n").returncode == 0  # exit quits here
+
+
+HOSTILE = ["x" * 10_000, "9" * 5_000, "say " + "é" * 2_500, "msg", "msg alice", "say",
+           "replay", "replay " + "9" * 5_000, "history " + "9" * 5_000, "leaders " + "x" * 10_000,
+           "kick", "kick " + "x" * 10_000, "invite", "invite " + "y" * 10_000, "play",
+           "\u0661\u0662\u0663"]  # Arabic-Indic digits: not a number here
+
+
+def test_pclient_survives_any_line(server_proc: ServerProcess, tmp_path: Path) -> None:
+    args = ["--port", str(server_proc.port), "--cafile", str(server_proc.certs / "ca.pem"),
+            "--log-dir", str(tmp_path / "clog")]
+    lines = ["x" * 10_000, "ann", *HOSTILE, "1", "9" * 5_000, "\u0661", "-0", *HOSTILE, "exit",
+             "who", "/q"]
+    result = run_client("pclient.py", args, "\n".join(lines) + "\n", timeout=60)
+    out = result.stdout
+    assert result.returncode == 0 and "Traceback" not in out + result.stderr, result.stderr
+    assert "Not sent:" in out and "Usage: msg NAME TEXT" in out and "Usage: say TEXT" in out
+    assert "outside the range" in out
+    assert "1 players online" in out  # alive at the end
+
+
+def test_aclient_survives_any_line(server_proc: ServerProcess) -> None:
+    certs = server_proc.certs
+    args = ["--port", str(server_proc.admin_port), "--cert", str(certs / "admin.pem"),
+            "--key", str(certs / "admin.key"), "--cafile", str(certs / "ca.pem")]
+    result = run_client("aclient.py", args, "\n".join([*HOSTILE, "list", "quit"]) + "\n",
+                        timeout=60)
+    out = result.stdout
+    assert result.returncode == 0 and "Traceback" not in out + result.stderr, result.stderr
+    assert "Not sent:" in out and "Usage: kick ID|NAME [REASON]" in out
+    assert "0 player sockets" in out  # alive at the end
 
 
 def test_pclient_sees_other_players_win_as_it_happens(server_proc: ServerProcess,
