@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run every check: ruff, mypy, and the whole pytest suite (real Redis and memcached included).
-source "$(dirname "$0")/scripts/venv.sh"
+REQUIREMENTS=requirements-dev.txt source "$(dirname "$0")/scripts/venv.sh"
 ensure_services
 export GUESSNET_REQUIRE_SERVICES=1
 .venv/bin/ruff check .

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the benchmark suite: results, plots and report.md in bench/results (see docs/PERFORMANCE.md).
 # Options go to bench/run.py, e.g. ./scripts/bench.sh --only human --repeat 1
-source "$(dirname "${BASH_SOURCE[0]}")/venv.sh"
+REQUIREMENTS=requirements-dev.txt source "$(dirname "${BASH_SOURCE[0]}")/venv.sh"
 ensure_services
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 exec .venv/bin/python -m bench.run "$@"

@@ -1,4 +1,6 @@
-# Sourced by run.sh and test.sh: make .venv with the project's requirements, once.
+# Sourced by run.sh, test.sh and bench.sh: make .venv with the project's requirements, once.
+# REQUIREMENTS names the file to install: requirements.txt (the runtime: run.sh) by default,
+# requirements-dev.txt (the runtime and the tools) for the tests and the benchmark.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -38,9 +40,10 @@ if [ ! -x .venv/bin/python ]; then
         "$PYTHON" -m venv .venv
     fi
 fi
-stamp=.venv/.requirements.sha256
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
-    echo "$want" > "$stamp"
+REQUIREMENTS=${REQUIREMENTS:-requirements.txt}
+# one line per requirements set installed (and its files' hash): nothing is installed twice
+want="$REQUIREMENTS $(cat requirements.txt "$REQUIREMENTS" | sha256sum | cut -d' ' -f1)"
+if ! grep -qxF "$want" .venv/.requirements.done 2>/dev/null; then
+    .venv/bin/python -m pip install -q --disable-pip-version-check -r "$REQUIREMENTS"
+    echo "$want" >> .venv/.requirements.done
 fi
