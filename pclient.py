@@ -40,6 +40,7 @@ HELP = """Commands
                 2 or multi        the multiplayer room 'main'
                 multi ROOM        join (or create) the room ROOM
   Tic-tac-toe   invite NAME       challenge NAME (also: play tictactoe NAME)
+                accept, decline   answer an invitation (also y or n, alone on a line)
                 play tictactoe    play against the server (it never loses)
                 1-9, b2 or 2,3    your move, in a match
                 resign            concede the match
@@ -107,8 +108,6 @@ class PlayerView:
             self.bye = msg.reason
 
     def prompt(self) -> str:
-        if self.invite_from is not None:
-            return f"{self.invite_from} invited you to tic-tac-toe. Accept? [Y/n] "
         if self.name is None:
             return NAME_PROMPT
         if self.mode == "tictactoe" and self.board is not None:
@@ -221,8 +220,11 @@ class PlayerClient:
                     return 0
                 line = line.strip()
                 answer = line.lower()
-                if self.view.invite_from is not None and answer in ("", "y", "yes", "n", "no"):
-                    self.ask(protocol.InviteReply(accept=answer in ("", "y", "yes")),
+                # an invitation is answered only by a whole line saying so: what the player
+                # was typing (a guess, an empty line) never answers it
+                if answer in ("accept", "decline") or (
+                        self.view.invite_from is not None and answer in ("y", "yes", "n", "no")):
+                    self.ask(protocol.InviteReply(accept=answer in ("accept", "y", "yes")),
                              protocol.InviteUpdate)
                     continue
                 if not line:

@@ -98,8 +98,8 @@ def message_text(msg: protocol.Message, me: str | None, mode: str | None) -> str
     if isinstance(msg, protocol.LeftGame):
         return "You left the game."
     if isinstance(msg, protocol.Invited):
-        return (f"{msg.sender} invited you to tic-tac-toe. Accept? [Y/n] "
-                f"(answer within {msg.seconds} s)")
+        return (f"{msg.sender} invites you to tic-tac-toe: type 'accept' (or y) to play, "
+                f"'decline' (or n) to refuse, within {msg.seconds} s")
     if isinstance(msg, protocol.InviteUpdate):
         return msg.message
     if isinstance(msg, protocol.Board):

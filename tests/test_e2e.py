@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import sqlite3
 import stat
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -313,3 +317,67 @@ def test_old_database_is_migrated(tmp_path: Path) -> None:
 
 if os.name != "posix":  # pragma: no cover
     pytest.skip("POSIX signals needed", allow_module_level=True)
+
+
+class Output:
+    """A subprocess's stdout, read by a thread; ``wait_for`` has a deadline."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.lines.put(line)
+
+    def wait_for(self, text: str, timeout: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no {text!r} within {timeout} s: {self.seen}") from None
+            self.seen.append(line)
+            if text in line:
+                return line
+
+
+def test_an_invitation_never_takes_what_the_player_types(server_proc: ServerProcess,
+                                                        tmp_path: Path) -> None:
+    bob = server_proc.peer("bob")
+    args = ["--port", str(server_proc.port), "--cafile", str(server_proc.certs / "ca.pem"),
+            "--log-dir", str(tmp_path / "clog")]
+    proc = subprocess.Popen([PY, str(ROOT / "pclient.py"), *args], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    out = Output(proc.stdout)
+    try:
+        proc.stdin.write("alice\n1\n")
+        proc.stdin.flush()
+        out.wait_for("Maximum try per player")
+        bob.request(protocol.Invite(to="alice"), protocol.InviteUpdate)
+        out.wait_for("bob invites you to tic-tac-toe: type 'accept'")
+        proc.stdin.write("\n7\n")  # an empty line and a guess: neither answers
+        proc.stdin.flush()
+        out.wait_for("ou guessed")  # the guess went to her round ("You guessed too ...")
+        with pytest.raises(AssertionError):
+            bob.expect(protocol.InviteUpdate, timeout=0.5)
+        proc.stdin.write("y\n")
+        proc.stdin.flush()
+        assert bob.expect(protocol.InviteUpdate).outcome == "accepted"
+        assert bob.expect(protocol.Board).x == "bob"
+        proc.stdin.write("/q\n")
+        proc.stdin.close()
+        assert proc.wait(timeout=10) == 0
+        out.wait_for("goodbye")  # everything it printed is read by now
+        assert "Traceback" not in "".join(out.seen)
+        assert sum("invites you" in line for line in out.seen) == 1  # shown once
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        proc.stdout.close()
+        proc.stderr.close()
+        bob.close()
