@@ -50,8 +50,11 @@ class AdminClient:
         self.lines = lines
         self.tables = TableAssembler()
         self.net: NetThread | None = None
+        self.probing = False  # the answer to the port check is not shown
 
     def show(self, msg: protocol.Message) -> None:
+        if self.probing and isinstance(msg, protocol.Table | protocol.Error):
+            return
         if isinstance(msg, protocol.AdminEvent):
             print(event_text(msg), flush=True)
         elif isinstance(msg, protocol.Table):
@@ -72,6 +75,13 @@ class AdminClient:
         welcome = net.request(protocol.Hello(version=protocol.PROTOCOL_VERSION, client="aclient"),
                               answers(protocol.Welcome))
         if isinstance(welcome, protocol.Welcome):
+            self.probing = True  # a player port answers a welcome too, but no admin request
+            probe = net.request(protocol.Stats(), answers(protocol.Table))
+            self.probing = False
+            if isinstance(probe, protocol.Error) and probe.code == "unknown_type":
+                print(f"{welcome.server} answered as a player port, not the admin port: run "
+                      "aclient.py with the admin port (--port, default 4001).", file=sys.stderr)
+                return 1
             print(f"Connected to the admin port of {welcome.server}. Events follow as they "
                   "happen; 'help' lists commands.", flush=True)
             return None

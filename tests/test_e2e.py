@@ -381,3 +381,14 @@ def test_an_invitation_never_takes_what_the_player_types(server_proc: ServerProc
         proc.stdout.close()
         proc.stderr.close()
         bob.close()
+
+
+def test_aclient_recognises_the_player_port(server_proc: ServerProcess) -> None:
+    certs = server_proc.certs
+    args = ["--port", str(server_proc.port), "--cert", str(certs / "admin.pem"),
+            "--key", str(certs / "admin.key"), "--cafile", str(certs / "ca.pem")]
+    result = run_client("aclient.py", args, "list\n/q\n")
+    assert result.returncode == 1
+    assert "answered as a player port, not the admin port" in result.stderr
+    assert "Connected to the admin port" not in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
