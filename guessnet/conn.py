@@ -18,7 +18,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import protocol
 from guessnet.outbox import SLOW_READER, Outbox
@@ -30,14 +30,6 @@ READ_CHUNK = 65536
 WRITE_CHUNK = 65536
 ABRUPT = ("dropped", SLOW_READER)  # close reasons with nothing left to flush
 CLOSE_FLUSH = 2.0  # seconds a closing connection may spend flushing what is queued
-
-
-def send_to_many(conns: Iterable[Connection], *frames: bytes) -> None:
-    """Queue encoded frames on every connection, then wake their owners (see
-    ``Outbox.put_to_all``); the connections share the wake-up of the first."""
-    conns = list(conns)
-    if conns:
-        Outbox.put_to_all((c.outbox for c in conns), list(frames), conns[0].wakeup)
 
 
 class HandshakeFailed(Exception):

@@ -18,7 +18,7 @@ import pytest
 import protocol
 from guessnet import tlsconf, wakeup
 from guessnet.channels import envelope, frames_of
-from guessnet.conn import Connection, send_to_many, tls_handshake
+from guessnet.conn import Connection, tls_handshake
 from guessnet.outbox import Outbox
 from guessnet.pacing import Limits
 from guessnet.rooms import SecretDraws
@@ -54,6 +54,11 @@ def idle(waker: wakeup.Wakeup, outbox_bytes: int = 4096) -> Connection:
     """A connection whose owner thread is not running (only its outbox is used)."""
     return Connection(None, accepted=protocol.PLAYER_TO_SERVER,  # type: ignore[arg-type]
                       limits=Limits(outbox_bytes=outbox_bytes), peer="test", wakeup=waker)
+
+
+def send_to_many(conns: list[Connection], *frames: bytes) -> None:
+    """A fan-out as the server's channels make it: every outbox, then the wake-ups."""
+    Outbox.put_to_all((c.outbox for c in conns), list(frames), conns[0].wakeup)
 
 
 def test_send_to_many_queues_every_frame_in_order_and_wakes_sleepers(
