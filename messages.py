@@ -255,7 +255,9 @@ InviteOutcome = Literal["sent", "accepted", "declined", "timeout", "cancelled"]
 
 
 class RoundStarted(Message, wire="round_started"):
-    """A round begins (or the player joined one): the rules of this round."""
+    """A round begins (or the player joined one): the rules of this round.  ``time_limit``:
+    seconds the round lasts from its first guess (null: no limit); ``time_left``: seconds
+    left when this was sent (null: no limit, or nobody has guessed yet)."""
     mode: Mode
     room: str | None = field(metadata={"max_len": NAME_MAX * 4})
     round: int
@@ -263,6 +265,8 @@ class RoundStarted(Message, wire="round_started"):
     high: int
     tries: int
     tries_used: int
+    time_limit: int | None = None
+    time_left: int | None = None
 
 
 class Hint(Message, wire="hint"):
@@ -274,22 +278,25 @@ class Hint(Message, wire="hint"):
 
 
 class RoundEnded(Message, wire="round_ended"):
-    """The round is over for everyone in it: ``outcome`` is ``won`` or ``failed``."""
+    """The round is over for everyone in it: ``outcome`` is ``won``, ``failed`` or
+    ``timeout``."""
     mode: Mode
     room: str | None = field(metadata={"max_len": NAME_MAX * 4})
     round: int
-    outcome: Literal["won", "failed"]
+    outcome: Literal["won", "failed", "timeout"]
     winner: str | None = field(metadata={"max_len": NAME_MAX * 4})
     secret: int
     game_id: int | None = None
 
 
 class RoomUpdate(Message, wire="room_update"):
-    """Someone ``joined`` or ``left`` the room the receiver is in, or was ``lost``: their
+    """Someone ``joined`` or ``left`` the room the receiver is in; went ``away`` (their
+    connection dropped: the seat is held ``seconds``) or came ``back``; or was ``lost``: their
     server process stopped answering (they left the round when its presence expired)."""
     room: str = field(metadata={"max_len": NAME_MAX * 4})
     name: str = field(metadata=_NAME)
-    event: Literal["joined", "left", "lost"]
+    event: Literal["joined", "left", "away", "back", "lost"]
+    seconds: int | None = None
 
 
 class LeftGame(Message, wire="left_game"):

@@ -29,7 +29,6 @@ from pathlib import Path
 from types import FrameType
 
 import protocol
-from games.guess import Rules
 from guessnet import logs, tlsconf, wakeup
 from guessnet.admin import AdminSession
 from guessnet.conn import Connection, HandshakeFailed, tls_handshake
@@ -37,7 +36,7 @@ from guessnet.errors import Refused
 from guessnet.files import private_folder, private_umask
 from guessnet.listings import send_history, send_replay
 from guessnet.logs import escape, log
-from guessnet.options import open_backends, open_store, parse_args
+from guessnet.options import open_backends, open_store, parse_args, rules_of
 from guessnet.pacing import Limits
 from guessnet.player import PlayerSession
 from guessnet.registry import Admission
@@ -191,7 +190,7 @@ def start(args: argparse.Namespace, backends: Backends,
             raise StartError(f"cannot listen on {address[0]}:{address[1]}: {reason}") from exc
     port = servers[0].server_address[1]
     instance = args.instance_id or f"{socket.gethostname()}:{port}"
-    settings = Settings(rules=Rules(args.min, args.max, args.tries), instance=instance,
+    settings = Settings(rules=rules_of(args), instance=instance,
                         admission=Admission(args.max_connections, args.max_per_peer),
                         resume_grace=args.resume_grace, idle_timeout=args.idle_timeout,
                         hash_workers=args.hash_workers, data_dir=args.data_dir)

@@ -17,6 +17,12 @@ The machine has one state per round, always "running"; these moves change it:
   that leaves every remaining player with no tries ends it as ``failed``.
 * ``leave(player)``: the player is taken out of the round; if everyone left has used all tries,
   the round ends as ``failed``.  When the last player leaves, the round is abandoned quietly.
+* ``drop(player)`` / ``back(player)``: the player's connection dropped (their seat is held) or
+  came back.  A player away does not count for "everyone has used all tries": the round ends
+  as ``failed`` when every player still here has, and waits while nobody is here.
+* ``expire(now)``: with a round time (``Rules.seconds``), the round's clock starts at its first
+  guess; once it has run out the round ends as ``timeout`` for everyone.  A round nobody has
+  guessed in never runs out (an idle room does not fill history with empty rounds).
 
 A move that ends a round returns a ``FinishedRound`` (the record stored in history) and starts the
 next round at once with the ``next_secret`` the caller handed in; the caller draws secrets from
@@ -31,7 +37,7 @@ from typing import Any, Literal
 
 Mode = Literal["single", "multi"]
 HintText = Literal["high", "low", "correct"]
-Outcome = Literal["won", "failed"]
+Outcome = Literal["won", "failed", "timeout"]
 
 
 class GuessRejected(Exception):
@@ -40,17 +46,21 @@ class GuessRejected(Exception):
 
 @dataclass(frozen=True)
 class Rules:
-    """Range and tries of every round in a room."""
+    """Range, tries and time limit (seconds from the first guess; None: none) of every round
+    in a room."""
 
     low: int = 1
     high: int = 10
     tries: int = 5
+    seconds: float | None = None
 
     def __post_init__(self) -> None:
         if self.low > self.high:
             raise ValueError(f"the range {self.low} ~ {self.high} is empty")
         if self.tries < 1:
             raise ValueError(f"a round needs at least one try, not {self.tries}")
+        if self.seconds is not None and not self.seconds > 0:
+            raise ValueError(f"a round time must be positive, not {self.seconds}")
 
     def check(self, value: int) -> None:
         if not self.low <= value <= self.high:
@@ -109,6 +119,7 @@ class GuessRoom:
     departed: dict[str, int] = field(default_factory=dict)
     ever: list[str] = field(default_factory=list)
     moves: list[Move] = field(default_factory=list)
+    away: list[str] = field(default_factory=list)
     # The caller's bookkeeping, never read by the rules: the last round whose end the room's
     # members were told (a server announces a round's end only once it is recorded), and that
     # announcement (its messages and wall-clock time), to send again to members who may have
@@ -131,6 +142,17 @@ class GuessRoom:
     def tries_used(self, player: str) -> int:
         return self.tries.get(player, self.departed.get(player, 0))
 
+    @property
+    def deadline(self) -> float | None:
+        """When the round's time runs out (None: no limit, or its clock has not started)."""
+        if self.rules.seconds is None or not self.moves:
+            return None
+        return self.moves[0].at + self.rules.seconds
+
+    def time_left(self, now: float) -> float | None:
+        deadline = self.deadline
+        return None if deadline is None else max(0.0, deadline - now)
+
     # ------------------------------------------------------------------ moves
 
     def join(self, player: str) -> None:
@@ -147,6 +169,8 @@ class GuessRoom:
         """Apply one guess; return the hint and, when the round ended, its record."""
         if player not in self.tries:
             raise GuessRejected(f"cannot guess: you are not playing in room {self.name!r}")
+        if player in self.away:
+            self.away.remove(player)
         used = self.tries[player]
         if used >= self.rules.tries:
             raise GuessRejected(
@@ -171,6 +195,8 @@ class GuessRoom:
         if player not in self.tries:
             return None
         self.departed[player] = self.tries.pop(player)
+        if player in self.away:
+            self.away.remove(player)
         if not self.tries:
             self._reset(now, next_secret)
             return None
@@ -178,10 +204,36 @@ class GuessRoom:
             return self._finish("failed", None, now, next_secret)
         return None
 
+    def drop(self, player: str, now: float, next_secret: int) -> FinishedRound | None:
+        """``player``'s connection dropped (their seat is held): they stop counting for the
+        end of the round; return the record if that ended it (everyone here is out of tries)."""
+        if player not in self.tries or player in self.away:
+            return None
+        self.away.append(player)
+        if self._all_exhausted():
+            return self._finish("failed", None, now, next_secret)
+        return None
+
+    def back(self, player: str) -> bool:
+        """``player`` is back from a dropped connection; True if they were away."""
+        if player not in self.away:
+            return False
+        self.away.remove(player)
+        return True
+
+    def expire(self, now: float, next_secret: int) -> FinishedRound | None:
+        """End the round as ``timeout`` if its time has run out; return the record if so."""
+        deadline = self.deadline
+        if deadline is None or now < deadline:
+            return None
+        return self._finish("timeout", None, now, next_secret)
+
     # ------------------------------------------------------------------ internals
 
     def _all_exhausted(self) -> bool:
-        return all(used >= self.rules.tries for used in self.tries.values())
+        """Every player here (not away) has used every try, and someone is here."""
+        here = [used for player, used in self.tries.items() if player not in self.away]
+        return bool(here) and all(used >= self.rules.tries for used in here)
 
     def _finish(self, outcome: Outcome, winner: str | None, now: float,
                 next_secret: int) -> FinishedRound:
@@ -191,11 +243,12 @@ class GuessRoom:
             winner_tries=self.tries[winner] if winner is not None else None,
             players=tuple(self.ever), moves=tuple(self.moves))
         self.round += 1
-        staying = list(self.tries)
+        staying, away = list(self.tries), self.away
         self._reset(now, next_secret)
         for player in staying:
             self.tries[player] = 0
             self.ever.append(player)
+        self.away = away
         return record
 
     def _reset(self, now: float, next_secret: int) -> None:
@@ -206,26 +259,29 @@ class GuessRoom:
         self.departed = {}
         self.ever = []
         self.moves = []
+        self.away = []
 
     # ------------------------------------------------------------------ serialisation
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "mode": self.mode,
-            "rules": [self.rules.low, self.rules.high, self.rules.tries],
+            "rules": [self.rules.low, self.rules.high, self.rules.tries, self.rules.seconds],
             "secret": self.secret, "round": self.round, "started": self.started,
             "tries": self.tries, "departed": self.departed, "ever": self.ever,
             "moves": [[m.at, m.player, m.value, m.result] for m in self.moves],
-            "announced": self.announced, "last_end": self.last_end,
+            "away": self.away, "announced": self.announced, "last_end": self.last_end,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GuessRoom:
-        low, high, tries = data["rules"]
+        low, high, tries, *limit = data["rules"]
         return cls(
-            name=data["name"], mode=data["mode"], rules=Rules(low, high, tries),
+            name=data["name"], mode=data["mode"],
+            rules=Rules(low, high, tries, limit[0] if limit else None),
             secret=data["secret"], round=data["round"], started=data["started"],
             tries=dict(data["tries"]), departed=dict(data["departed"]), ever=list(data["ever"]),
             moves=[Move(at=a, player=p, value=v, result=r) for a, p, v, r in data["moves"]],
+            away=list(data.get("away", ())),
             announced=int(data.get("announced", data["round"] - 1)),
             last_end=data.get("last_end"))

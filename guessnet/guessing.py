@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import protocol
@@ -9,12 +10,18 @@ from games.guess import FinishedRound, GuessRoom, HintResult
 from storage.base import Store
 
 
-def round_started(live: GuessRoom, name: str | None) -> protocol.RoundStarted:
+def round_started(live: GuessRoom, name: str | None,
+                  now: float | None = None) -> protocol.RoundStarted:
+    """The round ``live`` is playing, as ``name`` sees it (tries used), and, at ``now``, the
+    time left on its clock (leave ``now`` out for a round that has just begun)."""
     rules = live.rules
+    left = live.time_left(now) if now is not None else None
     return protocol.RoundStarted(
         mode=live.mode, room=live.name if live.mode == "multi" else None, round=live.round,
         low=rules.low, high=rules.high, tries=rules.tries,
-        tries_used=live.tries_used(name) if name else 0)
+        tries_used=live.tries_used(name) if name else 0,
+        time_limit=None if rules.seconds is None else math.ceil(rules.seconds),
+        time_left=None if left is None else math.ceil(left))
 
 
 def hint_message(hint: HintResult) -> protocol.Hint:

@@ -17,6 +17,22 @@ from storage.sqlite import SQLiteStore
 HERE = Path(__file__).resolve().parent.parent
 
 
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 0 (any free port) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (0 to 65535)")
+    return value
+
+
+def rules_of(args: argparse.Namespace) -> Rules:
+    """The rules of every round (raises ValueError when they make no sense)."""
+    return Rules(args.min, args.max, args.tries, args.round_time or None)
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="server.py", description="guessnet: a TLS multiplayer number-guessing server.")
@@ -24,10 +40,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     net.add_argument("--host", default="127.0.0.1",
                      help="address of the player port (0.0.0.0 for every interface; "
                           "default %(default)s)")
-    net.add_argument("--port", type=int, default=4000, help="player port (default %(default)s)")
+    net.add_argument("--port", type=port_number, default=4000,
+                     help="player port (default %(default)s)")
     net.add_argument("--admin-host", default="127.0.0.1",
                      help="address of the admin port (default %(default)s: this machine only)")
-    net.add_argument("--admin-port", type=int, default=4001,
+    net.add_argument("--admin-port", type=port_number, default=4001,
                      help="admin port, mutual TLS (default %(default)s)")
     net.add_argument("--instance-id", default=None,
                      help="name of this process in logs and admin listings (default host:port)")
@@ -45,6 +62,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     game.add_argument("--max", type=int, default=10, help="highest secret (default %(default)s)")
     game.add_argument("--tries", type=int, default=5,
                       help="tries per player per round (default %(default)s)")
+    game.add_argument("--round-time", type=float, default=120.0, metavar="SECONDS",
+                      help="a room's round ends for everyone this long after its first guess; "
+                           "0 turns it off; single-player games have none "
+                           "(default %(default)s)")
     files = parser.add_argument_group("files")
     files.add_argument("--certs", type=Path, default=HERE / "certs",
                        help="certificate folder, created on first run (default: certs/)")
@@ -92,10 +113,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     tools.add_argument("--issue-admin-cert", metavar="NAME",
                        help="write certs/admin-NAME.pem and .key for an admin on another host")
     args = parser.parse_args(argv)
+    if args.round_time < 0 or args.round_time != args.round_time:
+        parser.error(f"--round-time must be 0 (off) or positive, not {args.round_time}")
     try:
-        Rules(args.min, args.max, args.tries)
+        rules_of(args)
     except ValueError as exc:
         parser.error(str(exc))
+    if args.port == args.admin_port != 0 and args.host == args.admin_host:
+        parser.error(f"--port and --admin-port are both {args.port}: the player and admin "
+                     "ports must differ")
     if args.hash_workers < 1:
         parser.error(f"--hash-workers must be at least 1, not {args.hash_workers}")
     return args

@@ -136,6 +136,10 @@ class PlayerSession(Session):
                     held = True
                     services.invitations.cancel_for(self)
                     services.matches.on_hold(self, grace)
+                    try:
+                        guessing.hold_seat(self, grace)
+                    except BackendError as exc:
+                        log("ERROR", f"{self.peer}: room not told of the drop: {escape(exc)}")
                 else:
                     self.abandon("quit" if reason == "quit" else "disconnected")
         who = f" ({self.name})" if self.name else ""

@@ -33,15 +33,25 @@ class TableAssembler:
         return render_table(part.title, part.columns, rows)
 
 
-def rules_text(msg: protocol.RoundStarted) -> str:
-    where = f" in room {msg.room}, round {msg.round}" if msg.room else ""
-    lines = [f"Rule Information{where}:",
+def rules_text(msg: protocol.RoundStarted, brief: bool = False) -> str:
+    """The rules of the round: in full when a game begins, one line for each next round."""
+    where = f" in room {msg.room}" if msg.room else ""
+    clock = f"; a round lasts {msg.time_limit} s from its first guess" if msg.time_limit else ""
+    used = (f"(you have already used {msg.tries_used} of your {msg.tries} tries in this round)"
+            if msg.tries_used else "")
+    left = f"({msg.time_left} s left in this round)" if msg.time_left is not None else ""
+    if brief:
+        return " ".join(part for part in (f"Round {msg.round}{where}: guess {msg.low} ~ "
+                                          f"{msg.high}, {msg.tries} tries{clock}.", used, left)
+                        if part)
+    lines = [f"Rule Information{where}, round {msg.round}:" if msg.room else
+             "Rule Information:",
              f"1. Number range: {msg.low} ~ {msg.high}",
              f"2. Maximum try per player: {msg.tries}",
              "3. You can leave the game by typing 'exit'."]
-    if msg.tries_used:
-        lines.append(f"(you have already used {msg.tries_used} of your {msg.tries} tries "
-                     "in this round)")
+    if msg.time_limit:
+        lines.append(f"4. A round ends for everyone {msg.time_limit} s after its first guess.")
+    lines += [part for part in (used, left) if part]
     return "\n".join(lines)
 
 
@@ -57,6 +67,8 @@ def hint_text(msg: protocol.Hint, mode: str | None) -> str:
 
 
 def round_end_text(msg: protocol.RoundEnded, me: str | None) -> str:
+    if msg.outcome == "timeout":
+        return f"Time is up: the number was {msg.secret}. Starting a new round."
     if msg.mode == "single":
         if msg.outcome == "won":
             return (f"Congratulations, you guessed it: the number was {msg.secret}! "
@@ -69,18 +81,29 @@ def round_end_text(msg: protocol.RoundEnded, me: str | None) -> str:
     return f"All participants failed to guess (the number was {msg.secret}), starting a new round"
 
 
-def message_text(msg: protocol.Message, me: str | None, mode: str | None) -> str | None:
-    """The line a player sees for a server message (None: nothing to show)."""
+def room_update_text(msg: protocol.RoomUpdate) -> str:
+    if msg.event == "away":
+        held = f"; seat held {msg.seconds} s" if msg.seconds else ""
+        return f"* {msg.name} lost connection{held} (room {msg.room})"
+    if msg.event == "back":
+        return f"* {msg.name} is back (room {msg.room})"
+    if msg.event == "lost":
+        return f"* {msg.name} lost connection and left the round (room {msg.room})"
+    return f"* {msg.name} {msg.event} room {msg.room}"
+
+
+def message_text(msg: protocol.Message, me: str | None, mode: str | None,
+                 brief: bool = False) -> str | None:
+    """The line a player sees for a server message (None: nothing to show); ``brief``: the
+    rules of a round in one line (the player has seen them in full in this game)."""
     if isinstance(msg, protocol.RoundStarted):
-        return rules_text(msg)
+        return rules_text(msg, brief)
     if isinstance(msg, protocol.Hint):
         return hint_text(msg, mode)
     if isinstance(msg, protocol.RoundEnded):
         return round_end_text(msg, me)
     if isinstance(msg, protocol.RoomUpdate):
-        if msg.event == "lost":
-            return f"* {msg.name} lost connection (room {msg.room})"
-        return f"* {msg.name} {msg.event} room {msg.room}"
+        return room_update_text(msg)
     if isinstance(msg, protocol.Chat):
         where = "private" if msg.private else (msg.room or "lobby")
         return f"[{where}] {msg.sender}: {msg.text}"

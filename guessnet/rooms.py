@@ -6,7 +6,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import protocol
@@ -59,11 +59,10 @@ CLOCK_SKEW = 2.0  # seconds: processes' clocks may differ this much (an end rese
 
 @dataclass(frozen=True)
 class Resync:
-    """A room as a reconnected process finds it: the round on, tries used by its members, and
-    the frames of an end they may have missed."""
+    """A room as a reconnected process finds it: the round on as each of its members sees it,
+    and the frames of an end they may have missed."""
 
-    round: int
-    tries_used: dict[str, int]
+    started: dict[str, protocol.RoundStarted]
     missed: list[bytes]
 
 
@@ -79,7 +78,9 @@ class Rooms:
         self.clock = clock
 
     def new_room(self, name: str, mode: Mode) -> GuessRoom:
-        return GuessRoom(name=name, mode=mode, rules=self.rules, secret=self.draw_secret(),
+        """A room playing its first round (single-player games have no round time)."""
+        rules = self.rules if mode == "multi" else replace(self.rules, seconds=None)
+        return GuessRoom(name=name, mode=mode, rules=rules, secret=self.draw_secret(),
                          started=self.clock())
 
     def draw_secret(self) -> int:
@@ -115,6 +116,18 @@ class Rooms:
 
         self.transact(room, told)
 
+    def expire(self, room: str) -> FinishedRound | None:
+        """End the round of ``room`` if its time has run out (and its start was announced);
+        the caller records and announces the round returned."""
+        now, next_secret = self.clock(), self.draw_secret()
+
+        def run_out(live: GuessRoom) -> Transition[FinishedRound | None]:
+            if live.round > live.announced + 1:
+                return Transition(None)  # the last end is being recorded: not this round's
+            return Transition(live.expire(now, next_secret))
+
+        return self.transact(room, run_out)
+
     def unblock(self, room: str, stuck_for: float) -> bool:
         """A round's end that was never announced (its process died while recording it):
         after ``stuck_for`` seconds, let the room play on; True if it did."""
@@ -137,6 +150,7 @@ class Rooms:
         back if the room forgot them, send again a round's end announced since ``lost_at``
         (a winner always learns they won), and send each member the round that is on."""
         rooms = self._channels.local_members("room:")
+        now = self.clock()
         for channel, local in rooms.items():
             room = channel.removeprefix("room:")
             names = [m.name for m in local if m.name]
@@ -146,7 +160,7 @@ class Rooms:
                     live.join(name)
                 missed = live.last_end["msgs"] if live.last_end is not None and \
                     live.last_end["at"] >= lost_at - CLOCK_SKEW else []
-                return Transition(Resync(live.round, {n: live.tries_used(n) for n in names},
+                return Transition(Resync({n: round_started(live, n, now) for n in names},
                                          [frame_of(msg) for msg in missed]))
 
             try:
@@ -154,13 +168,9 @@ class Rooms:
             except BackendError as exc:
                 log("ERROR", f"resync room {escape(room)}: {escape(exc)}")
                 continue
-            rules = self.rules
             for member in local:
                 if member.name:
                     for frame in state.missed:
                         member.conn.send_frame(frame)
-                    member.conn.send(protocol.RoundStarted(
-                        mode="multi", room=room, round=state.round, low=rules.low,
-                        high=rules.high, tries=rules.tries,
-                        tries_used=state.tries_used.get(member.name, 0)))
+                    member.conn.send(state.started[member.name])
         log("CONNECTION", f"bus reconnected: {len(rooms)} rooms resynchronised")

@@ -29,6 +29,7 @@ from guessnet.records import Records
 from guessnet.registry import Admission, Registry
 from guessnet.resume import ResumeTokens
 from guessnet.rooms import Rooms, SecretDraws, SecretSource
+from guessnet.roundclock import RoundClock
 from guessnet.seats import Seats
 from guessnet.wakeup import Wakeup
 from storage.base import Bus, Counters, Presence, RoomStore, Store
@@ -101,6 +102,7 @@ class Services:
     hashing: PasswordHashing
     records: Records
     departures: Departures
+    round_clock: RoundClock
     matches: Matches
     invitations: Invitations
     clock: Callable[[], float]
@@ -117,6 +119,7 @@ class Services:
         self.bus.start()
         self.registry.start()
         self.departures.start()
+        self.round_clock.start()
         self.resume.start()
         self.invitations.start()
 
@@ -127,6 +130,7 @@ class Services:
         self.resume.close()
         self.records.close()
         self.departures.close()
+        self.round_clock.close()
         self.registry.close()
 
 
@@ -148,5 +152,6 @@ def build(settings: Settings, backends: Backends, wakeup: Wakeup,
                     bus=backends.bus, control=control, registry=registry, channels=channels,
                     rooms=rooms, resume=ResumeTokens(settings.resume_grace), logins=Logins(),
                     hashing=PasswordHashing(settings.hash_workers),
-                    records=records, departures=departures, matches=matches,
+                    records=records, departures=departures,
+                    round_clock=RoundClock(rooms, records, channels), matches=matches,
                     invitations=invitations, clock=clock)

@@ -151,10 +151,73 @@ def test_json_round_trip() -> None:
     assert again == r
 
 
+def test_round_time_runs_from_the_first_guess() -> None:
+    r = GuessRoom(name="main", mode="multi", rules=Rules(1, 10, 3, 120.0), secret=7)
+    r.join("ann")
+    r.join("bob")
+    assert r.deadline is None and r.expire(10_000.0, 2) is None  # no guess: no clock
+    r.guess("ann", 2, 100.0, 3)
+    assert r.deadline == 220.0 and r.time_left(190.0) == 30.0
+    assert r.expire(219.9, 3) is None
+    done = r.expire(220.0, 4)
+    assert done is not None and done.outcome == "timeout" and done.winner is None
+    assert done.secret == 7 and r.round == 2 and r.secret == 4 and r.players == ["ann", "bob"]
+    assert r.deadline is None  # the next round's clock waits for its first guess
+
+
+def test_no_round_time_never_expires() -> None:
+    r = room()
+    r.join("ann")
+    r.guess("ann", 2, 1.0, 3)
+    assert r.deadline is None and r.expire(1e12, 3) is None
+
+
+def test_player_away_does_not_hold_the_round() -> None:
+    r = room()
+    for name in ("ann", "bob"):
+        r.join(name)
+    for value in (1, 2):
+        r.guess("ann", value, 1.0, 3)
+    assert r.drop("bob", 2.0, 3) is None  # ann has a try left
+    _, done = r.guess("ann", 4, 3.0, 5)
+    assert done is not None and done.outcome == "failed"  # bob, away, was not waited for
+    assert r.away == ["bob"] and r.players == ["ann", "bob"]
+    assert r.back("bob") and not r.back("bob") and r.away == []
+
+
+def test_drop_ends_a_round_only_the_away_player_held() -> None:
+    r = room()
+    for name in ("ann", "bob"):
+        r.join(name)
+    for value in (1, 2, 3):
+        r.guess("ann", value, 1.0, 3)
+    done = r.drop("bob", 2.0, 5)
+    assert done is not None and done.outcome == "failed" and r.round == 2
+
+
+def test_everyone_away_waits() -> None:
+    r = room()
+    r.join("ann")
+    assert r.drop("ann", 1.0, 3) is None and r.round == 1
+    r.leave("ann", 2.0, 3)
+    assert r.away == [] and r.players == []
+
+
+def test_guessing_brings_a_player_back() -> None:
+    r = room()
+    r.join("ann")
+    r.drop("ann", 1.0, 3)
+    r.guess("ann", 1, 2.0, 3)
+    assert r.away == []
+
+
 PLAYERS = ["ann", "bob", "cy"]
 moves = st.one_of(
     st.tuples(st.just("join"), st.sampled_from(PLAYERS)),
     st.tuples(st.just("leave"), st.sampled_from(PLAYERS)),
+    st.tuples(st.just("drop"), st.sampled_from(PLAYERS)),
+    st.tuples(st.just("back"), st.sampled_from(PLAYERS)),
+    st.tuples(st.just("expire"), st.floats(0, 200)),
     st.tuples(st.just("guess"), st.sampled_from(PLAYERS), st.integers(-2, 13)),
 )
 
@@ -162,7 +225,9 @@ moves = st.one_of(
 def check_invariants(r: GuessRoom) -> None:
     assert RULES.low <= r.secret <= RULES.high
     assert all(0 <= used <= RULES.tries for used in r.tries.values())
-    assert not (r.tries and all(u >= RULES.tries for u in r.tries.values()))
+    here = [u for p, u in r.tries.items() if p not in r.away]
+    assert not (here and all(u >= RULES.tries for u in here))
+    assert set(r.away) <= set(r.tries) and len(set(r.away)) == len(r.away)
     assert all(m.result in ("high", "low") for m in r.moves)  # a correct one ends the round
     assert set(r.tries) <= set(r.ever)
 
@@ -172,7 +237,7 @@ def check_invariants(r: GuessRoom) -> None:
        st.sampled_from(["single", "multi"]))
 def test_every_move_yields_legal_state_or_rule_error(script: list[tuple[Any, ...]],
                                                      secrets: list[int], mode: Mode) -> None:
-    r = room(mode, secrets[0])
+    r = GuessRoom(name="main", mode=mode, rules=Rules(1, 10, 3, 60.0), secret=secrets[0])
     rounds = 1
     for i, move in enumerate(script):
         before = r.to_dict()
@@ -182,6 +247,15 @@ def test_every_move_yields_legal_state_or_rule_error(script: list[tuple[Any, ...
             elif move[0] == "leave":
                 done = r.leave(move[1], float(i), secrets[i + 1])
                 rounds += done is not None
+            elif move[0] == "drop":
+                done = r.drop(move[1], float(i), secrets[i + 1])
+                rounds += done is not None
+            elif move[0] == "back":
+                r.back(move[1])
+            elif move[0] == "expire":
+                done = r.expire(move[1], secrets[i + 1])
+                rounds += done is not None
+                assert done is None or done.outcome == "timeout"
             else:
                 _, done = r.guess(move[1], move[2], float(i), secrets[i + 1])
                 if done is not None:
@@ -192,3 +266,4 @@ def test_every_move_yields_legal_state_or_rule_error(script: list[tuple[Any, ...
             assert r.to_dict() == before  # a refused move changes nothing
         check_invariants(r)
         assert r.round == rounds
+        assert GuessRoom.from_dict(json.loads(json.dumps(r.to_dict()))) == r

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, TypeVar
 import protocol
 from games.guess import GuessRoom
 from guessnet import accounts
-from guessnet.channels import LOBBY
+from guessnet.channels import LOBBY, envelope
 from guessnet.errors import NameBusy, Refused
 from guessnet.features.guessing import leave_game, valid_name
 from guessnet.guessing import round_started
@@ -193,11 +193,15 @@ def send_state(session: PlayerSession, name: str) -> None:
         session.send(round_started(session.single, name))
     elif session.place is Place.ROOM and session.room is not None:
 
+        room, now = session.room, session.services.rooms.clock()
+
         def rejoin(live: GuessRoom) -> Transition[protocol.RoundStarted]:
             live.join(name)  # no-op unless the room forgot us (a restarted Redis)
-            return Transition(value=round_started(live, name))
+            back = [envelope(protocol.RoomUpdate(room=room, name=name, event="back"),
+                             skip=name)] if live.back(name) else []
+            return Transition(value=round_started(live, name, now), broadcasts=back)
 
-        session.send(session.services.rooms.transact(session.room, rejoin))
+        session.send(session.services.rooms.transact(room, rejoin))
     elif session.place is Place.MATCH:
         session.services.matches.show(session)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import protocol
@@ -66,9 +67,11 @@ def on_play(session: PlayerSession, msg: protocol.Play) -> None:
     services.channels.leave(session, LOBBY)
     services.channels.join(session, channel)
 
+    now = services.rooms.clock()
+
     def join(live: GuessRoom) -> Transition[protocol.RoundStarted]:
         live.join(name)
-        started = round_started(live, name)
+        started = round_started(live, name, now)
         update = protocol.RoomUpdate(room=room, name=name, event="joined")
         return Transition(value=started, broadcasts=[envelope(update, skip=name)])
 
@@ -126,6 +129,25 @@ def on_leave(session: PlayerSession, msg: protocol.Leave) -> None:
     if session.place not in GUESSING:
         raise Refused("not_playing", "you are not in a game")
     session.to_lobby()
+
+
+def hold_seat(session: PlayerSession, seconds: float) -> None:
+    """The player's connection dropped and their seat is held ``seconds``: tell their room,
+    and stop waiting for them to finish the round (no reply sent)."""
+    name, room, services = session.name, session.room, session.services
+    if session.place is not Place.ROOM or room is None or name is None:
+        return
+    now, next_secret = services.rooms.clock(), services.rooms.draw_secret()
+
+    def drop(live: GuessRoom) -> Transition[FinishedRound | None]:
+        finished = live.drop(name, now, next_secret)
+        update = protocol.RoomUpdate(room=room, name=name, event="away",
+                                     seconds=math.ceil(seconds))
+        return Transition(value=finished, broadcasts=[envelope(update, skip=name)])
+
+    finished = services.rooms.transact(room, drop)
+    if finished is not None:
+        services.rooms.announce(room, finished, services.records.round(finished))
 
 
 def leave_game(session: PlayerSession) -> None:
