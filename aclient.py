@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import protocol
@@ -18,10 +20,12 @@ from guessnet.client import (
     InputRefused,
     LineInput,
     NetThread,
+    Reconnector,
     answers,
     connect,
     small_int,
 )
+from guessnet.conn import Connection
 from guessnet.logs import escape
 from guessnet.render import TableAssembler, event_text, message_text
 
@@ -46,11 +50,21 @@ USAGE = {"kick": "kick ID|NAME [REASON]", "say": "say TEXT", "msg": "msg NAME TE
 
 
 class AdminClient:
-    def __init__(self, lines: LineInput | None) -> None:
+    """The admin's session: ``greet`` once connected, then ``command`` per line; a lost
+    connection comes back by itself (``Reconnector``) until ``finish``."""
+
+    def __init__(self, connect: Callable[[], Connection], lines: LineInput | None) -> None:
         self.lines = lines
         self.tables = TableAssembler()
-        self.net: NetThread | None = None
+        self._connect = connect
+        self.net = NetThread(connect(), self.show, self.on_closed)
         self.probing = False  # the answer to the port check is not shown
+        self.finished = threading.Event()
+        self.reconnector = Reconnector(self.reopen, self.note)
+
+    def note(self, text: str) -> None:
+        """A line about the client itself: on stderr in --watch mode (stdout is events)."""
+        print(text, file=sys.stderr if self.lines is None else sys.stdout, flush=True)
 
     def show(self, msg: protocol.Message) -> None:
         if self.probing and isinstance(msg, protocol.Table | protocol.Error):
@@ -64,11 +78,27 @@ class AdminClient:
         else:
             text = message_text(msg, None, None)
             if text:
-                print(text, flush=True)
-            if isinstance(msg, protocol.Bye) and self.lines is not None:
-                self.lines.interrupt()
+                self.note(text)
 
-    def greet(self, net: NetThread) -> int | None:
+    def on_closed(self, net: NetThread) -> None:
+        if net is self.net and not self.finished.is_set():
+            self.reconnector.start()
+
+    def reopen(self) -> bool:
+        net = NetThread(self._connect(), self.show, self.on_closed)
+        if self.greet(net, again=True) is not None:
+            net.stop()
+            return False
+        return True
+
+    def finish(self) -> None:
+        self.finished.set()
+        self.reconnector.stop()
+        if not self.net.closed.is_set():
+            self.net.request(protocol.Quit(), answers(), timeout=3)
+        self.net.stop()
+
+    def greet(self, net: NetThread, again: bool = False) -> int | None:
         """Say hello; None when greeted, else the exit status."""
         self.net = net
         net.start()
@@ -82,10 +112,11 @@ class AdminClient:
                 print(f"{welcome.server} answered as a player port, not the admin port: run "
                       "aclient.py with the admin port (--port, default 4001).", file=sys.stderr)
                 return 1
-            print(f"Connected to the admin port of {welcome.server}. Events follow as they "
-                  "happen; 'help' lists commands.", flush=True)
+            self.note(f"Back: connected to the admin port of {welcome.server} again." if again
+                      else f"Connected to the admin port of {welcome.server}. Events follow "
+                      "as they happen; 'help' lists commands.")
             return None
-        if welcome is None:
+        if welcome is None and not again:
             print("The server closed the connection: it refused this certificate (is it an "
                   "admin certificate from this server's CA?).", file=sys.stderr)
         return 1
@@ -100,14 +131,15 @@ class AdminClient:
             return True
 
     def _command(self, line: str) -> bool:
-        assert self.net is not None
         words = line.split()
         command = words[0].lower()
         rest = line[len(words[0]):].strip()
         net = self.net
         if command in ("/q", "quit", "exit"):
-            net.request(protocol.Quit(), answers(), timeout=3)
             return False
+        if net.closed.is_set() and command != "help":
+            print("Not sent: the connection was lost; reconnecting ('/q' quits).")
+            return True
         if command == "help":
             print(HELP)
         elif command in ("list", "who"):
@@ -150,7 +182,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--cafile", type=Path, default=certs / "ca.pem",
                         help="CA that signed the server's certificate (default: certs/ca.pem)")
     parser.add_argument("--watch", action="store_true",
-                        help="only print events, one per line, until the server closes")
+                        help="only print events, one per line, on standard output (notes go "
+                             "to standard error); reconnects when the server restarts")
     return parser.parse_args(argv)
 
 
@@ -164,41 +197,40 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     try:
         context = tlsconf.client_context(args.cafile, args.cert, args.key)
-        conn = connect(args.host, args.port, context, protocol.SERVER_TO_ADMIN, args.cafile)
-    except ClientError as exc:
-        print(exc, file=sys.stderr)
-        return 1
     except (OSError, ValueError) as exc:
         print(f"cannot load the admin certificate: {exc}", file=sys.stderr)
         return 1
+
+    def connect_once() -> Connection:
+        return connect(args.host, args.port, context, protocol.SERVER_TO_ADMIN, args.cafile)
+
     lines = None if args.watch else LineInput()
-    client = AdminClient(lines)
-    net = NetThread(conn, client.show)
+    try:
+        client = AdminClient(connect_once, lines)
+    except ClientError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     try:
         if lines is None:
-            status = client.greet(net)
+            status = client.greet(client.net)
             if status is not None:
                 return status
-            net.closed.wait()
+            client.finished.wait()
             return 0
         with lines.printing():
-            status = client.greet(net)
+            status = client.greet(client.net)
             if status is not None:
                 return status
             while True:
                 line = lines.read(lambda: "admin> ")
-                if net.closed.is_set():
-                    print(f"Connection closed ({net.close_reason}).")
-                    return 1
                 if line is None:
-                    net.request(protocol.Quit(), answers(), timeout=3)
                     return 0
                 if line.strip() and not client.command(line.strip()):
                     return 0
     except KeyboardInterrupt:
         return 0
     finally:
-        net.stop()
+        client.finish()
 
 
 if __name__ == "__main__":

@@ -127,6 +127,8 @@ class PlayerClient:
         self.credentials: tuple[str, str] | None = None  # to log back in after a restart
         self.ping_asked = False
         self.finished = threading.Event()
+        self.online = threading.Event()  # connected, and the session is restored
+        self.restoring = False  # reopen's own exchanges are not news
         self._connect = connect
         self.reconnector = Reconnector(self.reopen, lambda text: print(text, flush=True))
         self.net = NetThread(connect(), self.show, self.on_closed)
@@ -146,8 +148,12 @@ class PlayerClient:
                 print(f"round-trip time: {rtt * 1000:.1f} ms" if rtt is not None else "pong",
                       flush=True)
             return
+        brief = isinstance(msg, protocol.RoundStarted) and \
+            (self.view.mode, self.view.room) == (msg.mode, msg.room)
+        if self.restoring and isinstance(msg, protocol.Error | protocol.Identified):
+            return  # an old token refused, the name taken back: reopen says it in one line
         self.view.note(msg)
-        text = message_text(msg, self.view.name, self.view.mode)
+        text = message_text(msg, self.view.name, self.view.mode, brief)
         if text:
             print(text, flush=True)
         self.lines.refresh()
@@ -167,6 +173,7 @@ class PlayerClient:
         """The network thread ended: reconnect, unless the server meant it (or we quit)."""
         if net is not self.net or self.finished.is_set():
             return
+        self.online.clear()
         reason = self.view.bye or net.close_reason or "dropped"
         if reason in FINAL:
             print(f"Connection closed ({reason}).", flush=True)
@@ -179,30 +186,71 @@ class PlayerClient:
         """Connect again and put the session back: resume it, or log in and rejoin."""
         net = NetThread(self._connect(), self.show, self.on_closed)
         self.view.bye = None
-        if self.greet(net) is None:
-            net.stop()
-            return False
-        self.net = net
-        if self.view.resume_token is not None:
-            answer = net.request(protocol.Resume(token=self.view.resume_token),
-                                 answers(protocol.Identified))
-            if isinstance(answer, protocol.Identified):
-                print("Reconnected: you are back where you were.", flush=True)
-                return True
-        self.view.resume_token = None
-        mode, room = self.view.mode, self.view.room
+        self.restoring = True
+        try:
+            if self.greet(net) is None:
+                net.stop()
+                return False
+            self.net = net
+            if self.view.resume_token is not None:
+                answer = net.request(protocol.Resume(token=self.view.resume_token),
+                                     answers(protocol.Identified))
+                if isinstance(answer, protocol.Identified):
+                    print("Back: you are where you were.", flush=True)
+                    return self._back()
+            self.view.resume_token = None
+            if self.view.name is None:
+                print("Back: connected again.", flush=True)
+                return self._back()
+            print("The server restarted: logging you back in...", flush=True)
+            self._restore(net)
+        finally:
+            self.restoring = False
+        return self._back()
+
+    def _restore(self, net: NetThread) -> None:
+        """After a server restart: take the name back (the account, or the guest name) and
+        the game mode and room; say in one line what could not be restored."""
+        name, mode, room = self.view.name, self.view.mode, self.view.room
         if self.credentials is not None:
-            net.request(protocol.Login(name=self.credentials[0], password=self.credentials[1]),
-                        answers(protocol.Identified))
-        elif self.view.name is not None:
-            net.request(protocol.SetName(name=self.view.name), answers(protocol.Identified))
-        self.view.mode = self.view.room = None
+            answer = net.request(protocol.Login(name=self.credentials[0],
+                                                password=self.credentials[1]),
+                                 answers(protocol.Identified))
+        else:
+            answer = net.request(protocol.SetName(name=name or ""), answers(protocol.Identified))
+        if not isinstance(answer, protocol.Identified):
+            self.view.name = self.view.mode = self.view.room = None
+            why = answer.message if isinstance(answer, protocol.Error) else "no answer"
+            print(f"Could not log you back in as {name} ({why}): choose a name again.",
+                  flush=True)
+            return
+        where = ""
         if mode in ("single", "multi"):
-            net.request(protocol.Play(mode=mode, room=room), answers(protocol.RoundStarted))
-        print("Reconnected (the server had restarted: your name and room are restored).",
-              flush=True)
+            started = net.request(protocol.Play(mode=mode, room=room),
+                                  answers(protocol.RoundStarted))
+            if isinstance(started, protocol.RoundStarted):
+                where = f" in room {room}" if room else " in a new single-player game"
+            else:
+                self.view.mode = self.view.room = None
+        elif mode == "tictactoe":
+            self.view.mode, self.view.board = None, None
+            where = " (the match was lost with the restart)"
+        print(f"Back as {answer.name}{where}.", flush=True)
+
+    def _back(self) -> bool:
+        self.online.set()
         self.lines.refresh()
         return True
+
+    def wait_online(self) -> bool:
+        """Hold a typed line until the session is back; False if the client is finishing."""
+        if self.online.is_set():
+            return True
+        print("(not connected: this line is sent when you are back; '/q' quits)", flush=True)
+        while not self.online.wait(0.5):
+            if self.finished.is_set():
+                return False
+        return not self.finished.is_set()
 
     def run(self) -> int:
         with self.lines.printing():
@@ -211,6 +259,7 @@ class PlayerClient:
                 print("The server did not greet us; giving up.", file=sys.stderr)
                 return 1
             print(f"Connected to guessnet server {welcome.server}. Type 'help' for commands.")
+            self.online.set()
             while True:
                 line = self.lines.read(self.view.prompt)
                 if self.finished.is_set():
@@ -220,6 +269,8 @@ class PlayerClient:
                     return 0
                 line = line.strip()
                 answer = line.lower()
+                if line and line.lower() not in ("/q", "quit") and not self.wait_online():
+                    return 1
                 # an invitation is answered only by a whole line saying so: what the player
                 # was typing (a guess, an empty line) never answers it
                 if answer in ("accept", "decline") or (
@@ -244,7 +295,7 @@ class PlayerClient:
 
     def ask(self, msg: protocol.Message, *types: type[protocol.Message]) -> protocol.Message | None:
         if self.net.closed.is_set():
-            print("Not connected: reconnecting in the background ('/q' quits).")
+            print("Not sent: the connection was lost; reconnecting ('/q' quits).")
             return None
         try:
             answer = self.net.request(msg, answers(*types))

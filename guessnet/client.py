@@ -225,17 +225,29 @@ class LineInput:
             self._lines.put(None)
 
 
+def retry_delay(attempt: int, elapsed: float) -> float:
+    """Seconds before reconnection attempt ``attempt`` (0 first), ``elapsed`` seconds after
+    the connection was lost: 0.5, 1, 2, then every 3 s for the first half-minute (a server
+    restart takes a few seconds), then doubling up to every 15 s."""
+    delay = 0.5 * (1 << min(attempt, 8))
+    return min(delay, EARLY_CAP if elapsed < EARLY else LATE_CAP)
+
+
+EARLY, EARLY_CAP, LATE_CAP = 30.0, 3.0, 15.0
+STILL_TRYING = 30.0  # seconds between "still trying" lines
+
+
 class Reconnector:
-    """Brings a lost connection back in the background: exponential backoff with jitter.
+    """Brings a lost connection back in the background (``retry_delay``, with jitter).
 
     ``reopen`` makes a new connection and restores the session on it (True when done);
-    ``say`` tells the user what is going on.
+    ``say`` tells the user what is going on: one line when the connection is lost, then
+    one every half-minute while it stays lost.
     """
 
     def __init__(self, reopen: Callable[[], bool], say: Callable[[str], None],
-                 first: float = 1.0, cap: float = 30.0) -> None:
-        self._reopen, self._say = reopen, say
-        self._first, self._cap = first, cap
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._reopen, self._say, self._clock = reopen, say, clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -252,18 +264,27 @@ class Reconnector:
         self._stop.set()
 
     def _run(self) -> None:
-        delay = self._first
+        lost = self._clock()
+        told = lost
+        self._say("Connection lost: reconnecting... (what you type waits until you are back; "
+                  "'/q' quits)")
+        attempt = 0
         while not self._stop.is_set():
-            wait = delay * random.uniform(0.8, 1.2)  # noqa: S311 (jitter, not a secret)
-            self._say(f"connection lost, reconnecting in {wait:.0f} s...")
+            wait = retry_delay(attempt, self._clock() - lost) * \
+                random.uniform(0.8, 1.2)  # noqa: S311 (jitter, not a secret)
             if self._stop.wait(wait):
                 return
             try:
                 if self._reopen():
                     return
+                reason = "the server did not greet us"
             except ClientError as exc:
-                self._say(f"still no server ({exc})")
-            delay = min(delay * 2, self._cap)
+                reason = str(exc)
+            attempt += 1
+            now = self._clock()
+            if now - told >= STILL_TRYING:
+                told = now
+                self._say(f"Still reconnecting, for {now - lost:.0f} s now ({reason}).")
 
 
 class ClientLog:

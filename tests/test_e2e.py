@@ -177,8 +177,8 @@ def test_aclient_watch_prints_events(server_proc: ServerProcess) -> None:
          "--cert", str(certs / "admin.pem"), "--key", str(certs / "admin.key"),
          "--cafile", str(certs / "ca.pem")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    assert proc.stdout is not None
-    assert "Connected to the admin port" in proc.stdout.readline()
+    assert proc.stdout is not None and proc.stderr is not None
+    assert "Connected to the admin port" in proc.stderr.readline()  # stdout is events only
     ann = server_proc.peer()
     line = proc.stdout.readline()
     assert "connected:" in line and ann.address in line
@@ -187,7 +187,6 @@ def test_aclient_watch_prints_events(server_proc: ServerProcess) -> None:
     proc.terminate()
     proc.wait(timeout=10)
     proc.stdout.close()
-    assert proc.stderr is not None
     proc.stderr.close()
     ann.close()
 

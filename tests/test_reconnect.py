@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from guessnet.client import retry_delay
 from tests.conftest import ROOT
 from tests.procs import PY, ServerProcess
 from tests.services import free_port
@@ -81,12 +82,16 @@ class CuttableProxy:
 
 
 class Client:
-    """pclient.py as a subprocess whose standard input stays open."""
+    """pclient.py (or ``script`` with ``args``) as a subprocess whose standard input stays
+    open."""
 
-    def __init__(self, port: int, certs: Path, logs: Path) -> None:
+    def __init__(self, port: int, certs: Path, logs: Path, script: str = "pclient.py",
+                 args: tuple[str, ...] | None = None) -> None:
+        if args is None:
+            args = ("--log-dir", str(logs))
         self.proc = subprocess.Popen(
-            [PY, str(ROOT / "pclient.py"), "--port", str(port), "--cafile",
-             str(certs / "ca.pem"), "--log-dir", str(logs)],
+            [PY, str(ROOT / script), "--port", str(port), "--cafile", str(certs / "ca.pem"),
+             *args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             cwd=ROOT)
         self.seen: list[str] = []
@@ -158,12 +163,13 @@ def test_dropped_connection_resumes_with_tries(
         client.type(value)
         if "Hint" in client.wait_for(("Hint", "Correct!")):
             break
-        client.wait_for("Rule Information in room main")  # won by chance: a new round
+        client.wait_for("Round 2 in room main")  # won by chance: a new round
     proxy.cut()
     mark = len(client.seen)
-    client.wait_for("Reconnected: you are back where you were.")
-    client.wait_for("connection lost, reconnecting in", seen_after=mark)
+    client.wait_for("Back: you are where you were.")
+    client.wait_for("Connection lost: reconnecting", seen_after=mark)
     client.wait_for("you have already used 1 of your 5 tries", seen_after=mark)
+    assert not any("Error" in line for line in client.seen[mark:]), client.seen[mark:]
     assert client.finish() == 0
 
 
@@ -176,17 +182,47 @@ def test_server_killed_and_restarted(tmp_path: Path, certs: Path) -> None:
     client.type("2")
     client.wait_for("Rule Information in room main")
     first.stop(signal.SIGKILL)
-    client.wait_for("connection lost, reconnecting in")
+    client.wait_for("Connection lost: reconnecting")
+    client.type("5")  # typed while the server is down: held until the session is back
+    client.wait_for("this line is sent when you are back")
     mark = len(client.seen)
     second = ServerProcess(tmp_path / "srv", certs, "--port", str(port)).start()
     try:
-        client.wait_for("Reconnected (the server had restarted")
-        # the client rejoined the room by itself
-        client.wait_for("Rule Information in room main", seen_after=mark)
-        client.type("5")
-        answer = client.wait_for("")  # the next lines: the answer to the guess
-        while "Hint:" not in answer and "Correct!" not in answer:
-            answer = client.wait_for("")
+        client.wait_for("The server restarted: logging you back in")
+        client.wait_for("Back as alice in room main")
+        client.wait_for(("Hint:", "Correct!"))  # the held guess, played in the room
+        after = client.seen[mark:]
+        assert not any("Error" in line or "Traceback" in line for line in after), after
+        assert "Round 1 in room main" in "".join(after)  # the rules, in one line
         assert client.finish() == 0
     finally:
         second.stop()
+
+
+@pytest.mark.timeout(90)
+def test_aclient_comes_back_after_a_restart(tmp_path: Path, certs: Path) -> None:
+    port, admin_port = free_port(), free_port()
+    ports = ("--port", str(port), "--admin-port", str(admin_port))
+    first = ServerProcess(tmp_path / "srv", certs, *ports).start()
+    admin = Client(admin_port, certs, tmp_path, "aclient.py",
+                   ("--cert", str(certs / "admin.pem"), "--key", str(certs / "admin.key")))
+    admin.wait_for("Connected to the admin port")
+    first.stop(signal.SIGKILL)
+    admin.wait_for("Connection lost: reconnecting")
+    second = ServerProcess(tmp_path / "srv", certs, *ports).start()
+    try:
+        admin.wait_for("Back: connected to the admin port")
+        peer = second.peer("ann")
+        admin.wait_for("ann")  # the event feed is back
+        admin.type("list")
+        admin.wait_for("1 player sockets")
+        peer.close()
+        assert admin.finish() == 0
+    finally:
+        second.stop()
+
+
+def test_retry_delay_stays_short_for_the_first_half_minute() -> None:
+    delays = [retry_delay(n, n * 3.0) for n in range(10)]
+    assert delays[:3] == [0.5, 1.0, 2.0] and max(delays) <= 3.0
+    assert retry_delay(9, 31.0) == 15.0 and retry_delay(3, 31.0) == 4.0
