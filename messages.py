@@ -133,8 +133,9 @@ class Login(Message, wire="login"):
 
 
 class ChangePassword(Message, wire="passwd"):
+    """Change the account's password; with ``new`` absent or null, only check ``old``."""
     old: str = field(metadata={"max_len": 256})
-    new: str = field(metadata={"max_len": 256})
+    new: str | None = field(default=None, metadata={"max_len": 256})
 
 
 class Resume(Message, wire="resume"):

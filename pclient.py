@@ -50,9 +50,10 @@ HELP = """Commands
                 leaders [GAME]    leaderboard: single, multi or tictactoe (all if omitted)
                 history [N]       your last N games (accounts only)
                 replay ID         one game, move by move
-                register NAME [PASSWORD]   create an account and log in (also: adduser)
-                login NAME [PASSWORD]      log in; the password is asked without echo
-                passwd            change your password
+                register NAME     create an account and log in (also: adduser); the
+                                  password is asked twice, without echo
+                login NAME        log in; the password is asked without echo
+                passwd            change your password (the old one is checked first)
                 logout            log out, back to the name prompt
                 ping              round-trip time to the server
                 help              this text
@@ -354,10 +355,7 @@ class PlayerClient:
             self.chat(protocol.DirectMessage(to=words[1], text=rest[len(words[1]):].strip()),
                       protocol.Ok)
         elif command == "passwd":
-            old = self.secret(words, 1, "Old password")
-            new = self.secret(words, 2, "New password") if old is not None else None
-            if old is not None and new is not None:
-                self.ask(protocol.ChangePassword(old=old, new=new), protocol.Ok)
+            self.change_password(words)
         elif command == "logout":
             if isinstance(self.ask(protocol.Logout(), protocol.Ok), protocol.Ok):
                 self.view.name = self.view.mode = self.view.room = self.credentials = None
@@ -395,16 +393,46 @@ class PlayerClient:
 
     def account(self, command: str, words: list[str]) -> None:
         if len(words) < 2:
-            print(f"Usage: {command} NAME [PASSWORD]")
+            print(f"Usage: {command} NAME   (the password is asked without echo)")
             return
-        password = self.secret(words, 2, "Password")
+        login = command == "login"
+        password = self.secret(words, 2, "Password") if login else \
+            self.new_password(words, 2, "Password")
         if password is None:
             return
         msg: protocol.Message = protocol.Login(name=words[1], password=password) \
-            if command == "login" else protocol.Register(name=words[1], password=password)
+            if login else protocol.Register(name=words[1], password=password)
         answer = self.ask(msg, protocol.Identified)
         if isinstance(answer, protocol.Identified):
             self.credentials = (answer.name, password)
+
+    def new_password(self, words: list[str], index: int, label: str) -> str | None:
+        """A password being set: from the command line (scripts), else asked twice."""
+        if len(words) > index:
+            return words[index]
+        first = self.lines.read(lambda: f"{label}: ", hidden=True)
+        if not first:
+            print("No password given: nothing was changed.")
+            return None
+        again = self.lines.read(lambda: "Repeat it: ", hidden=True)
+        if again != first:
+            print("The two passwords differ: nothing was sent. Try again.")
+            return None
+        return first
+
+    def change_password(self, words: list[str]) -> None:
+        """``passwd``: the old password is checked before the new one is asked (twice)."""
+        old = self.secret(words, 1, "Old password")
+        if not old:
+            return
+        if len(words) < 3 and not isinstance(
+                self.ask(protocol.ChangePassword(old=old), protocol.Ok), protocol.Ok):
+            return
+        new = self.new_password(words, 2, "New password")
+        if new is not None and isinstance(
+                self.ask(protocol.ChangePassword(old=old, new=new), protocol.Ok), protocol.Ok) \
+                and self.credentials is not None:
+            self.credentials = (self.credentials[0], new)
 
     def chat(self, msg: protocol.Say | protocol.DirectMessage,
              answer: type[protocol.Message]) -> None:

@@ -240,5 +240,5 @@ def name_of(seat: Seat) -> str:
     """The seat's player name; a nameless session may not take part in matches."""
     if seat.name is None:
         raise Refused("no_name", "choose a name first: type a name, "
-                      "'register NAME PASSWORD' or 'login NAME PASSWORD'")
+                      "'register NAME' or 'login NAME'")
     return seat.name

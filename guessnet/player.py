@@ -68,7 +68,7 @@ class PlayerSession(Session):
     def need_name(self) -> str:
         if self.name is None:
             raise Refused("no_name", "choose a name first: type a name, "
-                          "'register NAME PASSWORD' or 'login NAME PASSWORD'")
+                          "'register NAME' or 'login NAME'")
         return self.name
 
     def enter_match(self) -> None:

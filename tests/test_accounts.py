@@ -37,11 +37,21 @@ def test_register_login_passwd_logout(srv: Running) -> None:
     assert again.request(protocol.Who(), protocol.Table).rows == (("Ann",),)
     again.refused(protocol.ChangePassword(old="wrong-one", new="new-password"), "bad_login")
     again.refused(protocol.ChangePassword(old=PASSWORD, new="short"), "bad_password")
+    again.refused(protocol.ChangePassword(old="wrong-one"), "bad_login")  # a check only
+    assert again.request(protocol.ChangePassword(old=PASSWORD), protocol.Ok).message == \
+        "the old password is right"
     again.request(protocol.ChangePassword(old=PASSWORD, new="new-password"), protocol.Ok)
     again.request(protocol.Logout(), protocol.Ok)
     again.refused(protocol.Play(mode="single"), "no_name")
     again.refused(protocol.Login(name="ann", password=PASSWORD), "bad_login")
     again.request(protocol.Login(name="ann", password="new-password"), protocol.Identified)
+
+
+def test_wrong_old_passwords_are_throttled_like_logins(srv: Running) -> None:
+    ann = register(srv, "ann")
+    codes = [ann.refused(protocol.ChangePassword(old=f"guess-{i}")).code for i in range(12)]
+    assert codes[0] == "bad_login" and codes[-1] == "throttled"
+    ann.refused(protocol.ChangePassword(old=PASSWORD), "throttled")  # even the right one
 
 
 def test_wrong_password_and_unknown_user_look_alike(srv: Running) -> None:

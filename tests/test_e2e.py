@@ -55,6 +55,33 @@ def test_pclient_piped_single_round(server_proc: ServerProcess, tmp_path: Path) 
     assert stat.S_IMODE((tmp_path / "clog" / "client.log").stat().st_mode) == 0o600
 
 
+def test_pclient_asks_passwords_twice_and_the_old_one_first(server_proc: ServerProcess,
+                                                            tmp_path: Path) -> None:
+    args = ["--port", str(server_proc.port), "--cafile", str(server_proc.certs / "ca.pem"),
+            "--log-dir", str(tmp_path / "clog")]
+    script = ["register bob", "first-secret", "second-secret",  # typo: nothing sent
+              "register bob", "first-secret", "first-secret",
+              "passwd", "not-the-old-one",                      # refused before a new one
+              "passwd", "first-secret", "new-secret", "new-secret",
+              "help", "/q"]
+    result = run_client("pclient.py", args, "\n".join(script) + "\n")
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "The two passwords differ: nothing was sent" in out
+    assert "Welcome, bob!" in out and "Repeat it:" in out
+    wrong = out.index("the old password is wrong")
+    assert "New password:" not in out[out.index("Old password:"):wrong]
+    assert "password changed" in out
+    for secret in ("first-secret", "new-secret", "second-secret"):
+        assert secret not in out  # typed without echo (stars in a pipe)
+    assert "NAME PASSWORD" not in out  # help never puts a password on the command line
+    peer = server_proc.peer()
+    peer.hello()
+    assert peer.request(protocol.Login(name="bob", password="new-secret"),
+                        protocol.Identified).account
+    peer.close()
+
+
 def test_pclient_says_a_reserved_word_is_no_name(server_proc: ServerProcess,
                                                  tmp_path: Path) -> None:
     args = ["--port", str(server_proc.port), "--cafile", str(server_proc.certs / "ca.pem"),

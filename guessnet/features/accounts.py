@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 DUMMY_HASH = accounts.hash_password("not a real password")
-CHOOSE = "type a name, 'register NAME PASSWORD' or 'login NAME PASSWORD'"
+CHOOSE = "type a name, 'register NAME' or 'login NAME'"
 
 
 def hashed(job: Callable[[], T]) -> T:
@@ -130,20 +130,38 @@ def on_login(session: PlayerSession, msg: protocol.Login) -> None:
 
 
 def on_passwd(session: PlayerSession, msg: protocol.ChangePassword) -> None:
+    """Change the password; with no ``new``, only check ``old`` (a client asks for the old
+    password first).  A wrong old password counts as a failed login."""
     name = session.need_name()
     if not session.account:
-        raise Refused("not_logged_in", "guests have no password: 'register NAME PASSWORD'")
-    store = session.services.store
-    user = store.get_user(name)
-    if user is None or not hashed(
-            lambda: session.services.hashing.verify(msg.old, user.password_hash)):
+        raise Refused("not_logged_in", "guests have no password: 'register NAME' makes "
+                      "an account")
+    if msg.new is not None:
+        try:
+            accounts.check_password(msg.new)
+        except ValueError as exc:
+            raise Refused("bad_password", str(exc)) from None
+    services = session.services
+    address = session.peer.rsplit(":", 1)[0]
+    wait = services.logins.attempt(name, address)
+    if wait > 0:
+        raise Refused("throttled", f"too many wrong passwords: try again in {math.ceil(wait)} s")
+    try:
+        user = services.store.get_user(name)
+        ok = user is not None and hashed(
+            lambda: services.hashing.verify(msg.old, user.password_hash))
+    except BaseException:
+        services.logins.refund(name, address)
+        raise
+    if not ok:
         log("AUTH", f"{session.peer} passwd for {name} failed: wrong old password")
         raise Refused("bad_login", "the old password is wrong")
-    try:
-        accounts.check_password(msg.new)
-    except ValueError as exc:
-        raise Refused("bad_password", str(exc)) from None
-    store.set_password(name, hashed(lambda: session.services.hashing.hash(msg.new)))
+    services.logins.succeeded(name, address)
+    if msg.new is None:
+        session.send(protocol.Ok(message="the old password is right"))
+        return
+    new = msg.new
+    services.store.set_password(name, hashed(lambda: services.hashing.hash(new)))
     log("AUTH", f"{session.peer} changed the password of {name}")
     session.send(protocol.Ok(message="password changed"))
 

@@ -26,7 +26,7 @@ def on_history(session: PlayerSession, msg: protocol.History) -> None:
     name = session.need_name()
     if not session.account:
         raise Refused("not_logged_in", "history is kept for accounts: "
-                      "'register NAME PASSWORD' to keep yours")
+                      "'register NAME' to keep yours")
     send_history(session.send_table, session.services.store, msg.limit, name)
 
 
