@@ -65,6 +65,7 @@ USAGE = {"say": "say TEXT", "msg": "msg NAME TEXT", "invite": "invite NAME",
          "multi": "multi [ROOM]  (from the mode menu)"}
 GENERAL = frozenset(["who", "list", "leaders", "history", "replay", "say", "msg", "passwd",
                      "logout", "ping", "help"])
+NAMELESS = frozenset(["who", "list", "leaders", "history", "replay", "ping"])  # before a name
 NAME_PROMPT = "Enter your name (or 'register NAME' / 'login NAME', 'help'): "
 MENU_PROMPT = "Select game mode (1: single, 2: multi) : "
 
@@ -320,7 +321,7 @@ class PlayerClient:
             print(HELP)
         elif command in ("register", "adduser", "login"):
             self.account(command, words)
-        elif self.view.name is None:
+        elif self.view.name is None and command not in NAMELESS:
             self.choose_name(line)
         elif command == "exit" and self.view.mode in ("single", "multi"):
             self.ask(protocol.Leave(), protocol.LeftGame)

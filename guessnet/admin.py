@@ -16,7 +16,7 @@ from guessnet.listings import clean_text, send_history, send_replay
 from guessnet.logs import escape, log
 from guessnet.services import Services
 from guessnet.session import Session
-from guessnet.tables import clock_text
+from guessnet.tables import counted, since_text
 
 
 def _age(since: float, now: float) -> str:
@@ -64,24 +64,28 @@ class AdminSession(Session):
                 tries[(room.name, player.casefold())] = count
         rows = []
         sessions = self.services.registry.sessions()
+        here, now = self.services.settings.instance, time.time()
+        several = len({s["instance"] for s in sessions}) > 1  # a server column, only then
         for s in sorted(sessions, key=lambda s: (s["instance"], int(s["conn"]))):
             used = s.get("tries")
             if s.get("room") and s.get("name"):
                 used = tries.get((s["room"], s["name"].casefold()))
-            conn = s["conn"] if s["instance"] == self.services.settings.instance else s["owner"]
+            conn = s["conn"] if s["instance"] == here else s["owner"]
             rtt = s.get("rtt")
             rows.append([conn, s["peer"], s.get("name") or "-", s["where"],
-                         "-" if used is None else used, clock_text(s["since"]),
-                         f"{rtt * 1000:.1f} ms" if rtt is not None else "-", s["instance"]])
-        self.send_table(f"{len(rows)} player sockets", ["id", "peer", "name", "where", "tries",
-                                                       "since", "rtt", "server"], rows)
+                         "-" if used is None else used, since_text(s["since"], now),
+                         f"{rtt * 1000:.1f} ms" if rtt is not None else "-",
+                         *([s["instance"]] if several else [])])
+        columns = ["id", "peer", "name", "where", "tries", "since", "rtt"]
+        self.send_table(counted(len(rows), "player socket"),
+                        columns + (["server"] if several else []), rows)
 
     def on_rooms(self, msg: protocol.ListRooms) -> None:
         rows = [[room.name, room.round, len(room.players),
                  ", ".join(f"{p} ({used}/{room.rules.tries})" for p, used in room.tries.items())
                  or "-"] for room in sorted(self.services.rooms.live_rooms(), key=lambda r: r.name)]
-        self.send_table(f"{len(rows)} rooms", ["room", "round", "players", "members (tries)"],
-                        rows)
+        self.send_table(counted(len(rows), "room"),
+                        ["room", "round", "players", "members (tries)"], rows)
 
     def on_stats(self, msg: protocol.Stats) -> None:
         counters = self.services.counters
@@ -141,8 +145,8 @@ class AdminSession(Session):
         text = clean_text(msg.text)
         if not text:
             raise Refused("empty", "nothing to send: type some text after the name")
-        if not self.services.channels.deliver_to(msg.to, protocol.Notice(text=text,
-                                                                         sender="admin")):
+        private = protocol.Chat(sender="admin", text=text, private=True)
+        if not self.services.channels.deliver_to(msg.to, private):
             raise Refused("not_online", f"{escape(msg.to, 40)} is not online")
         self.services.channels.admin_event("msg", f"admin to {msg.to}: {text}", "ADMIN",
                                            name=msg.to)

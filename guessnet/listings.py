@@ -10,7 +10,7 @@ from typing import Any
 
 from guessnet.errors import Refused
 from guessnet.logs import escape
-from guessnet.tables import clock_text
+from guessnet.tables import clock_text, counted
 from storage.base import BOARDS, Store
 
 SendTable = Callable[[str, list[str], list[list[Any]]], None]
@@ -35,7 +35,7 @@ def send_leaders(send_table: SendTable, store: Store, game: str | None) -> None:
 
 def send_history(send_table: SendTable, store: Store, limit: int, player: str | None) -> None:
     games = store.recent_games(limit, player)
-    title = f"last {len(games)} games" + (f" of {player}" if player else "")
+    title = f"last {counted(len(games), 'game')}" + (f" of {player}" if player else "")
     send_table(title, ["id", "ended", "game", "where", "players", "outcome"], [
         [g.game_id, clock_text(g.ended), g.game, g.room or g.mode,
          ", ".join(g.players[:6]) + (" ..." if len(g.players) > 6 else ""),

@@ -34,3 +34,15 @@ def table_frames(title: str, columns: Sequence[str],
 
 def clock_text(at: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
+
+
+def since_text(at: float, now: float) -> str:
+    """A recent moment, short: the time of day within the last 24 h, else the date."""
+    if 0 <= now - at < 86_400:
+        return time.strftime("%H:%M:%S", time.localtime(at))
+    return time.strftime("%Y-%m-%d", time.localtime(at))
+
+
+def counted(count: int, noun: str) -> str:
+    """``1 room``, ``2 rooms``: a count with its noun (plural by adding s)."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import protocol
+from guessnet.render import message_text
 from guessnet import tlsconf
 from tests.conftest import LogWatch, Peer, Running
 
@@ -26,7 +27,7 @@ def test_connect_and_disconnect_events_with_real_peer_address(srv: Running) -> N
     assert event(admin, "named").name == "ann"
     title, rows = admin.table(protocol.ListPlayers())
     assert [(r[1], r[2]) for r in rows] == [(ann.address, "ann")]
-    assert "1 player sockets" in title
+    assert title == "1 player socket"
     ann.request(protocol.Quit(), protocol.Bye)
     gone = event(admin, "disconnected")
     assert gone.peer == ann.address and "quit" in gone.text
@@ -103,9 +104,11 @@ def test_say_and_msg(srv: Running) -> None:
         notice = peer.expect(protocol.Notice)
         assert (notice.sender, notice.text) == ("admin", "server restarts at noon")
     admin.request(protocol.DirectMessage(to="bob", text="hi bob"), protocol.Ok)
-    assert bob.expect(protocol.Notice).text == "hi bob"
+    private = bob.expect(protocol.Chat)  # not like a broadcast: a private line from admin
+    assert (private.sender, private.text, private.private) == ("admin", "hi bob", True)
+    assert message_text(private, "bob", None) == "[private] admin: hi bob"
     ann.request(protocol.Who(), protocol.Table)
-    assert not any(isinstance(m, protocol.Notice) for m in ann.inbox)
+    assert not any(isinstance(m, protocol.Notice | protocol.Chat) for m in ann.inbox)
     admin.refused(protocol.DirectMessage(to="zed", text="x"), "not_online")
 
 

@@ -215,7 +215,7 @@ def test_aclient_comes_back_after_a_restart(tmp_path: Path, certs: Path) -> None
         peer = second.peer("ann")
         admin.wait_for("ann")  # the event feed is back
         admin.type("list")
-        admin.wait_for("1 player sockets")
+        admin.wait_for("1 player socket")
         peer.close()
         assert admin.finish() == 0
     finally:

@@ -8,6 +8,7 @@ import protocol
 from guessnet.errors import Refused
 from guessnet.listings import send_history, send_leaders, send_replay
 from guessnet.session import Handler
+from guessnet.tables import counted
 
 if TYPE_CHECKING:
     from guessnet.player import PlayerSession
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
 def on_who(session: PlayerSession, msg: protocol.Who) -> None:
     names = session.services.registry.online_names()
-    session.send_table(f"{len(names)} players online", ["name"], [[n] for n in names])
+    session.send_table(f"{counted(len(names), 'player')} online", ["name"], [[n] for n in names])
 
 
 def on_leaders(session: PlayerSession, msg: protocol.Leaders) -> None:
