@@ -51,6 +51,24 @@ def send_replay(send_table: SendTable, store: Store, game_id: int) -> None:
     secret = f", the number was {record['secret']}" if "secret" in record else ""
     title = (f"game #{game_id}: {record['game']} ({where}), {clock_text(record['started'])} to "
              f"{clock_text(record['ended'])}, {outcome}{secret}")
-    send_table(title, ["#", "time", "player", "move", "result"], [
-        [i, time.strftime("%H:%M:%S", time.localtime(m["at"])), m["player"], m["move"],
-         m["result"]] for i, m in enumerate(record["moves"], 1)])
+    moves = record["moves"]
+    rows = [[i, time.strftime("%H:%M:%S", time.localtime(m["at"])), m["player"], m["move"],
+             m["result"]] for i, m in enumerate(moves, 1)]
+    if record["game"] == "tictactoe":  # the board after each move, row by row
+        for row, board in zip(rows, boards_after(moves), strict=True):
+            row.append(board)
+        send_table(title, ["#", "time", "player", "cell", "mark", "board after"], rows)
+        return
+    send_table(title, ["#", "time", "player", "move", "result"], rows)
+
+
+def boards_after(moves: list[dict[str, Any]]) -> list[str]:
+    """A tic-tac-toe board after each move, as ``X.O|.X.|..O`` (cells are 1-9)."""
+    cells = ["."] * 9
+    boards = []
+    for move in moves:
+        cell = move["move"]
+        if isinstance(cell, int) and 1 <= cell <= 9:
+            cells[cell - 1] = str(move["result"])[:1]
+        boards.append("|".join("".join(cells[r * 3:r * 3 + 3]) for r in range(3)))
+    return boards

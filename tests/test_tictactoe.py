@@ -165,6 +165,8 @@ def test_full_match_between_two_clients(srv: Running) -> None:
     assert ended.game_id is not None
     title, moves = ann.table(protocol.Replay(game_id=ended.game_id))
     assert "tictactoe" in title and [m[3] for m in moves] == [1, 5, 2, 7, 3]
+    assert [m[5] for m in moves] == ["X..|...|...", "X..|.O.|...", "XX.|.O.|...",
+                                     "XX.|.O.|O..", "XXX|.O.|O.."]  # the board, move by move
 
 
 def test_illegal_moves_rejected(srv: Running) -> None:
