@@ -175,7 +175,8 @@ def start(args: argparse.Namespace, backends: Backends,
           secrets: SecretSource | None = None) -> Runtime:
     """Create certificates if needed, bind both ports, build and start the services, and
     serve both ports in background threads; ``secrets`` replaces the CSPRNG (tests)."""
-    tlsconf.ensure_certs(args.certs, [args.host])
+    for made in tlsconf.ensure_certs(args.certs, [args.host, *args.cert_name]):
+        log("CONNECTION", f"certificate written: {made}")
     paths = tlsconf.CertPaths(args.certs)
     servers: list[GameTCPServer] = []
     for address, handler in (((args.host, args.port), PlayerHandler),
@@ -272,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         return print_replay(args)
     if args.issue_admin_cert:
         name = args.issue_admin_cert
-        tlsconf.ensure_certs(args.certs, [args.host])
+        tlsconf.ensure_certs(args.certs, [args.host, *args.cert_name])
         cert, key = args.certs / f"admin-{name}.pem", args.certs / f"admin-{name}.key"
         tlsconf.issue_client_cert(args.certs, name, tlsconf.ADMIN_ROLE, cert, key)
         print(f"wrote {cert} and {key}: copy them with {args.certs / 'ca.pem'} to the admin's "
@@ -301,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{games} games on record; certificates in {args.certs}; log in "
           f"{args.log_dir / 'server.log'}. Ctrl-C stops.", flush=True)
     log("CONNECTION", line + f"; {games} games on record")
+    names = ", ".join(str(n.value) for n in tlsconf.certificate_names(
+        tlsconf.CertPaths(args.certs).server))
+    print(f"Players connect to one of the names the certificate carries: {names} "
+          "(--cert-name adds one).", flush=True)
 
     stopping = threading.Event()
 

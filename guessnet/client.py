@@ -32,6 +32,9 @@ REPLY_TIMEOUT = 15.0
 CLIENT_LIMITS = Limits(heartbeat=10.0, rate=1e9, burst=1e9, outbox_bytes=4 * 1024 * 1024)
 
 
+HOSTNAME_MISMATCH, IP_MISMATCH = 62, 64  # OpenSSL's X509_V_ERR_HOSTNAME/IP_ADDRESS_MISMATCH
+
+
 class ClientError(Exception):
     """An expected failure the user can fix (server down, bad certificate); printed, exit 1."""
 
@@ -60,6 +63,13 @@ def connect(host: str, port: int, context: ssl.SSLContext, accepted: frozenset[s
     except HandshakeFailed as exc:
         sock.close()
         cause = exc.__cause__
+        if isinstance(cause, ssl.SSLCertVerificationError) and \
+                cause.verify_code in (HOSTNAME_MISMATCH, IP_MISMATCH):
+            raise ClientError(
+                f"the server at {where} has a certificate from the right CA, but it does not "
+                f"name {host!r} ({cause.verify_message}). Connect with a name it carries (the "
+                "server prints them when it starts), or ask the host to add this one: "
+                f"server.py --cert-name {host}") from None
         if isinstance(cause, ssl.SSLCertVerificationError):
             raise ClientError(
                 f"the server at {where} presented a certificate that does not verify against "

@@ -69,6 +69,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     files = parser.add_argument_group("files")
     files.add_argument("--certs", type=Path, default=HERE / "certs",
                        help="certificate folder, created on first run (default: certs/)")
+    files.add_argument("--cert-name", action="append", default=[], metavar="NAME",
+                       help="a name or address players use to reach this server, for its "
+                            "certificate (repeatable; with --host 0.0.0.0 every address of "
+                            "this machine is included). A certificate missing one is "
+                            "reissued by the same CA: the players' ca.pem stays valid")
     files.add_argument("--data-dir", type=Path, default=HERE / "data",
                        help="folder of the SQLite database (default: data/)")
     files.add_argument("--log-dir", type=Path, default=HERE / "logs",

@@ -119,22 +119,59 @@ def _issue(paths: CertPaths, subject: x509.Name, usage: x509.ObjectIdentifier,
     cert_out.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
+ANY_ADDRESS = ("0.0.0.0", "::")  # noqa: S104 (listening everywhere: not a name)
+
+
+def local_addresses() -> list[str]:
+    """This machine's addresses that other machines may use to reach it (best effort)."""
+    found: set[str] = set()
+    try:
+        for info in socket.getaddrinfo(socket.gethostname(), None):
+            found.add(str(info[4][0]))
+    except OSError:
+        pass
+    for family, probe in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
+        try:  # the address the default route leaves from (a UDP connect sends nothing)
+            with socket.socket(family, socket.SOCK_DGRAM) as udp:
+                udp.connect((probe, 9))
+                found.add(str(udp.getsockname()[0]))
+        except OSError:
+            pass
+    return sorted(address.split("%")[0] for address in found)
+
+
 def server_names(extra: list[str]) -> list[x509.GeneralName]:
+    """The names of the server certificate: this machine's usual names, the ``extra`` ones,
+    and, when one of them is 0.0.0.0 or ::, every address of this machine."""
+    hosts = ["localhost", "127.0.0.1", "::1", socket.gethostname(), *extra]
+    if any(host in ANY_ADDRESS for host in extra):
+        hosts += local_addresses()
     names: list[x509.GeneralName] = []
-    seen: set[str] = set()
-    for host in ["localhost", "127.0.0.1", "::1", socket.gethostname(), *extra]:
-        if not host or host in seen or host in ("0.0.0.0", "::"):  # noqa: S104 (not a name)
+    for host in hosts:
+        if not host or host in ANY_ADDRESS:
             continue
-        seen.add(host)
         try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+            name: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(host))
         except ValueError:
-            names.append(x509.DNSName(host))
+            name = x509.DNSName(host)
+        if name not in names:
+            names.append(name)
     return names
 
 
+def certificate_names(path: Path) -> list[x509.GeneralName]:
+    """The subject alternative names of the certificate at ``path``."""
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    try:
+        return list(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except x509.ExtensionNotFound:
+        return []
+
+
 def ensure_certs(folder: Path, hosts: list[str]) -> list[Path]:
-    """Create whatever of CA, server and admin certificates is missing; return what was made."""
+    """Create whatever of CA, server and admin certificates is missing, and reissue the
+    server's when it does not name every one of ``hosts`` (signed by the same CA: players'
+    ``ca.pem`` stays valid); return what was made."""
     paths = CertPaths(folder)
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, FOLDER_MODE)
@@ -144,10 +181,17 @@ def ensure_certs(folder: Path, hosts: list[str]) -> list[Path]:
         made.append(paths.ca)
         for stale in (paths.server, paths.admin):
             stale.unlink(missing_ok=True)
-    if not paths.server.exists() or not paths.server_key.exists():
+    wanted = server_names(hosts)
+    if paths.server.exists() and paths.server_key.exists():
+        present = certificate_names(paths.server)
+        missing = [name for name in wanted if name not in present]
+        wanted = present + missing
+    else:
+        missing = wanted
+    if missing:
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "guessnet server")])
-        _issue(paths, subject, ExtendedKeyUsageOID.SERVER_AUTH, server_names(hosts),
-               paths.server, paths.server_key)
+        _issue(paths, subject, ExtendedKeyUsageOID.SERVER_AUTH, wanted, paths.server,
+               paths.server_key)
         made.append(paths.server)
     if not paths.admin.exists() or not paths.admin_key.exists():
         issue_client_cert(folder, "admin", ADMIN_ROLE, paths.admin, paths.admin_key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import signal
 import sqlite3
 import stat
@@ -180,6 +181,32 @@ def test_pclient_wrong_ca_is_refused(server_proc: ServerProcess, tmp_path: Path)
                                        "--log-dir", str(tmp_path)], "alice\n")
     assert result.returncode == 1
     assert "does not verify" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_name_missing_from_the_certificate_says_how_to_add_it(tmp_path: Path,
+                                                              certs: Path) -> None:
+    own = tmp_path / "certs"
+    shutil.copytree(certs, own)
+    first = ServerProcess(tmp_path / "a", own, "--host", "0.0.0.0").start()
+    try:
+        args = ["--host", "127.0.0.2", "--port", str(first.port), "--cafile",
+                str(own / "ca.pem"), "--log-dir", str(tmp_path)]
+        refused = run_client("pclient.py", args, "/q\n")
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr
+        assert "does not name '127.0.0.2'" in refused.stderr
+        assert "server.py --cert-name 127.0.0.2" in refused.stderr
+    finally:
+        first.stop()
+    second = ServerProcess(tmp_path / "a", own, "--host", "0.0.0.0",
+                           "--cert-name", "127.0.0.2").start()
+    try:  # the certificate was reissued by the same CA: the same ca.pem verifies it
+        args[3] = str(second.port)
+        joined = run_client("pclient.py", args, "carol\n/q\n")
+        assert joined.returncode == 0 and "Welcome, carol!" in joined.stdout, joined.stderr
+        assert second.proc is not None and second.proc.stdout is not None
+        assert "127.0.0.2" in second.proc.stdout.readline()  # the names players may use
+    finally:
+        second.stop()
 
 
 def test_aclient_piped(server_proc: ServerProcess, tmp_path: Path) -> None:
