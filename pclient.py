@@ -483,10 +483,11 @@ def main(argv: list[str] | None = None) -> int:
               "--cafile with the server's ca.pem", file=sys.stderr)
         return 1
     private_umask()
-    wire_log = ClientLog(private_folder(args.log_dir) / "client.log")
+    wire_log = ClientLog(private_folder(args.log_dir) / "client.log", "pclient")
     context = tlsconf.client_context(args.cafile)
 
     def connect_once() -> Connection:
+        wire_log.next_connection()
         return connect(args.host, args.port, context, protocol.SERVER_TO_PLAYER, args.cafile,
                        on_wire=wire_log)
 

@@ -8,6 +8,7 @@ for the message that answers it, so piped scripts see every answer before their 
 
 from __future__ import annotations
 
+import os
 import queue
 import random
 import socket
@@ -298,15 +299,33 @@ class Reconnector:
 
 
 class ClientLog:
-    """``logs/client.log``: [SEND] / [RCVD] lines with the frames' text, escaped."""
+    """``logs/client.log``: one line per frame, ``[time] [pclient 4242.1] [SEND] text``: the
+    client program, its process id and connection number (several clients may share the file),
+    the direction, and the frame's text, redacted and escaped.  Heartbeat pings and pongs are
+    left out unless ``heartbeats``."""
 
-    def __init__(self, path: Path) -> None:
+    HEARTBEAT = (b'"type":"ping"', b'"type":"pong"')
+
+    def __init__(self, path: Path, program: str, heartbeats: bool = False) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = path.open("a", encoding="utf-8")
+        self._program, self._heartbeats = program, heartbeats
+        self._connections = 0
+        self.tag = f"{program} {os.getpid()}"
+
+    def next_connection(self) -> None:
+        """Lines from now on belong to a new connection (after a reconnect)."""
+        self._connections += 1
+        self.tag = f"{self._program} {os.getpid()}.{self._connections}"
 
     def __call__(self, direction: str, data: bytes) -> None:
+        if not self._heartbeats and any(beat in data[:40] for beat in self.HEARTBEAT):
+            return
         tag = "SEND" if direction == "SEND" else "RCVD"
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         text = data.decode("utf-8", "replace")
-        self._file.write(f"[{stamp}] [{tag}] {escape(redact(text), 2000)}\n")
+        self._file.write(f"[{stamp}] [{self.tag}] [{tag}] {escape(redact(text), 2000)}\n")
         self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()

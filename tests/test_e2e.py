@@ -18,6 +18,7 @@ from typing import IO
 import pytest
 
 import protocol
+from guessnet.client import ClientLog
 from tests.conftest import ROOT, Peer
 from tests.procs import PY, ServerProcess
 
@@ -51,9 +52,24 @@ def test_pclient_piped_single_round(server_proc: ServerProcess, tmp_path: Path) 
     assert "You left the game." in out
     log = (tmp_path / "clog" / "client.log").read_text()
     assert "[SEND]" in log and "[RCVD]" in log
+    assert all("] [pclient " in line for line in log.splitlines())  # which client said it
     assert '"resume_token":"***"' in log  # the token itself is never written
     assert stat.S_IMODE((tmp_path / "clog").stat().st_mode) == 0o700
     assert stat.S_IMODE((tmp_path / "clog" / "client.log").stat().st_mode) == 0o600
+
+
+def test_client_log_names_the_client_and_leaves_heartbeats_out(tmp_path: Path) -> None:
+    wire = ClientLog(tmp_path / "client.log", "pclient")
+    wire.next_connection()
+    wire("SEND", protocol.payload_of(protocol.Ping(nonce=1)))
+    wire("RECV", protocol.payload_of(protocol.Pong(nonce=1)))
+    wire("SEND", protocol.payload_of(protocol.Who()))
+    wire.next_connection()
+    wire("RECV", protocol.payload_of(protocol.Ok(message="x")))
+    wire.close()
+    lines = (tmp_path / "client.log").read_text().splitlines()
+    assert len(lines) == 2 and f"[pclient {os.getpid()}.1] [SEND]" in lines[0]
+    assert f"[pclient {os.getpid()}.2] [RCVD]" in lines[1]
 
 
 def test_pclient_asks_passwords_twice_and_the_old_one_first(server_proc: ServerProcess,
