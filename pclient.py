@@ -295,12 +295,15 @@ class PlayerClient:
             self.net.request(protocol.Quit(), answers(), timeout=3)
         self.net.stop()
 
-    def ask(self, msg: protocol.Message, *types: type[protocol.Message]) -> protocol.Message | None:
+    def ask(self, msg: protocol.Message, *types: type[protocol.Message],
+            until: Callable[[protocol.Message], bool] | None = None) -> protocol.Message | None:
+        """Send ``msg``; wait for a message of one of ``types`` (or one ``until`` accepts),
+        an error or a goodbye, so that the next prompt prints after the whole answer."""
         if self.net.closed.is_set():
             print("Not sent: the connection was lost; reconnecting ('/q' quits).")
             return None
         try:
-            answer = self.net.request(msg, answers(*types))
+            answer = self.net.request(msg, until or answers(*types))
         except InputRefused as exc:
             print(exc)
             return None
@@ -449,7 +452,19 @@ class PlayerClient:
             print(f"{text[:20]} is outside the range: guess a number from {self.view.low} to "
                   f"{self.view.high}")
             return
-        self.ask(protocol.Guess(value=value), protocol.Hint)
+        ends_round = False  # a winning (or, alone, last) guess is answered by the next round
+
+        def answered(msg: protocol.Message) -> bool:
+            nonlocal ends_round
+            if isinstance(msg, protocol.Hint):
+                ends_round = msg.result == "correct" or (
+                    self.view.mode == "single" and msg.tries_left == 0)
+                return not ends_round
+            if isinstance(msg, protocol.RoundStarted):
+                return ends_round
+            return isinstance(msg, protocol.Error | protocol.Bye)
+
+        self.ask(protocol.Guess(value=value), until=answered)
 
 
 def _is_number(text: str) -> bool:

@@ -65,7 +65,8 @@ class AdminSession(Session):
         rows = []
         sessions = self.services.registry.sessions()
         here, now = self.services.settings.instance, time.time()
-        several = len({s["instance"] for s in sessions}) > 1  # a server column, only then
+        # a server column only when another process serves some of the players
+        several = any(s["instance"] != here for s in sessions)
         for s in sorted(sessions, key=lambda s: (s["instance"], int(s["conn"]))):
             used = s.get("tries")
             if s.get("room") and s.get("name"):

@@ -90,7 +90,7 @@ def test_admin_on_b_sees_and_kicks_player_on_a(pair: tuple[ServerProcess, Server
     _, rows = admin.table(protocol.ListPlayers())
     assert [(r[1], r[2], r[7]) for r in rows] == [(ann.address, "ann", "A")]
     admin.request(protocol.DirectMessage(to="ann", text="hello from B"), protocol.Ok)
-    assert ann.expect(protocol.Notice).text == "hello from B"
+    assert ann.expect(protocol.Chat).text == "hello from B"
     admin.request(protocol.Kick(target="ann", reason="test"), protocol.Ok)
     assert ann.expect(protocol.Bye).reason == "kicked"
     admin.expect(protocol.AdminEvent, lambda e: e.kind == "disconnected")
