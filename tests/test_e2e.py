@@ -52,7 +52,7 @@ def test_pclient_piped_single_round(server_proc: ServerProcess, tmp_path: Path) 
     for end in ("Sorry, you've used", "Congratulations"):  # the whole answer, then the prompt
         if end in out:
             after = out[out.index(end):]
-            assert after.index("Round 2: guess 1 ~ 10") < after.index("Input a number")
+            assert after.index(": guess 1 ~ 10, 5 tries.") < after.index("Input a number")
     assert "You left the game." in out
     log = (tmp_path / "clog" / "client.log").read_text()
     assert "[SEND]" in log and "[RCVD]" in log
