@@ -42,8 +42,10 @@ from guessnet.player import PlayerSession
 from guessnet.registry import Admission
 from guessnet.render import render_table
 from guessnet.rooms import SecretSource
+from guessnet.scoreboard import Scoreboard
 from guessnet.services import Backends, Services, Settings, build
 from guessnet.wakeup import Wakeup, WakeupUnavailable
+from guessnet.web import WebServer, WebSite
 from storage.base import BackendError
 
 HERE = Path(__file__).resolve().parent
@@ -71,6 +73,7 @@ class Runtime:
     wakeup: Wakeup
     servers: list[GameTCPServer] = field(default_factory=list)
     threads: list[threading.Thread] = field(default_factory=list)
+    web: WebServer | None = None
 
     @property
     def player_port(self) -> int:
@@ -79,6 +82,10 @@ class Runtime:
     @property
     def admin_port(self) -> int:
         return int(self.servers[1].server_address[1])
+
+    @property
+    def web_port(self) -> int | None:
+        return None if self.web is None else int(self.web.server_address[1])
 
 
 def _wire_logger(peer: str) -> object:
@@ -123,6 +130,7 @@ class PlayerHandler(socketserver.BaseRequestHandler):
             tls = tls_handshake(self.request, runtime.player_context, server_side=True,
                                 timeout=runtime.limits.handshake_timeout)
         except HandshakeFailed as exc:
+            runtime.services.metrics.handshake_failures.labels("player").inc()
             log("CONNECTION", f"{peer} TLS handshake failed: {escape(exc)}")
             if refusal is None:
                 runtime.services.registry.release(host)
@@ -152,6 +160,7 @@ class AdminHandler(socketserver.BaseRequestHandler):
             tls = tls_handshake(self.request, runtime.admin_context, server_side=True,
                                 timeout=runtime.limits.handshake_timeout)
         except HandshakeFailed as exc:
+            runtime.services.metrics.handshake_failures.labels("admin").inc()
             log("CONNECTION", f"admin port: {peer} refused: {escape(exc)}")
             return
         cert = tls.getpeercert()
@@ -171,24 +180,36 @@ class AdminHandler(socketserver.BaseRequestHandler):
         AdminSession(runtime.services, conn, peer, holder).serve()
 
 
-def start(args: argparse.Namespace, backends: Backends,
-          secrets: SecretSource | None = None) -> Runtime:
-    """Create certificates if needed, bind both ports, build and start the services, and
-    serve both ports in background threads; ``secrets`` replaces the CSPRNG (tests)."""
-    for made in tlsconf.ensure_certs(args.certs, [args.host, *args.cert_name]):
-        log("CONNECTION", f"certificate written: {made}")
-    paths = tlsconf.CertPaths(args.certs)
-    servers: list[GameTCPServer] = []
-    for address, handler in (((args.host, args.port), PlayerHandler),
-                             ((args.admin_host, args.admin_port), AdminHandler)):
+def listen(args: argparse.Namespace) -> tuple[list[GameTCPServer], WebServer | None]:
+    """Bind the player and admin ports, and the web port unless it is off (``StartError``
+    saying which port failed, with every port bound so far closed)."""
+    wanted: list[tuple[str, int]] = [(args.host, args.port), (args.admin_host, args.admin_port)]
+    if args.web_port:
+        wanted.append((args.web_host, args.web_port))
+    bound: list[socketserver.TCPServer] = []
+    for i, address in enumerate(wanted):
         try:
-            servers.append(GameTCPServer(address, handler))
+            bound.append(GameTCPServer(address, (PlayerHandler, AdminHandler)[i]) if i < 2
+                         else WebServer(address))
         except OSError as exc:
-            for srv in servers:
+            for srv in bound:
                 srv.server_close()
             reason = "port already in use (is another server.py running?)" \
                 if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
             raise StartError(f"cannot listen on {address[0]}:{address[1]}: {reason}") from exc
+    games = [srv for srv in bound if isinstance(srv, GameTCPServer)]
+    web = next((srv for srv in bound if isinstance(srv, WebServer)), None)
+    return games, web
+
+
+def start(args: argparse.Namespace, backends: Backends,
+          secrets: SecretSource | None = None) -> Runtime:
+    """Create certificates if needed, bind the ports, build and start the services, and
+    serve every port in background threads; ``secrets`` replaces the CSPRNG (tests)."""
+    for made in tlsconf.ensure_certs(args.certs, [args.host, *args.cert_name]):
+        log("CONNECTION", f"certificate written: {made}")
+    paths = tlsconf.CertPaths(args.certs)
+    servers, web = listen(args)
     port = servers[0].server_address[1]
     instance = args.instance_id or f"{socket.gethostname()}:{port}"
     settings = Settings(rules=rules_of(args), instance=instance,
@@ -204,20 +225,38 @@ def start(args: argparse.Namespace, backends: Backends,
         services = build(settings, backends, waker, secrets)
         services.start()
     except (WakeupUnavailable, BackendError) as exc:
-        for srv in servers:
+        for srv in [*servers, *([web] if web else [])]:
             srv.server_close()
         raise StartError(f"cannot start: {exc}") from exc
     runtime = Runtime(services, tlsconf.server_context(paths, require_client_cert=False),
                       tlsconf.server_context(paths, require_client_cert=True), limits, waker,
-                      servers)
+                      servers, web=web)
     for srv in servers:
         srv.runtime = runtime
-    for srv in runtime.servers:
-        thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2},
-                                  name=f"listen-{srv.server_address[1]}", daemon=True)
+    if web is not None:
+        web.site = web_site(args, runtime, paths)
+    for listener in [*servers, *([web] if web else [])]:
+        thread = threading.Thread(target=listener.serve_forever, kwargs={"poll_interval": 0.2},
+                                  name=f"listen-{listener.server_address[1]}", daemon=True)
         thread.start()
         runtime.threads.append(thread)
     return runtime
+
+
+def web_site(args: argparse.Namespace, runtime: Runtime, paths: tlsconf.CertPaths) -> WebSite:
+    """What the web port shows, and to whom (the scoreboard, how to join, metrics)."""
+    services = runtime.services
+    host = args.host
+    if host in tlsconf.ANY_ADDRESS:  # the join page names an address players can reach
+        host = next((a for a in tlsconf.local_addresses() if not a.startswith(("127.", "::1"))),
+                    socket.gethostname())
+    return WebSite(
+        scoreboard=Scoreboard(services.rooms, services.registry, services.store),
+        metrics=services.metrics, ca_file=paths.ca, player_host=host,
+        player_port=runtime.player_port,
+        metrics_hosts=None if args.metrics_public else frozenset([args.admin_host]),
+        context=None if args.web_plain else runtime.player_context,
+        handshake_timeout=args.handshake_timeout)
 
 
 def stop(runtime: Runtime, grace: float = 3.0) -> None:
@@ -226,6 +265,10 @@ def stop(runtime: Runtime, grace: float = 3.0) -> None:
     registry.shutting_down = True
     for srv in runtime.servers:
         srv.shutdown()
+    if runtime.web is not None:
+        runtime.web.shutdown()
+        runtime.web.site.scoreboard.close()
+        runtime.web.server_close()
     bye = protocol.Bye(reason="shutdown", message="server shutting down")
     for member in [*registry.players(), *registry.admins()]:
         member.conn.send(bye)
@@ -298,6 +341,13 @@ def main(argv: list[str] | None = None) -> int:
     games = backends.store.count_games()
     line = (f"guessnet listening: players on {args.host}:{runtime.player_port} (TLS), "
             f"admin on {args.admin_host}:{runtime.admin_port} (TLS)")
+    if runtime.web_port is not None:
+        scheme = "http" if args.web_plain else "https"
+        line += f", scoreboard on {scheme}://{args.web_host}:{runtime.web_port}/"
+        if args.web_plain:
+            print("warning: --web-plain serves the web port without TLS: anyone on the "
+                  "network can read or alter the page (it holds nothing secret)",
+                  file=sys.stderr, flush=True)
     print(line, flush=True)
     print(f"{games} games on record; certificates in {args.certs}; log in "
           f"{args.log_dir / 'server.log'}. Ctrl-C stops.", flush=True)

@@ -31,7 +31,7 @@ class AdminSession(Session):
     unavailable_message = "storage unavailable: try again in a few seconds"
 
     def __init__(self, services: Services, conn: Connection, peer: str, holder: str) -> None:
-        super().__init__(conn, peer, f"admin-{services.registry.next_id()}")
+        super().__init__(conn, peer, f"admin-{services.registry.next_id()}", services.metrics)
         self.services = services
         self.holder = holder
         self.name: str | None = None

@@ -50,6 +50,15 @@ class Matches:
         with self._lock:
             return self._matches.get(name.casefold())
 
+    def board_of(self, name: str) -> JSONDict | None:
+        """The match ``name`` plays in, if hosted here, as the scoreboard shows it."""
+        live = self.match_of(name)
+        if live is None:
+            return None
+        rules = live.rules
+        return {"id": live.match_id, "x": rules.x, "o": rules.o, "board": rules.board,
+                "turn": rules.turn}
+
     def busy(self, name: str) -> bool:
         key = name.casefold()
         with self._lock:
@@ -153,6 +162,8 @@ class Matches:
         self._show(live, last)
         if live.rules.state != "playing":
             self._finish(live)
+        else:
+            self._seats.publish(live)  # the new board, for every process's scoreboard
 
     def resign(self, player: Seat, how: str = "resigned") -> None:
         """``player`` concedes (or left: ``how`` says so); the other side wins."""

@@ -46,6 +46,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                      help="address of the admin port (default %(default)s: this machine only)")
     net.add_argument("--admin-port", type=port_number, default=4001,
                      help="admin port, mutual TLS (default %(default)s)")
+    net.add_argument("--web-port", type=port_number, default=4002,
+                     help="web port: the scoreboard for a projector, how to join, metrics "
+                          "(HTTPS with the same certificates; 0 turns it off; "
+                          "default %(default)s)")
+    net.add_argument("--web-host", default="127.0.0.1",
+                     help="address of the web port (default %(default)s: this machine only; "
+                          "0.0.0.0 for a projector on another machine)")
+    net.add_argument("--web-plain", action="store_true",
+                     help="serve the web port as plain HTTP, for a browser that does not "
+                          "trust the private CA, on a LAN you trust (the page holds nothing "
+                          "secret)")
+    net.add_argument("--metrics-public", action="store_true",
+                     help="serve /metrics to every address, not only to the admin host")
     net.add_argument("--instance-id", default=None,
                      help="name of this process in logs and admin listings (default host:port)")
     scale = parser.add_argument_group("scale-out (several processes serving one game)")
@@ -124,9 +137,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         rules_of(args)
     except ValueError as exc:
         parser.error(str(exc))
-    if args.port == args.admin_port != 0 and args.host == args.admin_host:
-        parser.error(f"--port and --admin-port are both {args.port}: the player and admin "
-                     "ports must differ")
+    ports = [("--port", args.port), ("--admin-port", args.admin_port),
+             ("--web-port", args.web_port)]
+    for i, (first, number) in enumerate(ports):
+        for second, other in ports[i + 1:]:
+            if number == other != 0:
+                parser.error(f"{first} and {second} are both {number}: each listener needs "
+                             "its own port")
     if args.hash_workers < 1:
         parser.error(f"--hash-workers must be at least 1, not {args.hash_workers}")
     return args

@@ -40,6 +40,7 @@ class Outbox:
         self._poked = False
         self._finished = False
         self._close_reason: str | None = None
+        self.queued_total = 0  # frames ever queued (metrics read it; written under the lock)
 
     # ------------------------------------------------------------------ any thread
 
@@ -98,6 +99,7 @@ class Outbox:
             self._on_frame(frame)
         self._frames.append(frame)
         self._bytes += len(frame)
+        self.queued_total += 1
         return True
 
     def _poke(self) -> None:

@@ -36,7 +36,7 @@ class PlayerSession(Session):
                 **listings.HANDLERS, **tictactoe.HANDLERS}
 
     def __init__(self, services: Services, conn: Connection, peer: str) -> None:
-        super().__init__(conn, peer, services.registry.next_id())
+        super().__init__(conn, peer, services.registry.next_id(), services.metrics)
         self.services = services
         self.connected_at = time.time()
         self._connected_mono = time.monotonic()
@@ -99,7 +99,8 @@ class PlayerSession(Session):
         return {"owner": self.services.registry.owner(self),
                 "instance": self.services.registry.instance, "conn": self.conn_id,
                 "peer": self.peer, "name": self.name, "where": self.where, "room": self.room,
-                "since": self.connected_at, "tries": used, "rtt": self.conn.rtt}
+                "since": self.connected_at, "tries": used, "rtt": self.conn.rtt,
+                "match": self.services.matches.board_of(self.name) if self.name else None}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -129,6 +130,7 @@ class PlayerSession(Session):
             reason = self.conn.close_reason or "dropped"
             with self._lock:
                 services.registry.unlist(self)
+                services.metrics.closed(reason, self.conn.outbox.queued_total)
                 if self.transferred:
                     pass
                 elif reason in RESUMABLE and self.name and \

@@ -17,6 +17,7 @@ from guessnet.channels import Channels
 from guessnet.guessing import guess_record, with_results
 from guessnet.journal import Journal, JournalError
 from guessnet.logs import escape, log
+from guessnet.metrics import Metrics
 from guessnet.registry import Registry
 from guessnet.ticker import Ticker
 from storage.base import BackendError, Counters, JSONDict, Store
@@ -38,8 +39,9 @@ class Records:
     (a thread), ``close`` stops it."""
 
     def __init__(self, store: Store, counters: Counters, registry: Registry,
-                 channels: Channels, journal: Journal) -> None:
+                 channels: Channels, journal: Journal, metrics: Metrics) -> None:
         self._store = store
+        self._metrics = metrics
         self._counters = counters
         self._registry = registry
         self._channels = channels
@@ -59,8 +61,9 @@ class Records:
         self._count(finished)
         record = guess_record(finished)
         room = finished.room if finished.mode == "multi" else None
+        self._metrics.rounds.labels(finished.outcome).inc()
         try:
-            recorded = Recorded(self._store.save_game(with_results(self._store, record)))
+            recorded = self._save(record)
         except BackendError as exc:
             recorded = self._journal(record, f"round {finished.round} of {where}", exc, room)
         if finished.winner is not None:
@@ -74,9 +77,14 @@ class Records:
     def match(self, record: JSONDict, what: str) -> Recorded:
         """Store (or journal) a finished match's record (``seats.match_record``)."""
         try:
-            return Recorded(self._store.save_game(with_results(self._store, record)))
+            return self._save(record)
         except BackendError as exc:
             return self._journal(record, what, exc, None)
+
+    def _save(self, record: JSONDict) -> Recorded:
+        recorded = Recorded(self._store.save_game(with_results(self._store, record)))
+        self._metrics.games_stored.inc()
+        return recorded
 
     def _count(self, finished: FinishedRound) -> None:
         counters = self._counters
@@ -102,6 +110,7 @@ class Records:
             self._channels.admin_event("not_recorded", f"{what} could not be recorded: "
                                        f"{failed}", "ERROR", room=room)
             return Recorded(None, f"this result could not be recorded: {failed}")
+        self._metrics.games_journaled.inc()
         log("ERROR", f"{what} journaled, the store failed: {escape(cause)}")
         self._channels.admin_event("journaled", f"{what} kept in the journal until storage "
                                    f"is back ({cause})", None, room=room)
@@ -111,8 +120,10 @@ class Records:
     def replay(self) -> int:
         """Write the journal to the store, in order; return how many rounds were written
         (``BackendError`` when the store is still down, the rest staying journaled)."""
-        return self.journal.replay(
+        written = self.journal.replay(
             lambda record: self._store.save_game(with_results(self._store, record)))
+        self._metrics.games_stored.inc(written)
+        return written
 
     def _replay_quietly(self) -> None:
         try:

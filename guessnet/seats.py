@@ -78,6 +78,13 @@ class Seats:
         self._channels = channels
         self._control = control
 
+    def publish(self, live: LiveMatch) -> None:
+        """Write the presence entries of ``live``'s players seated here (they carry the
+        board of a match hosted here)."""
+        for seat in live.seats.values():
+            if seat is not None and not isinstance(seat, RemoteSeat):
+                self._registry.publish_presence(seat)
+
     def local(self, name: str) -> LocalSeat | None:
         return self._registry.find_named(name)
 

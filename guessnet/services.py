@@ -25,6 +25,7 @@ from guessnet.hashing import DEFAULT_WORKERS, PasswordHashing
 from guessnet.invitations import Invitations
 from guessnet.journal import Journal
 from guessnet.matches import Matches
+from guessnet.metrics import Metrics
 from guessnet.records import Records
 from guessnet.registry import Admission, Registry
 from guessnet.resume import ResumeTokens
@@ -103,6 +104,7 @@ class Services:
     records: Records
     departures: Departures
     round_clock: RoundClock
+    metrics: Metrics
     matches: Matches
     invitations: Invitations
     clock: Callable[[], float]
@@ -142,8 +144,14 @@ def build(settings: Settings, backends: Backends, wakeup: Wakeup,
     registry = Registry(settings.instance, backends.presence, control, settings.admission)
     channels = Channels(backends.bus, registry, control, wakeup, clock)
     rooms = Rooms(backends.rooms, settings.rules, channels, secrets or SecretDraws(), clock)
+    metrics = Metrics()
+    metrics.gauge("guessnet_players_connected", "Player connections to this process",
+                  lambda: len(registry.players()))
+    metrics.gauge("guessnet_rooms", "Multiplayer rooms with players (in the whole game)",
+                  lambda: len(rooms.live_rooms()))
+    metrics.count_sent(lambda: sum(m.conn.outbox.queued_total for m in registry.players()))
     records = Records(backends.store, backends.counters, registry, channels,
-                      Journal(settings.data_dir))
+                      Journal(settings.data_dir), metrics)
     departures = Departures(rooms, registry, records, backends.presence.ttl / 3)
     seats = Seats(registry, channels, control)
     matches = Matches(seats, channels, control, records.match)
@@ -153,5 +161,6 @@ def build(settings: Settings, backends: Backends, wakeup: Wakeup,
                     rooms=rooms, resume=ResumeTokens(settings.resume_grace), logins=Logins(),
                     hashing=PasswordHashing(settings.hash_workers),
                     records=records, departures=departures,
-                    round_clock=RoundClock(rooms, records, channels), matches=matches,
+                    round_clock=RoundClock(rooms, records, channels), metrics=metrics,
+                    matches=matches,
                     invitations=invitations, clock=clock)

@@ -15,6 +15,7 @@ logged with its traceback and answered ``internal``.  The connection lives on in
 from __future__ import annotations
 
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -24,6 +25,7 @@ from games.guess import GuessRejected
 from guessnet.conn import Connection
 from guessnet.errors import Refused
 from guessnet.logs import escape, log
+from guessnet.metrics import Metrics
 from guessnet.tables import table_frames
 from storage.base import BackendError
 
@@ -36,10 +38,12 @@ class Session:
     handlers: ClassVar[dict[type[protocol.Message], Handler]] = {}
     unavailable_message = "service temporarily unavailable: try again in a few seconds"
 
-    def __init__(self, conn: Connection, peer: str, conn_id: str) -> None:
+    def __init__(self, conn: Connection, peer: str, conn_id: str,
+                 metrics: Metrics | None = None) -> None:
         self.conn = conn
         self.peer = peer
         self.conn_id = conn_id
+        self.metrics = metrics  # each message's type and handling time
         self.greeted = False
         self._lock = threading.RLock()
 
@@ -59,6 +63,14 @@ class Session:
         self.send(exc.reply())
 
     def on_message(self, msg: protocol.Message) -> None:
+        started = time.perf_counter()
+        try:
+            self._handle(msg)
+        finally:
+            if self.metrics is not None:
+                self.metrics.received(msg.TYPE, time.perf_counter() - started)
+
+    def _handle(self, msg: protocol.Message) -> None:
         with self._lock:
             try:
                 if isinstance(msg, protocol.Hello):

@@ -252,7 +252,7 @@ def start_server(certs: Path, tmp: Path, *extra: str,
                  backends: Backends | None = None) -> Running:
     args = options.parse_args(["--port", "0", "--admin-port", "0", "--certs", str(certs),
                               "--data-dir", str(tmp / "data"), "--log-dir", str(tmp / "logs"),
-                              "--heartbeat", "0", *extra])
+                              "--heartbeat", "0", "--web-port", "0", *extra])
     logs.setup(args.log_dir / "server.log", args.verbose)
     if backends is None:
         bus = MemoryBus()

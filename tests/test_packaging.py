@@ -21,7 +21,8 @@ def test_the_wheel_installs_commands_that_run_without_the_repository(tmp_path: P
     source = tmp_path / "source"  # a copy, so the build leaves the checkout untouched
     files = [ROOT / "pyproject.toml", ROOT / "README.md", *ROOT.glob("*.py")]
     for folder in ("games", "storage", "guessnet"):
-        files += (ROOT / folder).rglob("*.py")
+        files += [path for path in (ROOT / folder).rglob("*")
+                  if path.is_file() and "__pycache__" not in path.parts]
     for path in files:
         copy = source / path.relative_to(ROOT)
         copy.parent.mkdir(parents=True, exist_ok=True)
@@ -34,7 +35,8 @@ def test_the_wheel_installs_commands_that_run_without_the_repository(tmp_path: P
     [wheel] = list((tmp_path / "dist").glob("guessnet-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     for module in ("protocol.py", "messages.py", "server.py", "pclient.py", "aclient.py",
-                   "guessnet/features/accounts.py", "games/guess.py", "storage/sqlite.py"):
+                   "guessnet/features/accounts.py", "games/guess.py", "storage/sqlite.py",
+                   "guessnet/web/index.html", "guessnet/web/app.js", "guessnet/web/style.css"):
         assert module in names, module
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))

@@ -109,6 +109,7 @@ def on_login(session: PlayerSession, msg: protocol.Login) -> None:
     address = session.peer.rsplit(":", 1)[0]
     wait = services.logins.attempt(name, address)  # charged before the hash is computed
     if wait > 0:
+        services.metrics.login_throttled.inc()
         log("AUTH", f"{session.peer} login as {name} throttled ({wait:.0f} s)")
         raise Refused("throttled", f"too many failed logins: try again in {math.ceil(wait)} s")
     try:
@@ -121,6 +122,7 @@ def on_login(session: PlayerSession, msg: protocol.Login) -> None:
     if ok:
         services.logins.succeeded(name, address)
     if not ok or user is None:
+        services.metrics.login_failures.inc()
         log("AUTH", f"{session.peer} login as {name} failed")
         raise Refused("bad_login", "wrong name or password")
     log("AUTH", f"{session.peer} logged in as {user.name}")

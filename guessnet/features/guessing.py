@@ -95,6 +95,7 @@ def on_guess(session: PlayerSession, msg: protocol.Guess) -> None:
     now, next_secret = rooms.clock(), rooms.draw_secret()
     if session.place is Place.SINGLE and session.single is not None:
         hint, finished = session.single.guess(name, msg.value, now, next_secret)
+        session.services.metrics.guesses.inc()
         recorded = None if finished is None else session.services.records.round(finished)
         session.send(hint_message(hint))  # "correct" only once the round is recorded
         if finished is not None and recorded is not None:
@@ -113,6 +114,7 @@ def on_guess(session: PlayerSession, msg: protocol.Guess) -> None:
 
     room = session.room
     hint, finished = rooms.transact(room, guess)
+    session.services.metrics.guesses.inc()
     if finished is None:
         session.send(hint_message(hint))
         return
