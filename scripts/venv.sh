@@ -28,6 +28,17 @@ ensure_services() {
     fi
 }
 
+ensure_browser() {
+    # Debian's chromium and its chromedriver, for the scoreboard's browser test
+    local missing=()
+    command -v chromium >/dev/null || missing+=(chromium)
+    command -v chromedriver >/dev/null || missing+=(chromium-driver)
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "installing ${missing[*]} (used by the scoreboard's browser test)..."
+        apt_install "${missing[@]}"
+    fi
+}
+
 PYTHON=${PYTHON:-python3}
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
     echo "guessnet needs Python 3.11 or newer (found: $("$PYTHON" --version 2>&1))" >&2

@@ -39,7 +39,7 @@ function roomCard(room, now) {
 
 function roundLine(round) {
   const item = el("li");
-  item.append(`${round.room}, round ${round.round ?? "?"}: `);
+  item.append(`${round.room} #${round.round ?? "?"}: `);
   if (round.outcome === "won") {
     item.append(el("span", round.winner, "winner"), " won");
   } else if (round.outcome === "timeout") {
@@ -48,7 +48,7 @@ function roundLine(round) {
     item.append("nobody guessed it");
   }
   if (round.secret !== null && round.secret !== undefined) {
-    item.append(" \u2014 the number was ", el("span", round.secret, "secret"));
+    item.append(", the number was ", el("span", round.secret, "secret"));
   }
   return item;
 }
@@ -78,7 +78,9 @@ function leaderTable(name, rows) {
   }
   const table = el("table");
   const head = el("tr");
-  for (const title of ["#", "player", "wins", "played"]) head.append(el("th", title));
+  for (const title of ["#", "player", "wins", "played"]) {
+    head.append(el("th", title, title === "player" ? "" : "num"));
+  }
   table.append(head);
   rows.forEach((row, i) => {
     const tr = el("tr");
