@@ -16,7 +16,9 @@ import redis
 import protocol
 from tests.conftest import Peer, Running, scaled_backends
 from tests.procs import ServerProcess
-from tests.services import Service, memcached_service, redis_service
+from tests.services import Service, free_port, memcached_service, redis_service
+from tests.test_e2e import win_by_bisection
+from tests.web import EventStream, metrics
 
 
 @pytest.fixture
@@ -337,3 +339,45 @@ def test_a_dead_process_players_leave_their_rooms_within_the_ttl(
     assert admin.table(protocol.ListRooms())[1] == [("main", 2, 1, "ann (0/30)")]
     for peer in (ann, bob, admin):
         peer.close()
+
+
+def test_scoreboard_and_metrics_with_two_processes(tmp_path: Path, certs: Path, redis_url: str,
+                                                   memcached_server: Service) -> None:
+    web_a, web_b = free_port(), free_port()
+    extra = ("--redis", redis_url, "--memcached", f"127.0.0.1:{memcached_server.port}",
+             "--presence-ttl", "3")
+    a = ServerProcess(tmp_path / "a", certs, *extra, "--instance-id", "A",
+                      "--web-port", str(web_a)).start()
+    b = ServerProcess(tmp_path / "b", certs, *extra, "--instance-id", "B",
+                      "--web-port", str(web_b)).start()
+    ca = certs / "ca.pem"
+    stream = EventStream(web_b, ca)  # the page on B
+    ann = a.peer("ann")
+    bob = b.peer("bob")
+    try:
+        stream.next_state()
+        ann.request(protocol.Play(mode="multi", room="shared"), protocol.RoundStarted)
+        bob.request(protocol.Play(mode="multi", room="shared"), protocol.RoundStarted)
+        state = stream.wait_for(lambda s: any(
+            r["name"] == "shared" and len(r["members"]) == 2 for r in s["rooms"]))
+        assert state["online"] == 2  # players of both processes
+        win_by_bisection(ann)
+        state = stream.wait_for(lambda s: s["rounds"] and s["rounds"][0]["winner"] == "ann")
+        carl = a.peer("carl")
+        carl.request(protocol.Play(mode="tictactoe"), protocol.Board)
+        carl.request(protocol.Move(cell="5"), protocol.Board)
+        state = stream.wait_for(lambda s: any(  # a match hosted on A, on B's page
+            m["x"] == "carl" and "X" in m["board"] for m in s["matches"]))
+        on_a, on_b = metrics(web_a, ca), metrics(web_b, ca)
+        assert on_a['guessnet_rounds_total{outcome="won"}'] == 1  # ended on A
+        assert on_b['guessnet_rounds_total{outcome="won"}'] == 0
+        assert on_a["guessnet_players_connected"] == 2 and on_b["guessnet_players_connected"] == 1
+        assert on_a["guessnet_rooms"] == on_b["guessnet_rooms"] == 1  # one shared room
+        assert on_a["guessnet_guesses_total"] >= 1 and on_b["guessnet_guesses_total"] == 0
+        carl.close()
+    finally:
+        stream.close()
+        for peer in (ann, bob):
+            peer.close()
+        for proc in (a, b):
+            proc.stop()
