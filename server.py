@@ -27,6 +27,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import protocol
 from guessnet import logs, tlsconf, wakeup
@@ -95,19 +96,51 @@ def _wire_logger(peer: str) -> object:
 
 
 class GameTCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    """A listening port: threads per connection, reusable address, large backlog."""
+    """A listening port: threads per connection, reusable address, large backlog.
+
+    At most ``handshakes`` TLS handshakes run at once (OpenSSH's ``MaxStartups``): the
+    listener accepts a connection only when a slot is free, so an arrival burst waits in the
+    kernel's listen backlog instead of starting thousands of handshakes that all miss their
+    deadline together; the handler frees its slot when its handshake ends, however it ends."""
 
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
-    request_queue_size = 1024
+    request_queue_size = 4096  # the kernel caps it at net.core.somaxconn
 
     runtime: Runtime  # set once both ports are bound
 
     def __init__(self, address: tuple[str, int],
-                 handler: type[socketserver.BaseRequestHandler]) -> None:
+                 handler: type[socketserver.BaseRequestHandler], handshakes: int = 64) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self._slots = threading.BoundedSemaphore(handshakes)
+        self._closing = threading.Event()
         super().__init__(address, handler)
+
+    def get_request(self) -> tuple[Any, Any]:
+        while not self._slots.acquire(timeout=0.2):  # full: leave the rest in the backlog
+            if self._closing.is_set():
+                raise OSError("the port is closing")
+        try:
+            return super().get_request()
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.handshake_done()
+            raise
+
+    def handshake_done(self) -> None:
+        """The handshake of an accepted connection ended: its slot is free."""
+        self._slots.release()
+
+    def shutdown(self) -> None:
+        self._closing.set()
+        super().shutdown()
 
     def handle_error(self, request: object, client_address: object) -> None:
         log("ERROR", f"handler for {client_address} crashed: "
@@ -130,11 +163,13 @@ class PlayerHandler(socketserver.BaseRequestHandler):
             tls = tls_handshake(self.request, runtime.player_context, server_side=True,
                                 timeout=runtime.limits.handshake_timeout)
         except HandshakeFailed as exc:
+            self.server.handshake_done()
             runtime.services.metrics.handshake_failures.labels("player").inc()
             log("CONNECTION", f"{peer} TLS handshake failed: {escape(exc)}")
             if refusal is None:
                 runtime.services.registry.release(host)
             return
+        self.server.handshake_done()
         conn = Connection(tls, accepted=protocol.PLAYER_TO_SERVER, limits=runtime.limits,
                           peer=peer, on_wire=_wire_logger(peer),  # type: ignore[arg-type]
                           wakeup=runtime.wakeup)
@@ -160,9 +195,11 @@ class AdminHandler(socketserver.BaseRequestHandler):
             tls = tls_handshake(self.request, runtime.admin_context, server_side=True,
                                 timeout=runtime.limits.handshake_timeout)
         except HandshakeFailed as exc:
+            self.server.handshake_done()
             runtime.services.metrics.handshake_failures.labels("admin").inc()
             log("CONNECTION", f"admin port: {peer} refused: {escape(exc)}")
             return
+        self.server.handshake_done()
         cert = tls.getpeercert()
         role = tlsconf.subject_field(cert, "organizationalUnitName")
         holder = tlsconf.subject_field(cert, "commonName") or "?"
@@ -189,8 +226,8 @@ def listen(args: argparse.Namespace) -> tuple[list[GameTCPServer], WebServer | N
     bound: list[socketserver.TCPServer] = []
     for i, address in enumerate(wanted):
         try:
-            bound.append(GameTCPServer(address, (PlayerHandler, AdminHandler)[i]) if i < 2
-                         else WebServer(address))
+            bound.append(GameTCPServer(address, (PlayerHandler, AdminHandler)[i],
+                                       args.max_handshakes) if i < 2 else WebServer(address))
         except OSError as exc:
             for srv in bound:
                 srv.server_close()

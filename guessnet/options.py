@@ -100,6 +100,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="player connections per peer address (default %(default)s)")
     limits.add_argument("--handshake-timeout", type=float, default=5.0,
                         help="seconds to complete the TLS handshake (default %(default)s)")
+    limits.add_argument("--max-handshakes", type=int, default=64,
+                        help="TLS handshakes in progress at once per port, like OpenSSH's "
+                             "MaxStartups; more connections wait in the listen backlog "
+                             "(default %(default)s)")
     limits.add_argument("--frame-timeout", type=float, default=10.0,
                         help="seconds to receive a whole frame once it began "
                              "(default %(default)s)")
@@ -144,6 +148,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             if number == other != 0:
                 parser.error(f"{first} and {second} are both {number}: each listener needs "
                              "its own port")
+    if args.max_handshakes < 1:
+        parser.error(f"--max-handshakes must be at least 1, not {args.max_handshakes}")
     if args.hash_workers < 1:
         parser.error(f"--hash-workers must be at least 1, not {args.hash_workers}")
     return args
@@ -162,6 +168,9 @@ def open_backends(args: argparse.Namespace) -> Backends:
                         presence=MemoryPresence(args.presence_ttl))
     from storage import redis_backend
     client = redis_backend.connect(args.redis)
+    if not args.memcached:  # several processes: one count for all of them
+        from storage.redis_counters import RedisCounters
+        counters = RedisCounters(client)
     return Backends(store=redis_backend.RedisStore(client),
                     rooms=redis_backend.RedisRoomStore(client),
                     bus=redis_backend.RedisBus(client), counters=counters,
