@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pytest
 
 from games.guess import GuessRejected, GuessRoom, Rules
-from storage import memcached_backend, memory, redis_backend, sqlite
+from storage import memcached_backend, memory, redis_backend, redis_counters, sqlite
 from storage.base import (
     Bus,
     Counters,
@@ -301,7 +301,8 @@ def public_methods(cls: type) -> set[str]:
 
 @pytest.mark.parametrize(("interface", "backends"), [
     (Store, [sqlite.SQLiteStore, redis_backend.RedisStore]),
-    (Counters, [memory.MemoryCounters, memcached_backend.MemcachedCounters]),
+    (Counters, [memory.MemoryCounters, memcached_backend.MemcachedCounters,
+                redis_counters.RedisCounters]),
     (Bus, [memory.MemoryBus, redis_backend.RedisBus]),
     (RoomStore, [memory.MemoryRoomStore, redis_backend.RedisRoomStore]),
     (Presence, [memory.MemoryPresence, redis_backend.RedisPresence]),

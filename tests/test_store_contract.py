@@ -95,10 +95,17 @@ def test_leaderboard_order_and_boards(store: Store) -> None:
     assert len(store.leaders("single", limit=1)) == 1
 
 
-@pytest.fixture(params=["memory", "memcached"])
+@pytest.fixture(params=["memory", "memcached", "redis"])
 def counters(request: pytest.FixtureRequest) -> Iterator[Counters]:
     if request.param == "memory":
         yield MemoryCounters()
+        return
+    if request.param == "redis":
+        from storage import redis_backend
+        from storage.redis_counters import RedisCounters
+        client = redis_backend.connect(request.getfixturevalue("redis_url"))
+        yield RedisCounters(client)
+        client.close()
         return
     from storage.memcached_backend import MemcachedCounters
     service: Service = request.getfixturevalue("memcached_server")
