@@ -30,7 +30,7 @@ from types import FrameType
 from typing import Any
 
 import protocol
-from guessnet import logs, tlsconf, wakeup
+from guessnet import logs, tlsconf, wakeup, workers
 from guessnet.admin import AdminSession
 from guessnet.conn import Connection, HandshakeFailed, tls_handshake
 from guessnet.errors import Refused
@@ -111,8 +111,10 @@ class GameTCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     runtime: Runtime  # set once both ports are bound
 
     def __init__(self, address: tuple[str, int],
-                 handler: type[socketserver.BaseRequestHandler], handshakes: int = 64) -> None:
+                 handler: type[socketserver.BaseRequestHandler], handshakes: int = 64,
+                 reuse_port: bool = False) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.allow_reuse_port = reuse_port  # --workers: every worker listens on the port
         self._slots = threading.BoundedSemaphore(handshakes)
         self._closing = threading.Event()
         super().__init__(address, handler)
@@ -227,7 +229,8 @@ def listen(args: argparse.Namespace) -> tuple[list[GameTCPServer], WebServer | N
     for i, address in enumerate(wanted):
         try:
             bound.append(GameTCPServer(address, (PlayerHandler, AdminHandler)[i],
-                                       args.max_handshakes) if i < 2 else WebServer(address))
+                                       args.max_handshakes, args.reuse_port) if i < 2
+                         else WebServer(address, args.reuse_port))
         except OSError as exc:
             for srv in bound:
                 srv.server_close()
@@ -348,7 +351,10 @@ def print_replay(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    if args.workers > 1 and args.replay is None and not args.issue_admin_cert:
+        return workers.run(args, argv)
     if args.replay is not None:
         return print_replay(args)
     if args.issue_admin_cert:

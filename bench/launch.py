@@ -34,6 +34,7 @@ class ServerProcess:
         self.banner = self.proc.stdout.readline()  # the banner, or EOF if it failed
         match = LISTEN.search(self.banner)
         if not match:
+            self.proc.kill()  # else reading its error output would wait for it to exit
             error = self.proc.stderr.read() if self.proc.stderr else ""
             raise RuntimeError(f"server did not start: {self.banner!r} {error}")
         self.port, self.admin_port = int(match.group(1)), int(match.group(2))

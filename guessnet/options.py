@@ -67,6 +67,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                        "presence, accounts and history (env GUESSNET_REDIS_URL)")
     scale.add_argument("--memcached", default=os.environ.get("GUESSNET_MEMCACHED"),
                        metavar="HOST:PORT", help="answer counters (env GUESSNET_MEMCACHED)")
+    scale.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="N server processes sharing the ports (SO_REUSEPORT) and one game "
+                            "through Redis: --redis, or a private redis-server started in the "
+                            "data folder (default %(default)s: this process serves alone)")
+    scale.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     scale.add_argument("--presence-ttl", type=int, default=30, metavar="SECONDS",
                        help="a crashed process's players vanish from listings within this "
                             "(default %(default)s)")
@@ -148,6 +153,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             if number == other != 0:
                 parser.error(f"{first} and {second} are both {number}: each listener needs "
                              "its own port")
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, not {args.workers}")
     if args.max_handshakes < 1:
         parser.error(f"--max-handshakes must be at least 1, not {args.max_handshakes}")
     if args.hash_workers < 1:

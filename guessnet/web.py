@@ -74,8 +74,9 @@ class WebServer(ThreadingHTTPServer):
 
     site: WebSite  # set once the services it shows are started
 
-    def __init__(self, address: tuple[str, int]) -> None:
+    def __init__(self, address: tuple[str, int], reuse_port: bool = False) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.allow_reuse_port = reuse_port
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         super().__init__(address, WebHandler)
 

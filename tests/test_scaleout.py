@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,8 +15,9 @@ import pytest
 import redis
 
 import protocol
-from tests.conftest import Peer, Running, scaled_backends
-from tests.procs import ServerProcess
+from bench.services import need
+from tests.conftest import ROOT, Peer, Running, scaled_backends
+from tests.procs import PY, ServerProcess
 from tests.services import Service, free_port, memcached_service, redis_service
 from tests.test_e2e import win_by_bisection
 from tests.web import EventStream, metrics
@@ -381,3 +383,41 @@ def test_scoreboard_and_metrics_with_two_processes(tmp_path: Path, certs: Path, 
             peer.close()
         for proc in (a, b):
             proc.stop()
+
+
+@pytest.mark.timeout(120)
+def test_workers_share_the_ports_and_one_game(tmp_path: Path, certs: Path) -> None:
+    try:
+        need("redis-server")
+    except Exception as exc:  # MissingService: ./test.sh installs it; never a silent skip
+        pytest.fail(str(exc))
+    server = ServerProcess(tmp_path / "w", certs, "--workers", "2").start()
+    try:
+        assert "2 workers sharing them through Redis" in server.banner
+        peers = [server.peer(f"p{i}") for i in range(8)]  # spread over both by the kernel
+        for peer in peers:
+            peer.request(protocol.Play(mode="multi", room="shared"), protocol.RoundStarted)
+        admin = server.admin()
+        _, rows = admin.table(protocol.ListPlayers())
+        where = {row[2]: row[7] for row in rows}  # name -> the worker serving it
+        assert sorted(where) == sorted(f"p{i}" for i in range(8))
+        assert len(set(where.values())) == 2, where  # both workers serve players
+        _, rooms = admin.table(protocol.ListRooms())
+        assert [(r[0], r[2]) for r in rooms] == [("shared", 8)]  # one room for all
+        peers[0].request(protocol.Say(text="hello from one worker"), protocol.Chat)
+        for peer in peers[1:]:
+            assert peer.expect(protocol.Chat).text == "hello from one worker"
+        for peer in [*peers, admin]:
+            peer.close()
+    finally:
+        assert server.stop() == 0
+    assert (tmp_path / "w" / "data" / "appendonlydir").is_dir()  # Redis kept its file
+
+
+def test_workers_without_redis_say_what_to_install(tmp_path: Path, certs: Path) -> None:
+    done = subprocess.run(
+        [PY, str(ROOT / "server.py"), "--workers", "2", "--certs", str(certs),
+         "--data-dir", str(tmp_path / "d"), "--log-dir", str(tmp_path / "l")],
+        capture_output=True, text=True, timeout=30, cwd=ROOT, env={"PATH": "/nonexistent"})
+    assert done.returncode == 1 and "install redis-server" in done.stderr
+    assert "Traceback" not in done.stderr
