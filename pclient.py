@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,6 +71,7 @@ NAME_PROMPT = "Enter your name (or 'register NAME' / 'login NAME', 'help'): "
 MENU_PROMPT = "Select game mode (1: single, 2: multi) : "
 
 
+NAME_HELD, NAME_RETRY = 40.0, 2.0  # seconds: a guest name held by a seat on another process
 # the server closed us on purpose: coming back would be wrong
 FINAL = frozenset(["quit", "kicked", "replaced", "version", "refused", "idle"])
 
@@ -220,6 +222,13 @@ class PlayerClient:
                                  answers(protocol.Identified))
         else:
             answer = net.request(protocol.SetName(name=name or ""), answers(protocol.Identified))
+            deadline = time.monotonic() + NAME_HELD
+            while isinstance(answer, protocol.Error) and answer.code == "name_taken" and \
+                    time.monotonic() < deadline and not self.finished.wait(NAME_RETRY):
+                # another server process still holds the seat this connection left (its
+                # resume token is unknown here): the name is free once that seat is released
+                answer = net.request(protocol.SetName(name=name or ""),
+                                     answers(protocol.Identified))
         if not isinstance(answer, protocol.Identified):
             self.view.name = self.view.mode = self.view.room = None
             why = answer.message if isinstance(answer, protocol.Error) else "no answer"

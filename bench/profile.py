@@ -13,16 +13,17 @@ most, by their own samples and with their callees; docs/PERFORMANCE.md quotes su
 from __future__ import annotations
 
 import argparse
-import asyncio
 import collections
 import shutil
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.loadgen import Latencies
-from bench.scenarios import Bench, _human, _saturate, summary
+from bench import goload
+from bench.scenarios import Bench
 
 PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
 
@@ -74,34 +75,28 @@ def main(argv: list[str] | None = None) -> int:
     extra = ("--max", "1000000", "--tries", "1000000") if args.scenario == "saturate" else ()
     server = bench.server("profile", *extra)
     warmup = 5.0
-
-    async def load() -> Latencies:
-        seconds = args.seconds + warmup
-        if args.scenario == "saturate":
-            return await _saturate(bench, server.port, args.clients, seconds, False)
-        return await _human(bench, server.port, args.players, args.room_size or None,
-                            seconds, lambda n: None)
-
-    async def profiled() -> tuple[Latencies, int]:
-        task = asyncio.create_task(load())
-        await asyncio.sleep(warmup)  # connections made and playing before sampling starts
-        spy = await asyncio.create_subprocess_exec(
-            PY_SPY, "record", "--pid", str(server.pid), "--duration", str(int(args.seconds)),
-            "--rate", "200", "--format", "raw", "--output", str(raw), "--nonblocking", "--gil",
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _, err = await spy.communicate()
-        if spy.returncode:
-            print(f"py-spy failed: {err.decode(errors='replace').strip()}", file=sys.stderr)
-        return await task, spy.returncode or 0
-
+    flags = {"duration": f"{args.seconds + warmup}s"}
+    flags.update({"clients": str(args.clients)} if args.scenario == "saturate" else
+                 {"players": str(args.players), "room_size": str(args.room_size),
+                  "ramp": "2s"})
     try:
-        lat, code = asyncio.run(profiled())
+        with ThreadPoolExecutor(1) as pool:  # the load runs while py-spy samples
+            load = pool.submit(goload.run, args.scenario, server.port,
+                               bench.certs / "ca.pem", args.seconds + warmup + 120, **flags)
+            time.sleep(warmup)  # connections made and playing before sampling starts
+            spy = subprocess.run(
+                [PY_SPY, "record", "--pid", str(server.pid), "--duration",
+                 str(int(args.seconds)), "--rate", "200", "--format", "raw", "--output",
+                 str(raw), "--nonblocking", "--gil"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            if spy.returncode:
+                print(f"py-spy failed: {spy.stderr.strip()}", file=sys.stderr)
+            figures: dict[str, Any] = load.result()
     finally:
         server.stop()
         bench.cleanup()
-    if code or not raw.exists():
+    if spy.returncode or not raw.exists():
         return 1
-    figures: dict[str, Any] = summary(lat)
     head = (f"python -m bench.profile {' '.join(argv if argv is not None else sys.argv[1:])}\n"
             f"latency under profiling: p50 {figures['p50_ms']:.1f} ms, p99 "
             f"{figures['p99_ms']:.1f} ms over {figures['count']} round trips\n\n")

@@ -1,14 +1,13 @@
-"""The five benchmark scenarios.  Each returns plain numbers (and time series for plots).
+"""The benchmark scenarios.  Each returns plain numbers (and time series for plots).
 
 Every scenario starts its own server process(es) with the bench's settings, drives real TLS
-clients from this process (asyncio), samples the server's CPU and memory with psutil, and stops
-everything it started.
+clients with ``bench/goload`` (compiled: it costs the server little CPU, and says how much it
+spent), samples the server's CPU and memory with psutil, and stops everything it started.
+Each result carries the server's and the generator's CPU time per request.
 """
 
 from __future__ import annotations
 
-import asyncio
-import random
 import shutil
 import signal
 import socket
@@ -24,9 +23,8 @@ from typing import Any
 
 import psutil
 
-import protocol
+from bench import goload
 from bench.launch import PY, ROOT, ServerProcess
-from bench.loadgen import BotClient, Latencies, open_many, percentile
 from guessnet import tlsconf
 
 Progress = Callable[[int], None]
@@ -94,96 +92,53 @@ class Bench:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
-def summary(lat: Latencies) -> dict[str, float]:
-    ms = [s * 1000 for s in lat.samples]
-    return {"count": len(ms), "errors": lat.errors, "p50_ms": percentile(ms, 50),
-            "p95_ms": percentile(ms, 95), "p99_ms": percentile(ms, 99),
-            "max_ms": max(ms) if ms else 0.0}
+def cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def per_request_us(cpu_s: float, requests: float) -> float:
+    return cpu_s * 1e6 / requests if requests else 0.0
+
+
+def drive(bench: Bench, server: ServerProcess, scenario: str, timeout: float,
+          **flags: Any) -> dict[str, Any]:
+    """Run goload against ``server``; add the server's CPU seconds spent meanwhile."""
+    before = cpu_seconds(server.pid)
+    result = goload.run(scenario, server.port, bench.certs / "ca.pem", timeout, **flags)
+    result["server_cpu_s"] = cpu_seconds(server.pid) - before
+    return result
 
 
 # --------------------------------------------------------------------------- human
 
-async def _human(bench: Bench, port: int, players: int, room_size: int | None,
-                 seconds: float, progress: Progress) -> Latencies:
-    clients = await open_many(players, port, bench.context)
-    lat = Latencies()
-
-    async def join(i: int, client: BotClient) -> BotClient | None:
-        try:
-            await client.join(f"h{i}", "multi" if room_size else "single",
-                              f"r{i // room_size}" if room_size else None)
-            return client
-        except (TimeoutError, ConnectionError, RuntimeError):
-            await client.close()
-            return None
-
-    joined = await asyncio.gather(*(join(i, c) for i, c in enumerate(clients)))
-    clients = [c for c in joined if c is not None]
-    lat.errors = players - len(clients)  # players that could not connect or join
-    end = time.monotonic() + seconds
-
-    async def play(client: BotClient, rng: random.Random) -> None:
-        await asyncio.sleep(rng.uniform(0, 1))
-        while time.monotonic() < end:
-            started = time.monotonic()
-            client.send(protocol.Guess(value=rng.randint(1, 10)))
-            try:
-                await client.expect(protocol.Hint, protocol.Error, timeout=30)
-            except (TimeoutError, ConnectionError):
-                lat.errors += 1
-                return
-            lat.add(time.monotonic() - started)
-            await asyncio.sleep(rng.expovariate(1.0))  # about one guess a second
-
-    await asyncio.gather(*(play(c, random.Random(i)) for i, c in enumerate(clients)))
-    await asyncio.gather(*(c.close() for c in clients))
-    return lat
-
-
 def human(bench: Bench, players: int, room_size: int | None, seconds: float,
-          progress: Progress) -> dict[str, Any]:
-    """N players guessing about once a second at random intervals (single mode or rooms)."""
-    server = bench.server("human")
+          progress: Progress, ramp: float = 10.0, extra: tuple[str, ...] = ()
+          ) -> dict[str, Any]:
+    """N players arriving over ``ramp`` seconds, then guessing about once a second (random
+    pauses, halving the range on each hint) for ``seconds``: single mode or rooms."""
+    server = bench.server("human", *extra)
     sampler = Sampler(server.pid)
     try:
-        lat = asyncio.run(_human(bench, server.port, players, room_size, seconds, progress))
+        got = drive(bench, server, "human", ramp + seconds + 120, players=players,
+                    room_size=room_size or 0, ramp=f"{ramp}s", duration=f"{seconds}s")
     finally:
         series = sampler.stop()
         server.stop()
     progress(1)
     return {"players": players, "mode": f"rooms of {room_size}" if room_size else "single",
-            **summary(lat), "rate_per_s": len(lat.samples) / seconds,
+            "p50_ms": got["p50_ms"], "p95_ms": got["p95_ms"], "p99_ms": got["p99_ms"],
+            "max_ms": got["max_ms"], "count": got["count"], "rate_per_s": got["rate_per_s"],
+            "admitted": got["admitted"], "errors": got["failed"] + got["dropped"],
+            "dropped": got["dropped"], "admit_p99_ms": got["admit_p99_ms"],
+            "admit_max_ms": got["admit_max_ms"],
+            "server_cpu_per_guess_us": per_request_us(got["server_cpu_s"], got["guesses"]),
+            "client_cpu_per_guess_us": per_request_us(got["client_cpu_s"], got["guesses"]),
             "cpu_max": max(series["cpu"], default=0.0),
             "rss_max_mib": max(series["rss"], default=0.0), "series": series}
 
 
 # --------------------------------------------------------------------------- saturate
-
-async def _saturate(bench: Bench, port: int, clients_n: int, seconds: float,
-                    reference: bool) -> Latencies:
-    clients = await open_many(clients_n, port, bench.context)
-    if reference:
-        for c in clients:
-            await c.request(protocol.Hello(version=protocol.PROTOCOL_VERSION), protocol.Welcome)
-    else:
-        await asyncio.gather(*(c.join(f"s{i}", "single") for i, c in enumerate(clients)))
-    lat = Latencies()
-    end = time.monotonic() + seconds
-
-    async def hammer(client: BotClient, rng: random.Random) -> None:
-        while time.monotonic() < end:
-            started = time.monotonic()
-            client.send(protocol.Guess(value=rng.randint(1, 10)))
-            msg = await client.expect(protocol.Hint, protocol.Error, timeout=30)
-            if not isinstance(msg, protocol.Error):
-                lat.add(time.monotonic() - started)
-            else:
-                lat.errors += 1
-
-    await asyncio.gather(*(hammer(c, random.Random(i)) for i, c in enumerate(clients)))
-    await asyncio.gather(*(c.close() for c in clients))
-    return lat
-
 
 class RefProcess(ServerProcess):
     def __init__(self, folder: Path, certs: Path) -> None:
@@ -192,17 +147,23 @@ class RefProcess(ServerProcess):
 
 
 def saturate(bench: Bench, clients_n: int, seconds: float, progress: Progress) -> dict[str, Any]:
-    """C clients guessing as fast as answers come back, against server.py and the reference."""
+    """C clients guessing as fast as answers come back, against server.py and the reference
+    (same architecture and framing, no game), in the same run."""
     out: dict[str, Any] = {"clients": clients_n}
     for label in ("guessnet", "reference"):
         server: ServerProcess = bench.server("sat", "--max", "1000000", "--tries", "1000000") \
             if label == "guessnet" else RefProcess(bench.work, bench.certs).start()
         try:
-            lat = asyncio.run(_saturate(bench, server.port, clients_n, seconds,
-                                        label == "reference"))
+            got = drive(bench, server, "saturate", seconds + 120, clients=clients_n,
+                        duration=f"{seconds}s", reference=label == "reference")
         finally:
             server.stop()
-        out[label] = {**summary(lat), "per_s": len(lat.samples) / seconds}
+        out[label] = {"per_s": got["rate_per_s"], "p50_ms": got["p50_ms"],
+                      "p99_ms": got["p99_ms"], "errors": got["errors"],
+                      "server_cpu_per_request_us": per_request_us(got["server_cpu_s"],
+                                                                  got["answers"]),
+                      "client_cpu_per_request_us": per_request_us(got["measured_cpu_s"],
+                                                                  got["answers"])}
         progress(1)
     out["ratio"] = out["guessnet"]["per_s"] / max(out["reference"]["per_s"], 1e-9)
     out["redis_benchmark_get_per_s"] = redis_benchmark(bench, clients_n, seconds)
@@ -250,64 +211,26 @@ def redis_benchmark(bench: Bench, clients_n: int, seconds: float) -> float | Non
 
 # --------------------------------------------------------------------------- fanout
 
-async def _fanout(bench: Bench, server: ServerProcess, members: int, rounds: int,
-                  progress: Progress) -> tuple[list[float], list[float]]:
-    clients = await open_many(members, server.port, bench.context)
-    # Every join is announced to the members already there: N joins send N^2/2 frames, so a
-    # 1,000-member room takes a while to fill (that is set-up, not what is measured).
-    await asyncio.gather(*(c.join(f"f{i}", "multi", "fan", timeout=600)
-                           for i, c in enumerate(clients)))
-    admin = await admin_client(bench, server)
-    end_to_end, server_side = [], []
-    winner = clients[0]
-    for _ in range(rounds):
-        for c in clients:
-            c.received_at.pop("round_ended", None)
-        started = time.monotonic()
-        winner.send(protocol.Guess(value=1))  # --min 1 --max 1: every guess wins
-        await asyncio.gather(*(c.expect(protocol.RoundEnded) for c in clients))
-        end_to_end.append(max(c.received_at["round_ended"] for c in clients) - started)
-        stats = await admin.request(protocol.Stats(), protocol.Table)
-        assert isinstance(stats, protocol.Table)
-        row = dict((r[0], r[1]) for r in stats.rows).get("last broadcast")
-        if isinstance(row, str) and " in " in row:
-            server_side.append(float(row.rsplit(" in ", 1)[1].split()[0]) / 1000)
-        progress(1)
-    await admin.close()
-    await asyncio.gather(*(c.close() for c in clients))
-    return end_to_end, server_side
-
-
-async def admin_client(bench: Bench, server: ServerProcess) -> BotClient:
-    context = tlsconf.client_context(bench.certs / "ca.pem", bench.certs / "admin.pem",
-                                     bench.certs / "admin.key")
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.admin_port, ssl=context,
-                                                   server_hostname="127.0.0.1", limit=1 << 20)
-    admin = BotClient(reader, writer, protocol.SERVER_TO_ADMIN)
-    await admin.request(protocol.Hello(version=protocol.PROTOCOL_VERSION), protocol.Welcome)
-    return admin
-
-
 def fanout(bench: Bench, members: int, rounds: int, progress: Progress,
            slow_reader: bool = False) -> dict[str, Any]:
     """A room of ``members``: from the winning guess to the last member's round end."""
-    server = bench.server("fan", "--min", "1", "--max", "1")
+    server = bench.server("fan")
     slow = None
     try:
         if slow_reader:  # a member that never reads must not change the figures
             slow = subprocess.Popen([PY, "-c", SLOW_READER, str(server.port),
                                      str(bench.certs / "ca.pem")], cwd=ROOT)
-        e2e, side = asyncio.run(_fanout(bench, server, members, rounds, progress))
+        got = drive(bench, server, "fanout", 600, members=members, rounds=rounds)
     finally:
         if slow is not None:
             slow.send_signal(signal.SIGTERM)
             slow.wait(timeout=10)
         server.stop()
-    ms, side_ms = [v * 1000 for v in e2e], [v * 1000 for v in side]
+    progress(rounds)
     return {"members": members, "rounds": rounds, "slow_reader": slow_reader,
-            "e2e_p50_ms": percentile(ms, 50), "e2e_p99_ms": percentile(ms, 99),
-            "server_p50_ms": percentile(side_ms, 50), "server_p99_ms": percentile(side_ms, 99),
-            "e2e_ms": ms, "server_ms": side_ms}
+            "e2e_p50_ms": got["last_p50_ms"], "e2e_p99_ms": got["last_p99_ms"],
+            "e2e_max_ms": got["last_max_ms"], "client_cpu_s": got["client_cpu_s"],
+            "server_cpu_s": got["server_cpu_s"]}
 
 
 SLOW_READER = """
@@ -326,48 +249,44 @@ time.sleep(3600)
 
 # --------------------------------------------------------------------------- connect
 
-async def _connect_rate(bench: Bench, port: int, seconds: float, workers: int) -> int:
-    end = time.monotonic() + seconds
-    done = 0
-
-    async def worker() -> None:
-        nonlocal done
-        while time.monotonic() < end:
-            client = await BotClient.open(port, bench.context)
-            await client.request(protocol.Hello(version=protocol.PROTOCOL_VERSION),
-                                 protocol.Welcome)
-            await client.close()
-            done += 1
-
-    await asyncio.gather(*(worker() for _ in range(workers)))
-    return done
-
-
-async def _hold(bench: Bench, port: int, count: int, sampler: Sampler
-                ) -> tuple[float, int]:
-    """Open ``count`` sessions (TLS + hello), 64 at a time as players would trickle in, and
-    hold them; RSS per held session, and how many could not be opened."""
-    before = sampler.rss_now()
-    clients = await open_many(count, port, bench.context, hello=True)
-    await asyncio.sleep(1.0)  # let the server's threads settle before reading its RSS
-    per_connection_kib = (sampler.rss_now() - before) * 1024 / max(1, len(clients))
-    await asyncio.gather(*(c.close() for c in clients))
-    return per_connection_kib, count - len(clients)
-
-
 def connect(bench: Bench, seconds: float, holds: list[int], progress: Progress
             ) -> dict[str, Any]:
-    """New TLS sessions per second with 16 connecting clients; RSS per idle connection."""
-    server = bench.server("conn")
-    sampler = Sampler(server.pid)
-    try:
-        made = asyncio.run(_connect_rate(bench, server.port, seconds, 16))
-        held = {str(n): asyncio.run(_hold(bench, server.port, n, sampler)) for n in holds}
+    """New TLS sessions per second with 16 connecting clients, alone and beside ``holds``
+    held sessions (a handshake must not cost more when many are held); RSS per session."""
+    out: dict[str, Any] = {"per_s": {}, "server_cpu_per_session_us": {},
+                           "rss_per_connection_kib": {}}
+    for held in [0, *holds]:
+        server = bench.server("conn")
+        try:
+            before = psutil.Process(server.pid).memory_info().rss
+            got = drive(bench, server, "connect", seconds + 300, workers=16,
+                        duration=f"{seconds}s", hold=held)
+            if held:
+                grown = psutil.Process(server.pid).memory_info().rss - before
+                out["rss_per_connection_kib"][str(held)] = grown / 1024 / held
+        finally:
+            server.stop()
+        out["per_s"][str(held)] = got["rate_per_s"]
+        out["server_cpu_per_session_us"][str(held)] = per_request_us(
+            got["server_cpu_s"], got["sessions"] + held)
         progress(1)
+    out["sessions_per_s"] = out["per_s"]["0"]
+    return out
+
+
+# --------------------------------------------------------------------------- burst
+
+def burst(bench: Bench, players: int, window: float, progress: Progress,
+          extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``players`` arriving within ``window`` seconds: does everyone get in, and how soon?"""
+    server = bench.server("burst", *extra)
+    try:
+        got = drive(bench, server, "human", window + 120, players=players,
+                    ramp=f"{window}s", duration="2s")
     finally:
-        series = sampler.stop()
         server.stop()
-    return {"sessions_per_s": made / seconds,
-            "rss_per_connection_kib": {n: kib for n, (kib, _) in held.items()},
-            "hold_failures": {n: failed for n, (_, failed) in held.items()},
-            "series": series}
+    progress(1)
+    return {"players": players, "window_s": window, "admitted": got["admitted"],
+            "failed": got["failed"], "admit_p50_ms": got["admit_p50_ms"],
+            "admit_p99_ms": got["admit_p99_ms"], "admit_max_ms": got["admit_max_ms"],
+            "server_cpu_s": got["server_cpu_s"], "client_cpu_s": got["client_cpu_s"]}
