@@ -3,6 +3,7 @@
 REQUIREMENTS=requirements-dev.txt source "$(dirname "$0")/scripts/venv.sh"
 ensure_services
 ensure_browser
+ensure_go
 export GUESSNET_REQUIRE_SERVICES=1
 .venv/bin/ruff check .
 .venv/bin/mypy

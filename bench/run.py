@@ -1,8 +1,10 @@
 """Run the benchmark scenarios; write JSON, PNG plots and a Markdown report.
 
-    make bench                                  # everything, 3 repeats (about 25 minutes)
+    ./scripts/bench.sh                          # everything, 3 repeats (about 40 minutes)
     python -m bench.run --quick --out /tmp/b    # tiny sizes: the smoke run the tests use
     python -m bench.run --only human,fanout --repeat 1
+
+The load comes from bench/goload (Go, built on first use), which reports its own CPU time.
 
 Figures are medians over ``--repeat`` runs, with min and max.
 """
@@ -25,21 +27,24 @@ import psutil
 from tabulate import tabulate
 from tqdm import tqdm
 
-from bench import plots
-from bench.scaleout import scaleout
-from bench.scenarios import Bench, connect, fanout, human, saturate
+from bench import goload, plots
+from bench.scenarios import Bench, burst, connect, fanout, human, saturate, workers
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ("human", "saturate", "fanout", "connect", "scaleout")
+SCENARIOS = ("human", "burst", "saturate", "fanout", "connect", "workers")
 
 
 def sizes(quick: bool) -> dict[str, Any]:
+    """Per scenario: human (player counts, room sizes, seconds, ramp), burst (players,
+    window), saturate (clients, seconds), fanout (members, rounds), connect (seconds, held),
+    workers (players, seconds, ramp, processes)."""
     if quick:
-        return {"human": ([5], [None, 5], 2.0), "saturate": ([1, 2], 1.0),
-                "fanout": (5, 2), "connect": (1.0, [10]), "scaleout": (4, 2, 2, 1.0)}
-    return {"human": ([100, 1000, 2000, 5000], [None, 50], 15.0),
+        return {"human": ([5], [None, 5], 2.0, 1.0), "burst": (20, 1.0),
+                "saturate": ([1, 2], 1.0), "fanout": (5, 2), "connect": (1.0, [10]),
+                "workers": (10, 2.0, 1.0, 2)}
+    return {"human": ([1000, 2000, 3000], [None, 50], 30.0, 10.0), "burst": (3000, 10.0),
             "saturate": ([1, 50, 500], 8.0), "fanout": (1000, 20),
-            "connect": (5.0, [1000, 5000]), "scaleout": (100, 20, 50, 8.0)}
+            "connect": (5.0, [1000]), "workers": (5000, 30.0, 10.0, 2)}
 
 
 def machine() -> dict[str, Any]:
@@ -91,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.players:
         counts = [int(n) for n in args.players.split(",")]
         size["human"] = (counts, *size["human"][1:])
+    goload.build()  # before any server starts: a missing Go is one clear line
     bench = Bench.create()
     results: dict[str, Any] = {"machine": machine(), "command": " ".join(
         ["python -m bench.run", *(argv if argv is not None else sys.argv[1:])])}
@@ -100,9 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     def job(name: str) -> Any:
         """One scenario at the chosen sizes, each figure the median of --repeat runs."""
         if name == "human":
-            counts, modes, seconds = size["human"]
-            return [repeated(args.repeat, functools.partial(human, bench, n, m, seconds, tick))
+            counts, modes, seconds, ramp = size["human"]
+            return [repeated(args.repeat, functools.partial(human, bench, n, m, seconds, tick,
+                                                            ramp))
                     for m in modes for n in counts]
+        if name == "burst":
+            players, window = size["burst"]
+            return repeated(args.repeat, functools.partial(burst, bench, players, window, tick))
         if name == "saturate":
             clients, seconds = size["saturate"]
             return [repeated(args.repeat, functools.partial(saturate, bench, c, seconds, tick))
@@ -115,9 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         if name == "connect":
             seconds, holds = size["connect"]
             return repeated(args.repeat, functools.partial(connect, bench, seconds, holds, tick))
-        members, rounds, clients, seconds = size["scaleout"]
-        return repeated(args.repeat, functools.partial(
-            scaleout, bench, members, rounds, clients, seconds, tick))
+        players, seconds, ramp, count = size["workers"]
+        return repeated(args.repeat, functools.partial(workers, bench, players, seconds, tick,
+                                                       ramp, count))
 
     failed = []
     try:
@@ -147,14 +157,16 @@ def estimate_steps(chosen: list[str], size: dict[str, Any], repeat: int) -> int:
     steps = 0
     if "human" in chosen:
         steps += len(size["human"][0]) * len(size["human"][1]) * repeat
+    if "burst" in chosen:
+        steps += repeat
+    if "workers" in chosen:
+        steps += repeat
     if "saturate" in chosen:
         steps += 2 * len(size["saturate"][0]) * repeat
     if "fanout" in chosen:
         steps += 2 * size["fanout"][1] * repeat
     if "connect" in chosen:
-        steps += repeat
-    if "scaleout" in chosen:
-        steps += (2 * size["scaleout"][1] + 2) * repeat
+        steps += (1 + len(size["connect"][1])) * repeat
     return steps
 
 

@@ -33,9 +33,38 @@ Progress = Callable[[int], None]
 BENCH_FLAGS = ("--max-rate", "1000000", "--max-per-peer", "100000", "--max-connections", "100000")
 
 
+def tree(pid: int) -> list[psutil.Process]:
+    """A server process and its children (``--workers``: the supervisor and its workers;
+    the private redis-server too, which serves them)."""
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time so far of a server process and its children."""
+    total = 0.0
+    for process in tree(pid):
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def rss_mib(pid: int) -> float:
+    total = 0
+    for process in tree(pid):
+        try:
+            total += process.memory_info().rss
+        except psutil.Error:
+            continue
+    return total / 2**20
+
+
 @dataclass
 class Sampler:
-    """CPU % and RSS (MiB) of a process, every ``every`` seconds, in a thread."""
+    """CPU % and RSS (MiB) of a process and its children, every ``every`` seconds."""
 
     pid: int
     every: float = 0.5
@@ -44,19 +73,20 @@ class Sampler:
     rss: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._process = psutil.Process(self.pid)
         self._stop = threading.Event()
         self._start = time.monotonic()
-        self._process.cpu_percent(None)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
+        last, at = cpu_seconds(self.pid), time.monotonic()
         while not self._stop.wait(self.every):
             try:
-                self.cpu.append(self._process.cpu_percent(None))
-                self.rss.append(self._process.memory_info().rss / 2**20)
-                self.times.append(time.monotonic() - self._start)
+                used, now = cpu_seconds(self.pid), time.monotonic()
+                self.cpu.append(100 * (used - last) / max(now - at, 1e-9))
+                last, at = used, now
+                self.rss.append(rss_mib(self.pid))
+                self.times.append(now - self._start)
             except psutil.Error:
                 return
 
@@ -66,7 +96,7 @@ class Sampler:
         return {"t": self.times, "cpu": self.cpu, "rss": self.rss}
 
     def rss_now(self) -> float:
-        return float(self._process.memory_info().rss / 2**20)
+        return rss_mib(self.pid)
 
 
 @dataclass
@@ -90,11 +120,6 @@ class Bench:
 
     def cleanup(self) -> None:
         shutil.rmtree(self.work, ignore_errors=True)
-
-
-def cpu_seconds(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
 
 
 def per_request_us(cpu_s: float, requests: float) -> float:
@@ -258,12 +283,12 @@ def connect(bench: Bench, seconds: float, holds: list[int], progress: Progress
     for held in [0, *holds]:
         server = bench.server("conn")
         try:
-            before = psutil.Process(server.pid).memory_info().rss
+            before = rss_mib(server.pid)
             got = drive(bench, server, "connect", seconds + 300, workers=16,
                         duration=f"{seconds}s", hold=held)
             if held:
-                grown = psutil.Process(server.pid).memory_info().rss - before
-                out["rss_per_connection_kib"][str(held)] = grown / 1024 / held
+                grown = rss_mib(server.pid) - before
+                out["rss_per_connection_kib"][str(held)] = grown * 1024 / held
         finally:
             server.stop()
         out["per_s"][str(held)] = got["rate_per_s"]
@@ -290,3 +315,12 @@ def burst(bench: Bench, players: int, window: float, progress: Progress,
             "failed": got["failed"], "admit_p50_ms": got["admit_p50_ms"],
             "admit_p99_ms": got["admit_p99_ms"], "admit_max_ms": got["admit_max_ms"],
             "server_cpu_s": got["server_cpu_s"], "client_cpu_s": got["client_cpu_s"]}
+
+
+# --------------------------------------------------------------------------- workers
+
+def workers(bench: Bench, players: int, seconds: float, progress: Progress,
+            ramp: float = 10.0, count: int = 2) -> dict[str, Any]:
+    """``human`` against ``server.py --workers N`` (one game through a private Redis)."""
+    row = human(bench, players, None, seconds, progress, ramp, ("--workers", str(count)))
+    return {**row, "workers": count}

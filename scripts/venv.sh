@@ -39,6 +39,14 @@ ensure_browser() {
     fi
 }
 
+ensure_go() {
+    # Debian's golang-go builds bench/goload, the benchmark's load generator
+    if ! command -v go >/dev/null; then
+        echo "installing golang-go (builds the benchmark's load generator)..."
+        apt_install golang-go
+    fi
+}
+
 PYTHON=${PYTHON:-python3}
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
     echo "guessnet needs Python 3.11 or newer (found: $("$PYTHON" --version 2>&1))" >&2

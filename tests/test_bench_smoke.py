@@ -19,15 +19,19 @@ def test_every_scenario_runs_and_writes_results(tmp_path: Path) -> None:
         [sys.executable, "-m", "bench.run", "--quick", "--repeat", "1", "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=280, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
-    for name in ("human", "saturate", "fanout", "connect", "scaleout"):
+    for name in ("human", "burst", "saturate", "fanout", "connect", "workers"):
         data = json.loads((tmp_path / f"{name}.json").read_text())
         assert data, name
     for png in ("human_latency.png", "human_resources.png", "saturate.png", "fanout.png",
-                "connect_resources.png", "scaleout.png"):
+                "workers_resources.png"):
         assert (tmp_path / png).read_bytes().startswith(b"\x89PNG"), png
     report = (tmp_path / "report.md").read_text()
-    assert "### human" in report and "### scaleout" in report and "Machine:" in report
-    assert "cores" in report
+    for section in ("### human", "### burst", "### workers", "Machine:", "cores"):
+        assert section in report, section
+    burst = json.loads((tmp_path / "burst.json").read_text())
+    assert burst["admitted"] == burst["players"]  # every player of the burst got in
+    workers = json.loads((tmp_path / "workers.json").read_text())
+    assert workers["admitted"] == workers["players"] and workers["dropped"] == 0
 
 
 def test_profile_summary_counts_own_and_inclusive_samples(tmp_path: Path) -> None:

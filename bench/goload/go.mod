@@ -1,0 +1,3 @@
+module guessnet/goload
+
+go 1.19
