@@ -4,12 +4,17 @@ Categories: CONNECTION, AUTH, GAME, RECV, SEND, ERROR (and ADMIN).  Anything a p
 chat, raw frames) goes through ``escape`` first, so a newline or control character can never
 start a forged line.  RECV/SEND lines are written only at ``-v``; callers check ``wire_enabled``
 before formatting them, so the hot path formats nothing that is not written.
+
+A handler thread only queues its record (``QueueHandler``, no file lock, no system call);
+one writer thread formats, writes and rotates (``QueueListener``), and ``flush`` waits for it.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import logging.handlers
+import queue
 import re
 from pathlib import Path
 
@@ -40,8 +45,14 @@ class _CategoryFormatter(logging.Formatter):
         return super().format(record)
 
 
-class _LogFile(logging.handlers.RotatingFileHandler):
-    """The log file ``setup`` installs (and replaces when called again)."""
+class _LogFile(logging.handlers.QueueHandler):
+    """What ``setup`` installs on the logger (and replaces when called again): records go
+    to the writer thread as they are, formatted there."""
+
+    listener: logging.handlers.QueueListener
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record  # the same process reads it: no copy, no formatting here
 
 
 def setup(path: Path, verbose: bool, max_bytes: int = 5_000_000,
@@ -53,12 +64,37 @@ def setup(path: Path, verbose: bool, max_bytes: int = 5_000_000,
     logger.propagate = False
     for old in [h for h in logger.handlers if isinstance(h, _LogFile)]:  # ours, not others'
         logger.removeHandler(old)
-        old.close()
-    handler = _LogFile(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
-    handler.setFormatter(_CategoryFormatter("[%(asctime)s] [%(category)s] %(message)s",
-                                            datefmt="%Y-%m-%d %H:%M:%S"))
+        old.listener.stop()  # writes what was queued, then the thread ends
+        for target in old.listener.handlers:
+            target.close()
+    writer = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes,
+                                                  backupCount=backups, encoding="utf-8")
+    writer.setFormatter(_CategoryFormatter("[%(asctime)s] [%(category)s] %(message)s",
+                                           datefmt="%Y-%m-%d %H:%M:%S"))
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    handler = _LogFile(records)
+    handler.listener = logging.handlers.QueueListener(records, writer)
+    handler.listener.start()
     logger.addHandler(handler)
     return logger
+
+
+def _listeners() -> list[logging.handlers.QueueListener]:
+    return [h.listener for h in logging.getLogger(LOGGER_NAME).handlers
+            if isinstance(h, _LogFile)]
+
+
+def flush() -> None:
+    """Wait until every line queued so far is in the file."""
+    for listener in _listeners():
+        listener.stop()  # the writer takes what was queued, then ends...
+        listener.start()  # ...and a new one takes over
+
+
+@atexit.register
+def _close() -> None:
+    for listener in _listeners():
+        listener.stop()
 
 
 def log(category: str, text: str, level: int = logging.INFO) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import protocol
-from guessnet import accounts
+from guessnet import accounts, logs
 from guessnet.accounts import Throttle
 from tests.conftest import Peer, Running
 
@@ -177,6 +177,7 @@ def test_password_never_stored_or_logged_in_clear(make_server: Callable[..., Run
                 protocol.Ok)
     ann.request(protocol.Quit(), protocol.Bye)
     needle = secret_password.encode()
+    logs.flush()
     assert b"[RECV]" in (srv.log_dir / "server.log").read_bytes()
     for folder in (srv.data_dir, srv.log_dir):
         for path in folder.iterdir():

@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 import protocol
+from guessnet import logs
 from guessnet.accounts import Throttle
 from guessnet.logs import redact
 from tests.conftest import LogWatch, Peer, Running
@@ -98,6 +99,7 @@ def test_tokens_and_passwords_never_reach_the_logs(make_server: Callable[..., Ru
     fresh = back.expect(protocol.Identified).resume_token
     assert fresh is not None
     back.request(protocol.Ping(nonce=1), protocol.Pong)
+    logs.flush()
     text = (srv.log_dir / "server.log").read_text(encoding="utf-8")
     assert "[RECV]" in text and "[SEND]" in text  # -v logs frames...
     for secret in (token, fresh, PASSWORD):
