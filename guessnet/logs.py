@@ -5,17 +5,18 @@ chat, raw frames) goes through ``escape`` first, so a newline or control charact
 start a forged line.  RECV/SEND lines are written only at ``-v``; callers check ``wire_enabled``
 before formatting them, so the hot path formats nothing that is not written.
 
-A handler thread only queues its record (``QueueHandler``, no file lock, no system call);
-one writer thread formats, writes and rotates (``QueueListener``), and ``flush`` waits for it.
+A handler thread only queues its record (no file lock, no system call, no thread woken); one
+writer thread formats, writes and rotates ten times a second, and ``flush`` waits for it.
 """
 
 from __future__ import annotations
 
 import atexit
+import collections
 import logging
 import logging.handlers
-import queue
 import re
+import threading
 from pathlib import Path
 
 LOGGER_NAME = "guessnet"
@@ -45,14 +46,66 @@ class _CategoryFormatter(logging.Formatter):
         return super().format(record)
 
 
-class _LogFile(logging.handlers.QueueHandler):
-    """What ``setup`` installs on the logger (and replaces when called again): records go
-    to the writer thread as they are, formatted there."""
+class _Writer:
+    """The thread that writes the log file: it wakes every ``PERIOD`` seconds (or when asked
+    to ``flush``) and writes every record queued since, so no log line wakes a thread."""
 
-    listener: logging.handlers.QueueListener
+    PERIOD = 0.1
 
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        return record  # the same process reads it: no copy, no formatting here
+    def __init__(self, target: logging.Handler) -> None:
+        self.target = target
+        self.records: collections.deque[logging.LogRecord] = collections.deque()
+        self._due = threading.Event()
+        self._done = threading.Condition()
+        self._written = 0  # flush requests served
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._due.wait(self.PERIOD)
+            self._due.clear()
+            while self.records:
+                self.target.handle(self.records.popleft())
+            with self._done:
+                self._written += 1
+                self._done.notify_all()
+                if self._stopped:
+                    return
+
+    def flush(self) -> None:
+        """Return once every record queued before the call is written."""
+        with self._done:
+            asked = self._written
+            for turn in (1, 2):  # the first turn may have begun before the call: wait for two
+                self._due.set()
+                target = asked + turn
+                self._done.wait_for(lambda: self._written >= target or  # noqa: B023
+                                    not self._thread.is_alive(), timeout=5)
+
+    def stop(self) -> None:
+        with self._done:
+            self._stopped = True
+        self.flush()
+        self._thread.join(timeout=5)
+        self.target.close()
+
+
+class _LogFile(logging.Handler):
+    """What ``setup`` installs on the logger (and replaces when called again): a record is
+    only queued here, in the caller's thread; ``_Writer`` formats and writes it."""
+
+    def __init__(self, writer: _Writer) -> None:
+        super().__init__()
+        self.writer = writer
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.writer.records.append(record)  # a deque: thread-safe, no lock to take
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        self.emit(record)  # no handler lock either
+        return True
 
 
 def setup(path: Path, verbose: bool, max_bytes: int = 5_000_000,
@@ -64,37 +117,30 @@ def setup(path: Path, verbose: bool, max_bytes: int = 5_000_000,
     logger.propagate = False
     for old in [h for h in logger.handlers if isinstance(h, _LogFile)]:  # ours, not others'
         logger.removeHandler(old)
-        old.listener.stop()  # writes what was queued, then the thread ends
-        for target in old.listener.handlers:
-            target.close()
-    writer = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes,
+        old.writer.stop()  # writes what was queued, then the thread ends
+    target = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes,
                                                   backupCount=backups, encoding="utf-8")
-    writer.setFormatter(_CategoryFormatter("[%(asctime)s] [%(category)s] %(message)s",
+    target.setFormatter(_CategoryFormatter("[%(asctime)s] [%(category)s] %(message)s",
                                            datefmt="%Y-%m-%d %H:%M:%S"))
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    handler = _LogFile(records)
-    handler.listener = logging.handlers.QueueListener(records, writer)
-    handler.listener.start()
-    logger.addHandler(handler)
+    logger.addHandler(_LogFile(_Writer(target)))
     return logger
 
 
-def _listeners() -> list[logging.handlers.QueueListener]:
-    return [h.listener for h in logging.getLogger(LOGGER_NAME).handlers
+def _writers() -> list[_Writer]:
+    return [h.writer for h in logging.getLogger(LOGGER_NAME).handlers
             if isinstance(h, _LogFile)]
 
 
 def flush() -> None:
     """Wait until every line queued so far is in the file."""
-    for listener in _listeners():
-        listener.stop()  # the writer takes what was queued, then ends...
-        listener.start()  # ...and a new one takes over
+    for writer in _writers():
+        writer.flush()
 
 
 @atexit.register
 def _close() -> None:
-    for listener in _listeners():
-        listener.stop()
+    for writer in _writers():
+        writer.stop()
 
 
 def log(category: str, text: str, level: int = logging.INFO) -> None:
