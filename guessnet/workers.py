@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -152,6 +153,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                   "redis-server (apt-get install redis-server), or pass --redis URL",
                   file=sys.stderr)
             return 1
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < hard:  # redis-server sizes its client limit by the descriptors it may open
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         folder = args.data_dir
         folder.mkdir(parents=True, exist_ok=True)
         os.chmod(folder, 0o700)
