@@ -183,6 +183,27 @@ func join(c *conn, name, mode, room string) (msg, error) {
 
 // ------------------------------------------------------------------------- figures
 
+// reasons keeps the first few failure messages, to say in the report why players failed.
+var reasons struct {
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func failedBecause(err error) {
+	reasons.mu.Lock()
+	defer reasons.mu.Unlock()
+	if reasons.seen == nil {
+		reasons.seen = map[string]int{}
+	}
+	text := err.Error()
+	if len(text) > 120 {
+		text = text[:120]
+	}
+	if _, ok := reasons.seen[text]; ok || len(reasons.seen) < 8 {
+		reasons.seen[text]++
+	}
+}
+
 type samples struct {
 	mu sync.Mutex
 	ms []float64
@@ -256,6 +277,7 @@ func human(players, roomSize int, ramp, duration time.Duration) map[string]any {
 			c, err := dial(30 * time.Second)
 			if err != nil {
 				atomic.AddInt64(&failed, 1)
+				failedBecause(err)
 				return
 			}
 			defer c.close()
@@ -273,6 +295,7 @@ func human(players, roomSize int, ramp, duration time.Duration) map[string]any {
 			}
 			if _, err := join(c, prefix+"h"+strconv.Itoa(i), mode, room); err != nil {
 				atomic.AddInt64(&failed, 1)
+				failedBecause(err)
 				return
 			}
 			admit.add(time.Since(t0))
@@ -571,6 +594,9 @@ func main() {
 		fail(fmt.Errorf("unknown scenario %q", scenario))
 	}
 	out["scenario"] = scenario
+	if reasons.seen != nil {
+		out["failures"] = reasons.seen
+	}
 	out["client_cpu_s"] = cpuSeconds() - cpu0
 	out["client_wall_s"] = time.Since(wall0).Seconds()
 	encoded, _ := json.Marshal(out)
