@@ -170,6 +170,13 @@ def report(results: dict[str, Any], figures: list[str]) -> str:
     if "workers" in results:
         lines += ["### workers", f"Target: {TARGETS['workers']}.", "",
                   _human_table([results["workers"]]), ""]
+    failures = [f"- {r['mode']}, {r['players']:,} players: {count:,} x {why}"
+                for r in [*results.get("human", []), *([results["workers"]]
+                                                       if "workers" in results else [])]
+                for why, count in (r.get("failures") or {}).items()]
+    if failures:
+        lines += ["Why players failed to join (the generator's first distinct messages):", "",
+                  *failures, ""]
     lines += ["Plots: " + ", ".join(f"`{f}`" for f in figures), ""]
     return "\n".join(lines)
 
