@@ -54,6 +54,8 @@ from storage.base import (
 PREFIX = "guessnet:"
 PRESENCE_TTL = 30
 SOCKET_TIMEOUT = 2.0
+POOL_SIZE = 1024  # connections per process (Redis allows 10,000 clients by default)
+POOL_WAIT = 10.0  # seconds a caller waits for a free connection before "unavailable"
 
 
 @contextlib.contextmanager
@@ -66,10 +68,17 @@ def translate_errors(what: str) -> Iterator[None]:
 
 
 def connect(url: str) -> redis.Redis:
-    """A client for ``redis://host:port/db`` with short timeouts; checks that Redis answers."""
-    client = redis.Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT,
-                                  socket_connect_timeout=SOCKET_TIMEOUT, health_check_interval=5,
-                                  decode_responses=True)
+    """A client for ``redis://host:port/db`` (or ``unix://PATH?db=N``) with short timeouts;
+    checks that Redis answers.
+
+    redis-py's default pool holds 100 connections and fails the 101st caller at once ("Too
+    many connections"): with a handler thread per player, a few thousand players on Redis
+    made every call fail.  This pool holds up to ``POOL_SIZE`` and a caller waits up to
+    ``POOL_WAIT`` seconds for a free one."""
+    pool = redis.BlockingConnectionPool.from_url(
+        url, max_connections=POOL_SIZE, timeout=POOL_WAIT, socket_timeout=SOCKET_TIMEOUT,
+        socket_connect_timeout=SOCKET_TIMEOUT, health_check_interval=5, decode_responses=True)
+    client = redis.Redis(connection_pool=pool)
     with translate_errors(f"ping {url}"):
         client.ping()
     return client
