@@ -9,9 +9,10 @@ see what happens on all of them when the bus is shared.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 
 import protocol
@@ -20,8 +21,11 @@ from guessnet.logs import escape, log
 from guessnet.outbox import Outbox
 from guessnet.registry import Listener, Member, Registry, guarded
 from guessnet.tables import clock_text
+from guessnet.ticker import Ticker
 from guessnet.wakeup import Wakeup
 from storage.base import ADMIN_CHANNEL, PLAYERS_CHANNEL, Bus, JSONDict
+
+ADMIN_EVERY = 0.02  # seconds: how late an admin may hear of an event
 
 LOBBY = "lobby"
 
@@ -62,7 +66,12 @@ def _addressed(name: str | None, only: str | None, skip: str | None) -> bool:
 
 
 class Channels:
-    """Callers use the public methods; ``start`` subscribes the process-wide channels."""
+    """Callers use the public methods; ``start`` subscribes the process-wide channels and
+    starts the admin events' publisher, ``close`` sends what it holds and stops it.
+
+    Admin events are published by one thread, every ``ADMIN_EVERY`` seconds: a player's
+    connect, join, round end and leave each made its handler thread wait for a Redis
+    PUBLISH, which under load held thousands of threads on Redis connections."""
 
     def __init__(self, bus: Bus, registry: Registry, control: Control, wakeup: Wakeup,
                  clock: Callable[[], float] = time.time) -> None:
@@ -74,11 +83,24 @@ class Channels:
         self._lock = threading.Lock()
         self._members: dict[str, set[Member]] = defaultdict(set)
         self.last_broadcast: tuple[int, float] | None = None  # members, seconds to queue
+        self._admin_events: deque[JSONDict] = deque()
+        self._admin_publisher = Ticker("admin-events", ADMIN_EVERY, self._publish_admin_events)
         control.on(Deliver, self._on_deliver)
 
     def start(self) -> None:
         self._bus.subscribe(ADMIN_CHANNEL, self._deliver_admins)
         self._bus.subscribe(PLAYERS_CHANNEL, self._deliver_everyone)
+        self._admin_publisher.start()
+
+    def close(self) -> None:
+        self._admin_publisher.close()
+        self._publish_admin_events()
+
+    def _publish_admin_events(self) -> None:
+        while self._admin_events:
+            payload = self._admin_events.popleft()
+            guarded(f"admin event {payload['msg']['kind']}",
+                    functools.partial(self._bus.publish, ADMIN_CHANNEL, payload))
 
     def _send_all(self, listeners: list[Member] | list[Listener], frames: list[bytes]) -> None:
         Outbox.put_to_all((listener.conn.outbox for listener in listeners), frames,
@@ -182,8 +204,7 @@ class Channels:
             log(log_as, f"{kind}: {escape(text)}")
         event = protocol.AdminEvent(kind=kind, at=clock_text(self._clock()), text=text[:2000],
                                     **fields)
-        guarded(f"admin event {kind}", lambda: self._bus.publish(
-            ADMIN_CHANNEL, {"msg": event.to_dict()}))
+        self._admin_events.append({"msg": event.to_dict()})  # published by its own thread
 
     def _deliver_admins(self, payload: JSONDict) -> None:
         self._send_all(self._registry.admins(), frames_of(payload))

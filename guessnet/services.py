@@ -133,6 +133,7 @@ class Services:
         self.records.close()
         self.departures.close()
         self.round_clock.close()
+        self.channels.close()
         self.registry.close()
 
 
