@@ -28,6 +28,7 @@ import (
 	"math/rand"
 	"net"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"sync"
@@ -184,6 +185,8 @@ func join(c *conn, name, mode, room string) (msg, error) {
 // ------------------------------------------------------------------------- figures
 
 // reasons keeps the first few failure messages, to say in the report why players failed.
+var addressPattern = regexp.MustCompile(`[0-9.]+:[0-9]+`)
+
 var reasons struct {
 	mu   sync.Mutex
 	seen map[string]int
@@ -195,7 +198,7 @@ func failedBecause(err error) {
 	if reasons.seen == nil {
 		reasons.seen = map[string]int{}
 	}
-	text := err.Error()
+	text := addressPattern.ReplaceAllString(err.Error(), "ADDRESS")
 	if len(text) > 120 {
 		text = text[:120]
 	}
