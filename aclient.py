@@ -94,9 +94,7 @@ class AdminClient:
     def finish(self) -> None:
         self.finished.set()
         self.reconnector.stop()
-        if not self.net.closed.is_set():
-            self.net.request(protocol.Quit(), answers(), timeout=3)
-        self.net.stop()
+        self.net.hang_up()
 
     def greet(self, net: NetThread, again: bool = False) -> int | None:
         """Say hello; None when greeted, else the exit status."""

@@ -300,9 +300,7 @@ class PlayerClient:
     def quit(self) -> None:
         self.finished.set()
         self.reconnector.stop()
-        if not self.net.closed.is_set():
-            self.net.request(protocol.Quit(), answers(), timeout=3)
-        self.net.stop()
+        self.net.hang_up()
 
     def ask(self, msg: protocol.Message, *types: type[protocol.Message],
             until: Callable[[protocol.Message], bool] | None = None) -> protocol.Message | None:

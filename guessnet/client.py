@@ -140,6 +140,12 @@ class NetThread:
         self.conn.close("quit")
         self._thread.join(timeout)
 
+    def hang_up(self) -> None:
+        """Say ``quit`` (waiting briefly for the goodbye) if still connected, then stop."""
+        if not self.closed.is_set():
+            self.request(protocol.Quit(), answers(), timeout=3)
+        self.stop()
+
 
 class InputRefused(Exception):
     """A line the client will not send; the message says why, in one line."""
