@@ -67,9 +67,20 @@ class Message:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.TYPE}
-        for f in fields(self):  # type: ignore[arg-type]
-            out[f.name] = _jsonable(getattr(self, f.name))
+        for name in _field_names(type(self)):
+            value = getattr(self, name)
+            out[name] = _jsonable(value) if isinstance(value, tuple) else value
         return out
+
+
+_FIELD_NAMES: dict[type[Message], tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[Message]) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+    return names
 
 
 def _jsonable(value: Any) -> Any:

@@ -29,6 +29,7 @@ import re
 import struct
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import MISSING, fields
 from typing import Any, Final, Literal, Union
 
@@ -201,6 +202,12 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
+# Built once: json.loads/json.dumps with options build a new decoder/encoder on every call.
+_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float,
+                                   parse_int=_bounded_int, object_pairs_hook=_unique_keys)
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def _check_value(name: str, hint: Any, value: Any, meta: typing.Mapping[str, Any]) -> Any:
     """Return ``value`` converted to the field's Python type, or raise ``ValueError``."""
     origin = typing.get_origin(hint)
@@ -253,14 +260,35 @@ def _check_value(name: str, hint: Any, value: Any, meta: typing.Mapping[str, Any
     raise LocalProtocolError(f"unsupported field type {hint!r} for '{name}'")
 
 
-_HINTS: dict[type[Message], dict[str, Any]] = {}
+_Field = tuple[str, Callable[[Any], Any], bool]  # name, checker, required
 
 
-def _hints(cls: type[Message]) -> dict[str, Any]:
-    cached = _HINTS.get(cls)
+def _checker(name: str, hint: Any, meta: typing.Mapping[str, Any]) -> Callable[[Any], Any]:
+    """``_check_value`` for one field, with the common plain types decided once."""
+    if hint is int:
+        low, high = meta.get("min", -MAX_INT), meta.get("max", MAX_INT)
+
+        def check_int(value: Any) -> Any:
+            if type(value) is int and low <= value <= high:
+                return value
+            return _check_value(name, hint, value, meta)  # raises, saying why
+        return check_int
+    return lambda value: _check_value(name, hint, value, meta)
+
+
+_SCHEMAS: dict[type[Message], tuple[tuple[_Field, ...], frozenset[str]]] = {}
+
+
+def _schema(cls: type[Message]) -> tuple[tuple[_Field, ...], frozenset[str]]:
+    """A message type's fields as (name, checker, required), and every key it may carry."""
+    cached = _SCHEMAS.get(cls)
     if cached is None:
-        cached = typing.get_type_hints(cls)
-        _HINTS[cls] = cached
+        hints = typing.get_type_hints(cls)
+        specs = tuple((f.name, _checker(f.name, hints[f.name], f.metadata),
+                       f.default is MISSING and f.default_factory is MISSING)
+                      for f in fields(cls))  # type: ignore[arg-type]
+        cached = specs, frozenset(["type", *(spec[0] for spec in specs)])
+        _SCHEMAS[cls] = cached
     return cached
 
 
@@ -274,24 +302,23 @@ def from_dict(obj: Any, accepted: frozenset[str] | None = None) -> Message:
     cls = REGISTRY.get(wire_type)
     if cls is None or (accepted is not None and wire_type not in accepted):
         raise RemoteProtocolError("unknown_type", f"unknown message type {wire_type[:40]!r}")
-    hints = _hints(cls)
+    specs, known = _schema(cls)
     values: dict[str, Any] = {}
-    known = {"type"}
-    for f in fields(cls):  # type: ignore[arg-type]
-        known.add(f.name)
-        if f.name not in obj:
-            if f.default is MISSING:
+    for name, check, required in specs:
+        if name not in obj:
+            if required:
                 raise RemoteProtocolError(
-                    "bad_field", f"'{wire_type}' needs the field '{f.name}'")
+                    "bad_field", f"'{wire_type}' needs the field '{name}'")
             continue
         try:
-            values[f.name] = _check_value(f.name, hints[f.name], obj[f.name], f.metadata)
+            values[name] = check(obj[name])
         except ValueError as exc:
             raise RemoteProtocolError("bad_field", f"'{wire_type}': {exc}") from None
-    extra = set(obj) - known
-    if extra:
-        raise RemoteProtocolError(
-            "bad_field", f"'{wire_type}' has no field {sorted(extra)[0][:40]!r}")
+    if len(obj) > len(values) + 1:
+        extra = set(obj) - known
+        if extra:
+            raise RemoteProtocolError(
+                "bad_field", f"'{wire_type}' has no field {sorted(extra)[0][:40]!r}")
     return cls(**values)
 
 
@@ -302,8 +329,7 @@ def parse_payload(payload: bytes, accepted: frozenset[str] | None = None) -> Mes
     except UnicodeDecodeError:
         raise RemoteProtocolError("bad_utf8", "the frame is not valid UTF-8") from None
     try:
-        obj = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
-                         parse_int=_bounded_int, object_pairs_hook=_unique_keys)
+        obj = _DECODER.decode(text)
     except RecursionError:
         raise RemoteProtocolError("bad_json", "the JSON is nested too deeply") from None
     except ValueError as exc:
@@ -317,8 +343,7 @@ def payload_of(msg: Message | dict[str, Any]) -> bytes:
     """The JSON payload of ``msg`` or of a message dict already built and validated (no
     header, no size check): for measuring before splitting, or relaying a bus payload."""
     body = msg if isinstance(msg, dict) else msg.to_dict()
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+    return _ENCODER.encode(body).encode("utf-8")
 
 
 def encode(msg: Message) -> bytes:

@@ -81,8 +81,9 @@ class Metrics:
                                       registry=registry)
         self.login_throttled = Counter("guessnet_login_throttled",
                                        "Logins refused by the throttle", registry=registry)
-        for kind in protocol.PLAYER_TO_SERVER:  # every series exists from the start
-            self.messages_in.labels(kind)
+        # every series exists from the start; the request path finds its pair by type
+        self._per_type = {kind: (self.messages_in.labels(kind), self.request_seconds.labels(kind))
+                          for kind in protocol.PLAYER_TO_SERVER}
         for outcome in ("won", "failed", "timeout"):
             self.rounds.labels(outcome)
         for port in ("player", "admin", "web"):
@@ -94,8 +95,13 @@ class Metrics:
 
     def received(self, kind: str, seconds: float) -> None:
         """One client message of type ``kind`` handled in ``seconds``."""
-        self.messages_in.labels(kind).inc()
-        self.request_seconds.labels(kind).observe(seconds)
+        pair = self._per_type.get(kind)
+        if pair is None:  # an admin message type
+            self.messages_in.labels(kind).inc()
+            self.request_seconds.labels(kind).observe(seconds)
+            return
+        pair[0].inc()
+        pair[1].observe(seconds)
 
     def count_sent(self, live: Callable[[], int]) -> None:
         """``live()``: messages queued so far to the connections still open."""
