@@ -137,26 +137,21 @@ class Connection:
         closing_deadline: float | None = None
         reason = "dropped"
         readable = True  # read only when poll() says the socket has something
+        watching_out = False  # POLLOUT is registered (a write would block)
         try:
             while True:
-                requested = self.outbox.take(out, WRITE_CHUNK)
-                out_blocked = False if requested in ABRUPT else self._flush(out)
-                if requested is not None:
-                    now = time.monotonic()
-                    closing_deadline = closing_deadline or now + CLOSE_FLUSH
-                    if requested in ABRUPT or not (out or self.outbox.queued()) or \
-                            now > closing_deadline:
-                        reason = requested
-                        break
-                got = self._read() if readable else b""
-                readable = False
+                # One pass per wake-up: read and handle, then write what that queued (the
+                # replies) in the same pass, then sleep.
                 now = time.monotonic()
-                if got is None:
-                    break
-                if got:
-                    self._decoder.receive_data(got)
-                    self._handle_frames(pacing, now, on_message, on_protocol_error)
-                    pacing.heard(now, partial_frame=self._decoder.buffered > 0)
+                if readable:
+                    readable = False
+                    got = self._read()
+                    if got is None:
+                        break
+                    if got:
+                        self._decoder.receive_data(got)
+                        self._handle_frames(pacing, now, on_message, on_protocol_error)
+                        pacing.heard(now, partial_frame=self._decoder.buffered > 0)
                 due = pacing.due(now)
                 if due is not NOTHING_DUE:
                     if due.close is not None:
@@ -165,10 +160,21 @@ class Connection:
                         self.ping()
                     if due.tick and on_tick is not None:
                         pacing.ticked(on_tick(now))
-                closing = self.outbox.close_reason is not None
+                requested = self.outbox.take(out, WRITE_CHUNK)
+                out_blocked = False if requested in ABRUPT else self._flush(out)
+                if requested is not None:
+                    closing_deadline = closing_deadline or now + CLOSE_FLUSH
+                    if requested in ABRUPT or not (out or self.outbox.queued()) or \
+                            now > closing_deadline:
+                        reason = requested
+                        break
+                closing = requested is not None
                 if closing and not out:
                     continue
-                poller.modify(self.tls, select.POLLIN | (select.POLLOUT if out_blocked else 0))
+                if out_blocked != watching_out:
+                    watching_out = out_blocked
+                    poller.modify(self.tls, select.POLLIN | (select.POLLOUT if out_blocked
+                                                             else 0))
                 if not self.outbox.may_sleep(closing, out_blocked):
                     continue  # queued or closed while we were busy: act before sleeping
                 events = poller.poll(pacing.wait(now, closing) * 1000)
