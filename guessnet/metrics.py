@@ -10,6 +10,8 @@ from the protocol's allowlist, close reasons, port names): peers cannot grow the
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import threading
 from collections.abc import Callable
 
@@ -17,14 +19,14 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    Histogram,
     ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 import protocol
 
@@ -44,16 +46,14 @@ class Metrics:
         ProcessCollector(registry=registry)  # CPU seconds, resident memory, open files
         Gauge("guessnet_threads", "Threads of the server process",
               registry=registry).set_function(threading.active_count)
-        self.messages_in = Counter(
-            "guessnet_messages_received", "Messages received from clients, by type",
-            ["type"], registry=registry)
+        # per message type: counted on the request path without prometheus_client's lock per
+        # value (four of them per request); turned into a counter and a histogram when scraped
+        self._requests = _RequestTally(REQUEST_BUCKETS)
+        registry.register(self._requests)
         self._sent_closed = self._sent_reported = 0
         self._sent_lock = threading.Lock()
         self._live_sent: Callable[[], int] = lambda: 0
         registry.register(_SentCollector(self))
-        self.request_seconds = Histogram(
-            "guessnet_request_seconds", "Time to handle one client message, by type",
-            ["type"], buckets=REQUEST_BUCKETS, registry=registry)
         self.guesses = Counter("guessnet_guesses", "Guesses accepted (a try used)",
                                registry=registry)
         self.rounds = Counter("guessnet_rounds", "Guessing rounds ended, by outcome",
@@ -81,9 +81,8 @@ class Metrics:
                                       registry=registry)
         self.login_throttled = Counter("guessnet_login_throttled",
                                        "Logins refused by the throttle", registry=registry)
-        # every series exists from the start; the request path finds its pair by type
-        self._per_type = {kind: (self.messages_in.labels(kind), self.request_seconds.labels(kind))
-                          for kind in protocol.PLAYER_TO_SERVER}
+        for kind in protocol.PLAYER_TO_SERVER:  # every series exists from the start
+            self._requests.add_kind(kind)
         for outcome in ("won", "failed", "timeout"):
             self.rounds.labels(outcome)
         for port in ("player", "admin", "web"):
@@ -95,13 +94,7 @@ class Metrics:
 
     def received(self, kind: str, seconds: float) -> None:
         """One client message of type ``kind`` handled in ``seconds``."""
-        pair = self._per_type.get(kind)
-        if pair is None:  # an admin message type
-            self.messages_in.labels(kind).inc()
-            self.request_seconds.labels(kind).observe(seconds)
-            return
-        pair[0].inc()
-        pair[1].observe(seconds)
+        self._requests.add(kind, seconds)
 
     def count_sent(self, live: Callable[[], int]) -> None:
         """``live()``: messages queued so far to the connections still open."""
@@ -145,4 +138,54 @@ class _SentCollector(Collector):
                                     value=self._metrics.sent_total())]
 
 
+class _RequestTally(Collector):
+    """``guessnet_messages_received_total`` and the ``guessnet_request_seconds`` histogram,
+    by message type: one small lock per update, rendered when scraped."""
+
+    def __init__(self, buckets: tuple[float, ...]) -> None:
+        self._bounds = buckets
+        self._lock = threading.Lock()
+        self._counts: dict[str, list[int]] = {}  # per type: a count per bucket, then +Inf
+        self._sums: dict[str, float] = {}
+
+    def add_kind(self, kind: str) -> None:
+        with self._lock:
+            self._counts.setdefault(kind, [0] * (len(self._bounds) + 1))
+            self._sums.setdefault(kind, 0.0)
+
+    def add(self, kind: str, seconds: float) -> None:
+        slot = bisect.bisect_left(self._bounds, seconds)
+        with self._lock:
+            counts = self._counts.get(kind)
+            if counts is None:
+                counts = self._counts[kind] = [0] * (len(self._bounds) + 1)
+                self._sums[kind] = 0.0
+            counts[slot] += 1
+            self._sums[kind] += seconds
+
+    def describe(self) -> list[Metric]:
+        return [CounterMetricFamily("guessnet_messages_received", RECEIVED_HELP, labels=["type"]),
+                HistogramMetricFamily("guessnet_request_seconds", SECONDS_HELP,
+                                      labels=["type"])]
+
+    def collect(self) -> list[Metric]:
+        received = CounterMetricFamily("guessnet_messages_received", RECEIVED_HELP,
+                                       labels=["type"])
+        seconds = HistogramMetricFamily("guessnet_request_seconds", SECONDS_HELP,
+                                        labels=["type"])
+        with self._lock:
+            tallies = [(kind, list(counts), self._sums[kind])
+                       for kind, counts in self._counts.items()]
+        for kind, counts, total in tallies:
+            cumulative = list(itertools.accumulate(counts))
+            received.add_metric([kind], cumulative[-1])
+            seconds.add_metric([kind], [
+                *((floatToGoString(bound), count)  # type: ignore[no-untyped-call]
+                  for bound, count in zip(self._bounds, cumulative[:-1], strict=True)),
+                ("+Inf", cumulative[-1])], total)
+        return [received, seconds]
+
+
+RECEIVED_HELP = "Messages received from clients, by type"
+SECONDS_HELP = "Time to handle one client message, by type"
 SENT_HELP = "Messages queued to players (a room broadcast counts once per member)"
