@@ -119,10 +119,13 @@ class Pacing:
         """Seconds to sleep before anything is due (a little after, never under 10 ms)."""
         if closing:
             return CLOSING_WAIT
-        timers = [] if self._next_tick is None else [self._next_tick]
+        soonest = self._next_tick  # the earliest timer (None: none yet)
         if self._partial_since is not None:
-            timers.append(self._partial_since + self.limits.frame_timeout)
+            frame_due = self._partial_since + self.limits.frame_timeout
+            soonest = frame_due if soonest is None else min(soonest, frame_due)
         hb = self.limits.heartbeat
         if hb is not None:
-            timers += [self._last_ping + hb, self._last_heard + hb * self.limits.heartbeat_misses]
-        return min((max(0.01, t - now + 0.005) for t in timers), default=IDLE_WAIT)
+            beat_due = min(self._last_ping + hb,
+                           self._last_heard + hb * self.limits.heartbeat_misses)
+            soonest = beat_due if soonest is None else min(soonest, beat_due)
+        return IDLE_WAIT if soonest is None else max(0.01, soonest - now + 0.005)
