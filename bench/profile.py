@@ -1,13 +1,19 @@
-"""Profile server.py under a benchmark load with py-spy; write the raw samples and a summary.
+"""Profile server.py under a benchmark load; write the raw samples and a summary.
 
     python -m bench.profile saturate --clients 50
     python -m bench.profile human --players 2000 [--room-size 50]
+    python -m bench.profile human --players 2000 --kernel    # where the CPU goes, kernel too
 
 py-spy samples the server process from outside (``--gil``: only the thread holding the GIL, so
 the summary shows where the interpreter's time goes, not threads waiting in poll()).  It is not
 in requirements.txt: ``.venv/bin/pip install py-spy`` first; attaching needs ptrace permission
 (root, or ``kernel.yama.ptrace_scope=0``).  The summary lists the functions that hold the GIL
 most, by their own samples and with their callees; docs/PERFORMANCE.md quotes such summaries.
+
+``--kernel`` samples with Linux ``perf`` instead (Debian's ``linux-perf``; software clock, so
+it works in virtual machines without hardware counters): every thread of the server, in the
+kernel and in C as well as in Python, by shared object and by symbol, and counts the context
+switches per request.  That is the profile that shows what a thread per connection costs.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import argparse
 import collections
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -26,6 +33,7 @@ from bench import goload
 from bench.scenarios import Bench
 
 PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+PERF = shutil.which("perf")
 
 
 def summarize(raw: Path, top: int = 30) -> str:
@@ -52,6 +60,36 @@ def summarize(raw: Path, top: int = 30) -> str:
     return "\n".join(lines) + "\n"
 
 
+def perf_report(data: Path, sort: str, top: int) -> list[str]:
+    """The ``top`` lines of ``perf report`` sorted by ``sort`` (dso or sym), self time."""
+    assert PERF is not None
+    report = subprocess.run([PERF, "report", "-i", str(data), "--no-children", "--stdio",
+                             "--sort", sort, "-g", "none"], capture_output=True, text=True)
+    rows = [line.rstrip() for line in report.stdout.splitlines()
+            if line.strip() and not line.startswith("#")]
+    return rows[:top]
+
+
+def kernel_profile(pid: int, seconds: float, data: Path) -> tuple[str, int]:
+    """Sample every thread of ``pid`` with perf for ``seconds``; the summary and the number
+    of context switches counted meanwhile."""
+    assert PERF is not None
+    counting = subprocess.Popen([PERF, "stat", "-e", "context-switches", "-x", ",", "-p",
+                                 str(pid)], stderr=subprocess.PIPE, text=True)
+    subprocess.run([PERF, "record", "-e", "cpu-clock", "-F", "1000", "-g", "-p", str(pid),
+                    "-o", str(data), "--", "sleep", str(seconds)],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    counting.send_signal(signal.SIGINT)
+    counted = counting.communicate()[1]
+    switches = next((int(line.split(",")[0]) for line in counted.splitlines()
+                     if "context-switches" in line and line.split(",")[0].isdigit()), 0)
+    lines = ["CPU by shared object (all threads, self time):"]
+    lines += ["  " + row for row in perf_report(data, "dso", 12)]
+    lines += ["", "CPU by symbol:"]
+    lines += ["  " + row for row in perf_report(data, "sym", 30)]
+    return "\n".join(lines) + "\n", switches
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -61,8 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--room-size", type=int, default=0, help="human: rooms of this size")
     parser.add_argument("--seconds", type=float, default=10.0, help="profiled seconds")
     parser.add_argument("--out", type=Path, default=Path("bench/results/profiles"))
+    parser.add_argument("--kernel", action="store_true",
+                        help="sample with Linux perf (kernel, C and Python; all threads)")
     args = parser.parse_args(argv)
-    if not Path(PY_SPY).exists():
+    if args.kernel and PERF is None:
+        print("perf is not installed: run 'apt-get install linux-perf' and try again",
+              file=sys.stderr)
+        return 2
+    if not args.kernel and not Path(PY_SPY).exists():
         print("py-spy is not installed: run '.venv/bin/pip install py-spy' and try again",
               file=sys.stderr)
         return 2
@@ -70,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     name = {"saturate": f"saturate-c{args.clients}",
             "human": f"human-{args.players}" + (f"-rooms{args.room_size}"
                                                 if args.room_size else "")}[args.scenario]
+    name += "-kernel" if args.kernel else ""
     raw = args.out / f"{name}.raw.txt"
     bench = Bench.create()
     extra = ("--max", "1000000", "--tries", "1000000") if args.scenario == "saturate" else ()
@@ -84,26 +129,38 @@ def main(argv: list[str] | None = None) -> int:
             load = pool.submit(goload.run, args.scenario, server.port,
                                bench.certs / "ca.pem", args.seconds + warmup + 120, **flags)
             time.sleep(warmup)  # connections made and playing before sampling starts
-            spy = subprocess.run(
-                [PY_SPY, "record", "--pid", str(server.pid), "--duration",
-                 str(int(args.seconds)), "--rate", "200", "--format", "raw", "--output",
-                 str(raw), "--nonblocking", "--gil"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            if spy.returncode:
-                print(f"py-spy failed: {spy.stderr.strip()}", file=sys.stderr)
+            started = time.monotonic()
+            if args.kernel:
+                summary, switches = kernel_profile(server.pid, args.seconds,
+                                                   args.out / f"{name}.perf.data")
+                sampled = time.monotonic() - started
+            else:
+                spy = subprocess.run(
+                    [PY_SPY, "record", "--pid", str(server.pid), "--duration",
+                     str(int(args.seconds)), "--rate", "200", "--format", "raw", "--output",
+                     str(raw), "--nonblocking", "--gil"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                if spy.returncode or not raw.exists():
+                    print(f"py-spy failed: {spy.stderr.strip()}", file=sys.stderr)
+                    return 1
+                summary = summarize(raw)
             figures: dict[str, Any] = load.result()
     finally:
         server.stop()
         bench.cleanup()
-    if spy.returncode or not raw.exists():
-        return 1
     head = (f"python -m bench.profile {' '.join(argv if argv is not None else sys.argv[1:])}\n"
             f"latency under profiling: p50 {figures['p50_ms']:.1f} ms, p99 "
-            f"{figures['p99_ms']:.1f} ms over {figures['count']} round trips\n\n")
-    text = head + summarize(raw)
+            f"{figures['p99_ms']:.1f} ms over {figures['count']} round trips\n")
+    if args.kernel:
+        per_second = float(figures["rate_per_s"])
+        head += (f"context switches: {switches / sampled:,.0f} a second, about "
+                 f"{switches / sampled / max(per_second, 1e-9):.1f} per request "
+                 f"({per_second:,.0f} requests a second)\n")
+    text = head + "\n" + summary
     (args.out / f"{name}.txt").write_text(text)
     print(text)
-    print(f"wrote {args.out / name}.txt and {raw}")
+    samples = args.out / f"{name}.perf.data" if args.kernel else raw
+    print(f"wrote {args.out / name}.txt and {samples}")
     return 0
 
 
