@@ -1,9 +1,12 @@
 """One TLS connection driven by one thread: the thin socket shell around ``protocol``.
 
-The thread that calls ``run`` is the only one that ever touches the SSL object (OpenSSL objects
-must not be shared between threads).  Every other thread talks to the connection through
+The thread that calls ``run`` owns the SSL object (OpenSSL objects must never be used by two
+threads at once).  Every other thread talks to the connection through
 ``send_frame``/``send``/``close``, which go to its ``Outbox`` (bounded; a peer that stops
-reading is closed alone, as a "slow reader") and wake the owner thread polling the socket.
+reading is closed alone, as a "slow reader").  While the owner sleeps in ``poll()`` with nothing
+left to write, the sender writes the queued frames itself through the writer the owner lent the
+outbox, under the outbox's lock, which the owner takes before it touches the socket again;
+otherwise the sender wakes the owner.
 
 What the loop decides (deadlines, heartbeats, the message rate) is ``guessnet.pacing``'s: this
 module only waits, reads and writes.  Pings from the peer are answered here; pongs update
@@ -138,6 +141,7 @@ class Connection:
         reason = "dropped"
         readable = True  # read only when poll() says the socket has something
         watching_out = False  # POLLOUT is registered (a write would block)
+        self.outbox.lend_writer(self._write_lent)
         try:
             while True:
                 # One pass per wake-up: read and handle, then write what that queued (the
@@ -244,6 +248,14 @@ class Connection:
                 return False
             del out[:sent]
         return False
+
+    def _write_lent(self, data: bytes) -> int:
+        """Another thread writes queued frames while this connection's thread sleeps (see
+        ``outbox``); what the socket took, 0 if it would block."""
+        try:
+            return self.tls.send(data)
+        except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            return 0
 
     def _read(self) -> bytes | None:
         """One read: the bytes available now (b"" if none); None at end of stream or on a

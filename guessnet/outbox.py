@@ -10,6 +10,16 @@ Waking the owner costs a system call (and, under one GIL, a hand-off), so a send
 owner's eventfd only while the owner sleeps in ``poll()``, and only once per sleep: the owner
 checks the outbox under the lock before it sleeps, so a frame queued while it is awake (a reply
 from its own handler, most of the time) needs no wake-up.
+
+Better still, a sender often needs no wake-up at all: while the owner sleeps in ``poll()`` with
+nothing left to write, it is not using its socket, and the owner lends the outbox a ``writer``
+(``lend_writer``) that another thread may call to write the queued frames itself, in order.
+The writer runs only under the outbox's lock and only while the owner sleeps, and the owner
+takes that lock (``woke``) before it touches its socket again: the two never use the socket at
+the same time, which OpenSSL requires.  A fan-out to a room's members then costs one write per
+member from the sender's thread instead of waking every member's thread (each a GIL hand-off).
+Whatever the socket does not take at once goes back to the head of the queue and the owner is
+woken to finish it, as before.
 """
 
 from __future__ import annotations
@@ -22,6 +32,11 @@ from collections.abc import Callable, Iterable
 from guessnet.wakeup import Wakeup
 
 SLOW_READER = "slow reader"
+LENT_WRITE = 65536  # bytes another thread writes for a sleeping owner at most, per call
+
+# A lent writer returns the bytes the socket took (0: it would block); it raises OSError when
+# the connection is broken.
+Writer = Callable[[bytes], int]
 
 
 class Outbox:
@@ -35,8 +50,11 @@ class Outbox:
         self._on_frame = on_frame  # sees every frame queued (the -v wire log)
         self._lock = threading.Lock()
         self._frames: deque[bytes] = deque()
+        self._head = b""  # bytes a lent write left unsent: they go first, exactly as they are
         self._bytes = 0
         self._sleeping = False  # the owner is in poll(); only then is it poked
+        self._write_blocked = False  # ... with bytes its socket did not take yet
+        self._writer: Writer | None = None
         self._poked = False
         self._finished = False
         self._close_reason: str | None = None
@@ -52,13 +70,13 @@ class Outbox:
     def queued(self) -> list[bytes]:
         """The frames not yet taken by the owner, oldest first."""
         with self._lock:
-            return list(self._frames)
+            return ([self._head] if self._head else []) + list(self._frames)
 
     def put(self, frame: bytes) -> bool:
         """Queue one encoded frame; False if the connection is closing or was overrun."""
         with self._lock:
             queued = self._enqueue(frame)
-            self._poke()
+            self._deliver()
         return queued
 
     @staticmethod
@@ -77,7 +95,7 @@ class Outbox:
         with wakeup.burst(len(boxes)):
             for box in boxes:
                 with box._lock:
-                    box._poke()
+                    box._deliver()
 
     def request_close(self, reason: str) -> None:
         """Ask the owner to flush what is queued and close; the first reason wins."""
@@ -102,6 +120,35 @@ class Outbox:
         self.queued_total += 1
         return True
 
+    def _deliver(self) -> None:
+        """Write the queued frames for a sleeping owner through its lent writer, or wake it
+        (with the lock held)."""
+        if self._writer is None or not self._sleeping or self._poked or self._write_blocked \
+                or self._head or not self._frames or self._close_reason is not None:
+            self._poke()
+            return
+        chunk = bytearray()
+        while self._frames and len(chunk) + len(self._frames[0]) <= LENT_WRITE:
+            chunk += self._frames.popleft()
+        if not chunk:  # one frame over the limit: the owner writes it
+            self._poke()
+            return
+        data = bytes(chunk)
+        try:
+            sent = self._writer(data)
+        except OSError:
+            self._close_reason = self._close_reason or "dropped"
+            self._frames.clear()
+            self._bytes = 0
+            self._poke()
+            return
+        self._bytes -= sent
+        if sent < len(data):  # the rest first, unchanged (TLS retries the same bytes)
+            self._head = data[sent:]
+            self._poke()
+        elif self._frames:
+            self._poke()
+
     def _poke(self) -> None:
         """Wake the owner if it sleeps and nobody woke it yet (with the lock held)."""
         if self._sleeping and not self._poked and not self._finished:
@@ -115,6 +162,10 @@ class Outbox:
         does not read stays here, where it counts against the limit); return the close
         reason, if any."""
         with self._lock:
+            if self._head:
+                into += self._head
+                self._bytes -= len(self._head)
+                self._head = b""
             while self._frames and len(into) < up_to:
                 frame = self._frames.popleft()
                 self._bytes -= len(frame)
@@ -125,10 +176,11 @@ class Outbox:
         """Go to sleep unless something arrived since the owner last looked: frames it can
         write now, or a close request it has not acted on (``closing`` is what it saw)."""
         with self._lock:
-            if (self._frames and not write_blocked) or \
+            if ((self._frames or self._head) and not write_blocked) or \
                     (self._close_reason is not None) != closing:
                 return False
             self._sleeping = True
+            self._write_blocked = write_blocked
             return True
 
     def woke(self, poked: bool) -> None:
@@ -138,11 +190,18 @@ class Outbox:
         with self._lock:
             self._sleeping = self._poked = False
 
+    def lend_writer(self, writer: Writer | None) -> None:
+        """The owner lets other threads write for it while it sleeps (None: no longer)."""
+        with self._lock:
+            self._writer = writer
+
     def finish(self, reason: str) -> str:
         """The owner stops: nothing more is queued, the eventfd is closed; return the close
         reason (``reason`` unless one was requested before)."""
         with self._lock:
             self._finished = True
+            self._writer = None
+            self._head = b""
             if self._close_reason is None:
                 self._close_reason = reason
             self._frames.clear()

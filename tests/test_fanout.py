@@ -206,3 +206,83 @@ def test_sleeping_owner_is_woken_by_another_thread(
     conn.close("kicked")
     owner.join(timeout=10)
     assert reasons == ["kicked"]
+
+
+def run_owner(conn: Connection) -> tuple[threading.Thread, list[str]]:
+    """Start ``conn``'s owner thread; it answers a ``hello`` with ``pong`` 0."""
+    reasons: list[str] = []
+
+    def on_message(msg: protocol.Message) -> None:
+        conn.send(protocol.Pong(nonce=0))
+
+    owner = threading.Thread(target=lambda: reasons.append(
+        conn.run(on_message, lambda exc: None)))
+    owner.start()
+    return owner, reasons
+
+
+def lent_writes_by(conn: Connection) -> list[threading.Thread]:
+    """Record which threads call the writer ``conn`` lends its outbox (call before ``run``)."""
+    callers: list[threading.Thread] = []
+    write = conn._write_lent
+
+    def recording(data: bytes) -> int:
+        callers.append(threading.current_thread())
+        return write(data)
+
+    conn._write_lent = recording  # type: ignore[method-assign]
+    return callers
+
+
+def asleep_and_lending(conn: Connection, client: ssl.SSLSocket,
+                       callers: list[threading.Thread]) -> None:
+    """Return once a frame from this thread was written by this thread: the owner, which has
+    nothing else to do, went to sleep in poll() (frames sent before that, it writes itself)."""
+    for nonce in range(1, 200):
+        send_to_many([conn], protocol.encode(protocol.Pong(nonce=-nonce)))
+        assert [m.nonce for m in read_frames(client, 1)] == [-nonce]  # type: ignore[attr-defined]
+        if threading.current_thread() in callers:
+            return
+    raise AssertionError("the owner never lent its writer")
+
+
+def test_frames_for_a_sleeping_owner_are_written_by_the_sender(
+        tls_pair: tuple[Connection, ssl.SSLSocket], waker: CountingWakeup) -> None:
+    conn, client = tls_pair
+    callers = lent_writes_by(conn)
+    owner, reasons = run_owner(conn)
+    client.sendall(protocol.encode(protocol.Hello(version=protocol.PROTOCOL_VERSION)))
+    assert [m.nonce for m in read_frames(client, 1)] == [0]  # type: ignore[attr-defined]
+    asleep_and_lending(conn, client, callers)
+    woken = waker.woken[conn.outbox.wake_fd]
+    send_to_many([conn], *(protocol.encode(protocol.Pong(nonce=n)) for n in (500, 501)))
+    assert [m.nonce for m in read_frames(client, 2)] == [500, 501]  # type: ignore[attr-defined]
+    assert waker.woken[conn.outbox.wake_fd] == woken
+    conn.close("kicked")
+    owner.join(timeout=10)
+    assert reasons == ["kicked"] and owner not in callers
+
+
+def test_what_a_lent_write_leaves_is_finished_by_the_owner_in_order(
+        tls_pair: tuple[Connection, ssl.SSLSocket], waker: CountingWakeup) -> None:
+    conn, client = tls_pair
+    callers = lent_writes_by(conn)
+    conn.tls.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    conn.outbox.limit = 8 * 1024 * 1024
+    owner, reasons = run_owner(conn)
+    client.sendall(protocol.encode(protocol.Hello(version=protocol.PROTOCOL_VERSION)))
+    assert [m.nonce for m in read_frames(client, 1)] == [0]  # type: ignore[attr-defined]
+    asleep_and_lending(conn, client, callers)
+    # the client reads nothing while 20,000 frames (~600 KB) are sent: the socket takes a few
+    # KiB, the rest waits in the outbox, and the owner must be woken to write it
+    total = 20_000
+    for start in range(1, total + 1, 100):
+        send_to_many([conn], *(protocol.encode(protocol.Pong(nonce=n))
+                               for n in range(start, start + 100)))
+    got = read_frames(client, total)
+    assert [m.nonce for m in got] == list(range(1, total + 1))  # type: ignore[attr-defined]
+    assert waker.woken[conn.outbox.wake_fd] >= 1  # and the owner finished the rest
+    conn.close("kicked")
+    owner.join(timeout=10)
+    assert reasons == ["kicked"]
