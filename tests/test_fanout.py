@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import os
 import socket
 import ssl
 import sys
@@ -286,3 +287,20 @@ def test_what_a_lent_write_leaves_is_finished_by_the_owner_in_order(
     conn.close("kicked")
     owner.join(timeout=10)
     assert reasons == ["kicked"]
+
+
+def test_a_lent_write_that_finds_the_connection_broken_drops_it(
+        tls_pair: tuple[Connection, ssl.SSLSocket]) -> None:
+    conn, client = tls_pair
+    callers = lent_writes_by(conn)
+    owner, reasons = run_owner(conn)
+    client.sendall(protocol.encode(protocol.Hello(version=protocol.PROTOCOL_VERSION)))
+    assert [m.nonce for m in read_frames(client, 1)] == [0]  # type: ignore[attr-defined]
+    asleep_and_lending(conn, client, callers)
+    # the server's side can no longer send (as after a reset): the next lent write fails
+    with socket.socket(fileno=os.dup(conn.tls.fileno())) as raw:
+        raw.shutdown(socket.SHUT_WR)
+    send_to_many([conn], protocol.encode(protocol.Pong(nonce=1)))
+    assert conn.close_reason == "dropped"
+    owner.join(timeout=10)
+    assert reasons == ["dropped"]
