@@ -2,7 +2,7 @@
 
 Room and lobby traffic goes through the ``Bus``: a session joins a channel and every payload
 published there is delivered to this process's members, encoded once for all of them and queued
-on every member's outbox before any is woken (``Outbox.put_to_all``).  Admin events and
+on every member's outbox before any is written or woken (``Outbox.put_to_all``).  Admin events and
 announcements to every player go through the bus as well, so admins and players on any process
 see what happens on all of them when the bus is shared.
 """
