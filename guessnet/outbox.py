@@ -81,12 +81,14 @@ class Outbox:
 
     @staticmethod
     def put_to_all(outboxes: Iterable[Outbox], frames: list[bytes], wakeup: Wakeup) -> None:
-        """Queue ``frames`` on every outbox, then wake their owners.
+        """Queue ``frames`` on every outbox, then deliver them: written for each sleeping
+        owner through its lent writer, or its owner woken.
 
-        Two passes on purpose: an owner woken in the first pass would compete for the GIL
-        with the sender for the rest of the loop (with 1,000 members, queueing a round end
-        took hundreds of milliseconds that way).  Queued first, the frames are in every outbox
-        within a few milliseconds, and the wake-ups follow in one quick ``burst``."""
+        Two passes on purpose: the frames are in every outbox within a few milliseconds, so
+        whatever happens next (another broadcast, a member's own reply) queues behind them in
+        every outbox, in the same order; and an owner woken during the first pass would
+        compete for the GIL with the sender for the rest of the loop (with 1,000 members,
+        queueing a round end took hundreds of milliseconds that way)."""
         boxes = list(outboxes)
         for box in boxes:
             with box._lock:
