@@ -150,18 +150,21 @@ class _RequestTally(Collector):
 
     def add_kind(self, kind: str) -> None:
         with self._lock:
-            self._counts.setdefault(kind, [0] * (len(self._bounds) + 1))
-            self._sums.setdefault(kind, 0.0)
+            self._counts_of(kind)
 
     def add(self, kind: str, seconds: float) -> None:
         slot = bisect.bisect_left(self._bounds, seconds)
         with self._lock:
-            counts = self._counts.get(kind)
-            if counts is None:
-                counts = self._counts[kind] = [0] * (len(self._bounds) + 1)
-                self._sums[kind] = 0.0
-            counts[slot] += 1
+            self._counts_of(kind)[slot] += 1
             self._sums[kind] += seconds
+
+    def _counts_of(self, kind: str) -> list[int]:
+        """``kind``'s bucket counts, made on first use (with the lock held)."""
+        counts = self._counts.get(kind)
+        if counts is None:
+            counts = self._counts[kind] = [0] * (len(self._bounds) + 1)
+            self._sums[kind] = 0.0
+        return counts
 
     def describe(self) -> list[Metric]:
         return [CounterMetricFamily("guessnet_messages_received", RECEIVED_HELP, labels=["type"]),
