@@ -247,14 +247,22 @@ def asleep_and_lending(conn: Connection, client: ssl.SSLSocket,
     raise AssertionError("the owner never lent its writer")
 
 
-def test_frames_for_a_sleeping_owner_are_written_by_the_sender(
-        tls_pair: tuple[Connection, ssl.SSLSocket], waker: CountingWakeup) -> None:
-    conn, client = tls_pair
+def lending_owner(conn: Connection, client: ssl.SSLSocket
+                  ) -> tuple[threading.Thread, list[str], list[threading.Thread]]:
+    """Start ``conn``'s owner, greet it, and return once it sleeps lending its writer: the
+    owner thread, its close reasons and the threads that called the lent writer."""
     callers = lent_writes_by(conn)
     owner, reasons = run_owner(conn)
     client.sendall(protocol.encode(protocol.Hello(version=protocol.PROTOCOL_VERSION)))
     assert [m.nonce for m in read_frames(client, 1)] == [0]  # type: ignore[attr-defined]
     asleep_and_lending(conn, client, callers)
+    return owner, reasons, callers
+
+
+def test_frames_for_a_sleeping_owner_are_written_by_the_sender(
+        tls_pair: tuple[Connection, ssl.SSLSocket], waker: CountingWakeup) -> None:
+    conn, client = tls_pair
+    owner, reasons, callers = lending_owner(conn, client)
     woken = waker.woken[conn.outbox.wake_fd]
     send_to_many([conn], *(protocol.encode(protocol.Pong(nonce=n)) for n in (500, 501)))
     assert [m.nonce for m in read_frames(client, 2)] == [500, 501]  # type: ignore[attr-defined]
@@ -267,14 +275,10 @@ def test_frames_for_a_sleeping_owner_are_written_by_the_sender(
 def test_what_a_lent_write_leaves_is_finished_by_the_owner_in_order(
         tls_pair: tuple[Connection, ssl.SSLSocket], waker: CountingWakeup) -> None:
     conn, client = tls_pair
-    callers = lent_writes_by(conn)
     conn.tls.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     conn.outbox.limit = 8 * 1024 * 1024
-    owner, reasons = run_owner(conn)
-    client.sendall(protocol.encode(protocol.Hello(version=protocol.PROTOCOL_VERSION)))
-    assert [m.nonce for m in read_frames(client, 1)] == [0]  # type: ignore[attr-defined]
-    asleep_and_lending(conn, client, callers)
+    owner, reasons, _ = lending_owner(conn, client)
     # the client reads nothing while 20,000 frames (~600 KB) are sent: the socket takes a few
     # KiB, the rest waits in the outbox, and the owner must be woken to write it
     total = 20_000
@@ -292,11 +296,7 @@ def test_what_a_lent_write_leaves_is_finished_by_the_owner_in_order(
 def test_a_lent_write_that_finds_the_connection_broken_drops_it(
         tls_pair: tuple[Connection, ssl.SSLSocket]) -> None:
     conn, client = tls_pair
-    callers = lent_writes_by(conn)
-    owner, reasons = run_owner(conn)
-    client.sendall(protocol.encode(protocol.Hello(version=protocol.PROTOCOL_VERSION)))
-    assert [m.nonce for m in read_frames(client, 1)] == [0]  # type: ignore[attr-defined]
-    asleep_and_lending(conn, client, callers)
+    owner, reasons, _ = lending_owner(conn, client)
     # the server's side can no longer send (as after a reset): the next lent write fails
     with socket.socket(fileno=os.dup(conn.tls.fileno())) as raw:
         raw.shutdown(socket.SHUT_WR)
