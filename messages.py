@@ -68,8 +68,7 @@ class Message:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.TYPE}
         for name in _field_names(type(self)):
-            value = getattr(self, name)
-            out[name] = _jsonable(value) if isinstance(value, tuple) else value
+            out[name] = _jsonable(getattr(self, name))
         return out
 
 
