@@ -65,7 +65,11 @@ class CuttableProxy:
                 sock.close()
 
     def cut(self) -> None:
-        """Every relayed connection dies at once, as when Wi-Fi drops."""
+        """Every relayed connection dies at once, as when Wi-Fi drops.
+
+        Only shut down here: the relay thread, woken by the end of stream, closes the
+        sockets. Closing them from this thread too raced its ``select``, which then met a
+        closed socket (fd -1) and died with ValueError."""
         with self._lock:
             pairs, self.pairs = self.pairs, []
         for pair in pairs:
@@ -74,7 +78,6 @@ class CuttableProxy:
                     sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
-                sock.close()
 
     def close(self) -> None:
         self.cut()
