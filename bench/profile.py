@@ -3,6 +3,7 @@
     python -m bench.profile saturate --clients 50
     python -m bench.profile human --players 2000 [--room-size 50]
     python -m bench.profile human --players 2000 --kernel    # where the CPU goes, kernel too
+    python -m bench.profile connect --kernel                 # new TLS sessions, 16 clients
 
 py-spy samples the server process from outside (``--gil``: only the thread holding the GIL, so
 the summary shows where the interpreter's time goes, not threads waiting in poll()).  It is not
@@ -93,7 +94,7 @@ def kernel_profile(pid: int, seconds: float, data: Path) -> tuple[str, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("scenario", choices=("saturate", "human"))
+    parser.add_argument("scenario", choices=("saturate", "human", "connect"))
     parser.add_argument("--clients", type=int, default=50, help="saturate: clients")
     parser.add_argument("--players", type=int, default=1000, help="human: players")
     parser.add_argument("--room-size", type=int, default=0, help="human: rooms of this size")
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    name = {"saturate": f"saturate-c{args.clients}",
+    name = {"saturate": f"saturate-c{args.clients}", "connect": "connect-w16",
             "human": f"human-{args.players}" + (f"-rooms{args.room_size}"
                                                 if args.room_size else "")}[args.scenario]
     name += "-kernel" if args.kernel else ""
@@ -121,9 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     server = bench.server("profile", *extra)
     warmup = 5.0
     flags = {"duration": f"{args.seconds + warmup}s"}
-    flags.update({"clients": str(args.clients)} if args.scenario == "saturate" else
-                 {"players": str(args.players), "room_size": str(args.room_size),
-                  "ramp": "2s"})
+    flags.update({"saturate": {"clients": str(args.clients)}, "connect": {"workers": "16"},
+                  "human": {"players": str(args.players), "room_size": str(args.room_size),
+                            "ramp": "2s"}}[args.scenario])
     try:
         with ThreadPoolExecutor(1) as pool:  # the load runs while py-spy samples
             load = pool.submit(goload.run, args.scenario, server.port,
