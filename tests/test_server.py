@@ -227,6 +227,13 @@ def test_silent_tls_client_is_cut_at_handshake_deadline(
     assert running.player("ann")
 
 
+def test_no_tls_session_tickets(srv: Running) -> None:
+    ann = srv.player("ann")
+    assert ann.request(protocol.Who(), protocol.Table)  # after the handshake's last flight
+    assert ann.sock.version() == "TLSv1.3"
+    assert ann.sock.session is not None and not ann.sock.session.has_ticket
+
+
 def test_untrusted_server_certificate_is_refused(srv: Running, tmp_path: object) -> None:
     from pathlib import Path
 
