@@ -17,10 +17,9 @@ from collections.abc import Callable
 
 import protocol
 from guessnet.control import Control, Deliver, split_owner
-from guessnet.logs import escape, log
+from guessnet.logs import clock_text, escape, log
 from guessnet.outbox import Outbox
 from guessnet.registry import Listener, Member, Registry, guarded
-from guessnet.tables import clock_text
 from guessnet.ticker import Ticker
 from guessnet.wakeup import Wakeup
 from storage.base import ADMIN_CHANNEL, PLAYERS_CHANNEL, Bus, JSONDict

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from guessnet.errors import Refused
-from guessnet.logs import escape
-from guessnet.tables import clock_text, counted
+from guessnet.logs import clock_text, escape
+from guessnet.tables import counted
 from storage.base import BOARDS, Store
 
 SendTable = Callable[[str, list[str], list[list[Any]]], None]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import functools
 import logging
 import logging.handlers
 import os
@@ -45,22 +46,27 @@ def escape(text: object, limit: int = 300) -> str:
                    for ch in raw)
 
 
+@functools.lru_cache(maxsize=64)
+def _second_text(second: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+
+
+def clock_text(at: float) -> str:
+    """``at`` (a ``time.time()``) as ``YYYY-mm-dd HH:MM:SS`` local time: the log's and the
+    admin events' clock, formatted once a second however many lines and events share it."""
+    return _second_text(int(at))
+
+
 class _CategoryFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("[%(asctime)s] [%(category)s] %(message)s")
-        self._second = -1
-        self._stamp = ""
 
     def format(self, record: logging.LogRecord) -> str:
         record.category = getattr(record, "category", record.levelname)
         return super().format(record)
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        second = int(record.created)  # one strftime a second, not one a line
-        if second != self._second:
-            self._second = second
-            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-        return self._stamp
+        return clock_text(record.created)
 
 
 class _RotatingFile(logging.handlers.RotatingFileHandler):

@@ -32,10 +32,6 @@ def table_frames(title: str, columns: Sequence[str],
     return frames
 
 
-def clock_text(at: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
-
-
 def since_text(at: float, now: float) -> str:
     """A recent moment, short: the time of day within the last 24 h, else the date."""
     if 0 <= now - at < 86_400:

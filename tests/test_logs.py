@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,3 +68,8 @@ def test_a_disk_that_refuses_writes_costs_lines_not_the_server(
     err = capfd.readouterr().err
     assert err.count("log lines lost") == 1, err  # one line per failing spell, no traceback
     assert "No space left on device" in err and "Traceback" not in err
+
+
+def test_clock_text_is_the_local_time_of_its_second() -> None:
+    for at in (0.0, 1.999, 1_700_000_000.5, 1_800_000_000.25):
+        assert logs.clock_text(at) == time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
