@@ -15,7 +15,7 @@ import json
 import queue
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 from storage.base import (
@@ -182,24 +182,21 @@ class SQLiteStore(Store):
     # ------------------------------------------------------------------ games
 
     def save_game(self, record: JSONDict) -> int:
+        """One statement for a game without leaderboard results (a guest's round: an INSERT
+        is atomic on its own), one transaction otherwise.  The stored JSON leaves out the id,
+        which is the row's (readers add it), so a game is written once, not inserted then
+        updated; a key already stored inserts nothing and returns that game's id."""
+        text = json.dumps(record, separators=(",", ":"))
+        key = record.get("key")
+        results = record.get("results") or ()
         with self._write_lock, self._using() as db:
+            if not results:
+                return _insert_game(db, record, text, key)[0]
             db.execute("BEGIN IMMEDIATE")
             try:
-                key = record.get("key")
-                known = db.execute("SELECT id FROM games WHERE key = ?", (key,)).fetchone() \
-                    if key is not None else None
-                if known is not None:
-                    db.execute("ROLLBACK")
-                    return int(known[0])
-                cursor = db.execute(
-                    "INSERT INTO games(game, mode, room, ended, record, key) "
-                    "VALUES (?,?,?,?,?,?)", (record["game"], record["mode"], record.get("room"),
-                                            record["ended"], "{}", key))
-                game_id = int(cursor.lastrowid or 0)
-                stored = dict(record, id=game_id)
-                db.execute("UPDATE games SET record = ? WHERE id = ?",
-                           (json.dumps(stored, separators=(",", ":")), game_id))
-                _insert_results(db, game_id, stored)
+                game_id, new = _insert_game(db, record, text, key)
+                if new:
+                    _insert_results(db, game_id, results)
                 db.execute("COMMIT")
             except BaseException:
                 _roll_back(db)
@@ -208,20 +205,21 @@ class SQLiteStore(Store):
 
     def get_game(self, game_id: int) -> JSONDict | None:
         with self._using() as db:
-            row = db.execute("SELECT record FROM games WHERE id = ?", (game_id,)).fetchone()
-        return json.loads(row[0]) if row else None
+            row = db.execute("SELECT id, record FROM games WHERE id = ?",
+                             (game_id,)).fetchone()
+        return _stored(*row) if row else None
 
     def recent_games(self, limit: int, player: str | None = None) -> list[GameSummary]:
         with self._using() as db:
             if player is None:
                 rows = db.execute(
-                    "SELECT record FROM games ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+                    "SELECT id, record FROM games ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
             else:
                 rows = db.execute(
-                    "SELECT g.record FROM games g WHERE g.id IN (SELECT game_id FROM results "
-                    "WHERE player_key = ?) ORDER BY g.id DESC LIMIT ?",
+                    "SELECT g.id, g.record FROM games g WHERE g.id IN (SELECT game_id FROM "
+                    "results WHERE player_key = ?) ORDER BY g.id DESC LIMIT ?",
                     (name_key(player), limit)).fetchall()
-        return [summarize(json.loads(r[0])) for r in rows]
+        return [summarize(_stored(*row)) for row in rows]
 
     def count_games(self) -> int:
         with self._using() as db:
@@ -251,16 +249,33 @@ def _roll_back(db: sqlite3.Connection) -> None:
             db.execute("ROLLBACK")
 
 
-def _insert_results(db: sqlite3.Connection, game_id: int, record: JSONDict) -> None:
-    for result in record.get("results", ()):
-        db.execute(
-            "INSERT INTO results(game_id, board, player_key, player, won, tries) "
-            "VALUES (?,?,?,?,?,?)",
-            (game_id, result["board"], name_key(result["player"]), result["player"],
-             1 if result["won"] else 0, result.get("tries")))
+def _insert_game(db: sqlite3.Connection, record: JSONDict, text: str,
+                 key: object) -> tuple[int, bool]:
+    """The game's id, and whether it is new (False: its key was stored already)."""
+    cursor = db.execute(
+        "INSERT INTO games(game, mode, room, ended, record, key) VALUES (?,?,?,?,?,?) "
+        "ON CONFLICT(key) DO NOTHING",
+        (record["game"], record["mode"], record.get("room"), record["ended"], text, key))
+    if cursor.rowcount:
+        return int(cursor.lastrowid or 0), True
+    return int(db.execute("SELECT id FROM games WHERE key = ?", (key,)).fetchone()[0]), False
+
+
+def _stored(game_id: int, text: str) -> JSONDict:
+    """A stored game's record with its id (rows written before the id was left out of the
+    JSON carry the same id in it)."""
+    return dict(json.loads(text), id=game_id)
+
+
+def _insert_results(db: sqlite3.Connection, game_id: int, results: Iterable[JSONDict]) -> None:
+    db.executemany(
+        "INSERT INTO results(game_id, board, player_key, player, won, tries) "
+        "VALUES (?,?,?,?,?,?)",
+        [(game_id, result["board"], name_key(result["player"]), result["player"],
+          1 if result["won"] else 0, result.get("tries")) for result in results])
 
 
 def _backfill_results(db: sqlite3.Connection) -> None:
     """Migration 2: derive the results rows of games stored by version 1."""
     for game_id, text in db.execute("SELECT id, record FROM games").fetchall():
-        _insert_results(db, game_id, json.loads(text))
+        _insert_results(db, game_id, json.loads(text).get("results", ()))

@@ -184,3 +184,30 @@ def test_a_keyed_game_is_stored_once(store: Store) -> None:
     assert again == first and len({first, other, *unkeyed}) == 4
     assert store.count_games() == 4
     assert [(r.player, r.played) for r in store.leaders("single")] == [("ann", 4)]
+    guests = dict(game("gus", ["gus"]), results=[], key="main/5/120.5")  # no account: no results
+    assert store.save_game(guests) == store.save_game(guests)
+    assert store.count_games() == 5
+    stored = store.get_game(store.save_game(guests))
+    assert stored is not None and stored["winner"] == "gus" and stored["results"] == []
+
+
+def test_sqlite_reads_games_stored_with_their_id_inside(tmp_path: Path) -> None:
+    """Earlier versions put the id in the stored JSON as well; such rows read as before."""
+    import json
+    import sqlite3
+
+    from storage.sqlite import SQLiteStore
+    path = tmp_path / "old.sqlite3"
+    SQLiteStore(path).close()  # the schema
+    old = dict(game("ann", ["ann"]), id=1)
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO games(id, game, mode, room, ended, record) VALUES (1,?,?,?,?,?)",
+                   ("guess", "single", None, 100.0, json.dumps(old, separators=(",", ":"))))
+    store = SQLiteStore(path)
+    try:
+        assert store.get_game(1) == old
+        assert [g.game_id for g in store.recent_games(5)] == [1]
+        assert store.save_game(game("bob", ["bob"])) == 2
+        assert store.get_game(2) == dict(game("bob", ["bob"]), id=2)
+    finally:
+        store.close()
