@@ -13,7 +13,8 @@ Several server processes pointed at one Redis serve one game:
   when two processes race for a winning guess exactly one transaction commits.
 * ``RedisPresence``: names and sessions with a TTL, refreshed by each live process, so a crashed
   process's players disappear within ``PRESENCE_TTL`` seconds.
-* ``RedisStore``: accounts, games (history) and a sorted set per leaderboard.
+* ``RedisStore``: accounts, games (history) and a sorted set per leaderboard; a finished game
+  is one Lua script (one round trip, applied whole or not at all).
 
 Every Redis failure is turned into ``BackendError`` in ``translate_errors`` and nowhere else.
 Short socket timeouts keep a dead Redis from freezing a handler for long.
@@ -310,11 +311,46 @@ class RedisPresence(Presence):
 
 # --------------------------------------------------------------------------- store
 
+# A finished game in one script (ARGV: the key prefix, the game's key or "", its JSON, then five
+# values per leaderboard result: player key, name, board, won 1/0, tries or "").  A key already
+# stored returns that game's id and writes nothing.  The keys it writes follow from the
+# arguments, which a single Redis (not a cluster) allows.
+_SAVE_GAME = """
+local prefix, key = ARGV[1], ARGV[2]
+if key ~= "" then
+  local known = redis.call("GET", prefix .. "game-key:" .. key)
+  if known then return tonumber(known) end
+end
+local id = redis.call("INCR", prefix .. "games:next")
+if key ~= "" then redis.call("SET", prefix .. "game-key:" .. key, id) end
+redis.call("SET", prefix .. "game:" .. id, ARGV[3])
+redis.call("LPUSH", prefix .. "games", id)
+for i = 4, #ARGV, 5 do
+  local player, name, board, won, tries = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
+    ARGV[i + 4]
+  local stats = prefix .. "stats:" .. board .. ":" .. player
+  local leaders = prefix .. "leaders:" .. board
+  redis.call("LPUSH", prefix .. "player-games:" .. player, id)
+  redis.call("HSET", stats, "name", name)
+  redis.call("HINCRBY", stats, "played", 1)
+  -- score = wins * 1e7 - played: most wins first, then fewest rounds
+  redis.call("ZINCRBY", leaders, -1, player)
+  if won == "1" then
+    redis.call("HINCRBY", stats, "wins", 1)
+    redis.call("ZINCRBY", leaders, 10000000, player)
+    if tries ~= "" then redis.call("ZADD", prefix .. "best:" .. board, "LT", tries, player) end
+  end
+end
+return id
+"""
+
+
 class RedisStore(Store):
     """Accounts, games and leaderboards in Redis (run it with AOF for durability)."""
 
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
+        self._save_game = client.register_script(_SAVE_GAME)  # EVALSHA, EVAL when flushed
 
     def create_user(self, name: str, password_hash: str, now: float) -> None:
         record = json.dumps({"name": name, "password_hash": password_hash, "created": now})
@@ -358,59 +394,30 @@ class RedisStore(Store):
                     continue
 
     def save_game(self, record: JSONDict) -> int:
-        key = record.get("key")
-        with translate_errors("save game"):
-            if key is None:
-                return self._save_new(record)
-            keyed = f"{PREFIX}game-key:{key}"
-            while True:  # the key and the game are written together, or not at all
-                with self._client.pipeline() as watch:
-                    try:
-                        watch.watch(keyed)
-                        known = watch.get(keyed)
-                        if known is not None:
-                            return int(known)
-                        return self._save_new(record, watch, keyed)
-                    except redis.WatchError:
-                        continue
-
-    def _save_new(self, record: JSONDict, watch: Any = None, keyed: str | None = None) -> int:
-        """Write a new game (in the transaction of ``watch`` when it is keyed)."""
-        game_id = int(self._client.incr(f"{PREFIX}games:next"))
-        stored = dict(record, id=game_id)
-        pipe = watch if watch is not None else self._client.pipeline(transaction=True)
-        if watch is not None and keyed is not None:
-            pipe.multi()
-            pipe.set(keyed, game_id)
-        pipe.set(f"{PREFIX}game:{game_id}", json.dumps(stored, separators=(",", ":")))
-        pipe.lpush(f"{PREFIX}games", game_id)
+        """One round trip: ``_SAVE_GAME`` runs alone in Redis, so the key check, the new id,
+        the record and the leaderboard are written together or not at all.  The stored JSON
+        leaves out the id, which is the game's key name (readers add it)."""
+        args: list[str | int] = [PREFIX, record.get("key") or "",
+                                 json.dumps(record, separators=(",", ":"))]
         for result in record.get("results", ()):
-            player, board = name_key(result["player"]), result["board"]
-            stats = f"{PREFIX}stats:{board}:{player}"
-            pipe.lpush(f"{PREFIX}player-games:{player}", game_id)
-            pipe.hset(stats, "name", result["player"])
-            pipe.hincrby(stats, "played", 1)
-            # score = wins * 1e7 - played: most wins first, then fewest rounds
-            pipe.zincrby(f"{PREFIX}leaders:{board}", -1, player)
-            if result["won"]:
-                pipe.hincrby(stats, "wins", 1)
-                pipe.zincrby(f"{PREFIX}leaders:{board}", 10_000_000, player)
-                if result.get("tries") is not None:
-                    pipe.zadd(f"{PREFIX}best:{board}", {player: result["tries"]}, lt=True)
-        pipe.execute()
-        return game_id
+            tries = result.get("tries")
+            args += [name_key(result["player"]), result["player"], result["board"],
+                     1 if result["won"] else 0, "" if tries is None else tries]
+        with translate_errors("save game"):
+            return int(self._save_game(args=args))
 
     def get_game(self, game_id: int) -> JSONDict | None:
         with translate_errors("get game"):
             raw = self._client.get(f"{PREFIX}game:{game_id}")
-        return json.loads(raw) if raw else None
+        return dict(json.loads(raw), id=game_id) if raw else None
 
     def recent_games(self, limit: int, player: str | None = None) -> list[GameSummary]:
         key = f"{PREFIX}games" if player is None else f"{PREFIX}player-games:{name_key(player)}"
         with translate_errors("recent games"):
-            ids = [str(i) for i in self._client.lrange(key, 0, limit - 1)]
+            ids = [int(i) for i in self._client.lrange(key, 0, limit - 1)]
             raws = self._client.mget([f"{PREFIX}game:{i}" for i in ids]) if ids else []
-        return [summarize(json.loads(r)) for r in raws if r]
+        return [summarize(dict(json.loads(raw), id=game_id))
+                for game_id, raw in zip(ids, raws, strict=True) if raw]
 
     def count_games(self) -> int:
         with translate_errors("count games"):

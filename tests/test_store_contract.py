@@ -211,3 +211,20 @@ def test_sqlite_reads_games_stored_with_their_id_inside(tmp_path: Path) -> None:
         assert store.get_game(2) == dict(game("bob", ["bob"]), id=2)
     finally:
         store.close()
+
+
+def test_redis_store_saves_after_its_script_cache_is_flushed(redis_url: str) -> None:
+    """A restarted Redis has forgotten the save script: the next save loads it again."""
+    from storage import redis_backend
+    client = redis_backend.connect(redis_url)
+    store = redis_backend.RedisStore(client)
+    first = store.save_game(game("ann", ["ann"]))
+    client.script_flush()
+    second = store.save_game(dict(game("ann", ["ann"]), key="main/1/10.5"))
+    assert second == first + 1 and store.save_game(dict(game("ann", ["ann"]),
+                                                        key="main/1/10.5")) == second
+    stored = store.get_game(second)
+    assert stored is not None and stored["id"] == second and stored["key"] == "main/1/10.5"
+    assert [(r.player, r.wins, r.played, r.best) for r in store.leaders("single")] == \
+        [("ann", 2, 2, 1)]
+    store.close()
