@@ -16,6 +16,7 @@ original, so callers handle one exception whatever the backend.
 from __future__ import annotations
 
 import abc
+import json
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -66,6 +67,14 @@ class GameSummary:
     players: tuple[str, ...]
     outcome: str
     winner: str | None
+
+
+def stored_game(game_id: int, text: str | bytes) -> JSONDict:
+    """A stored game's record: its JSON, which leaves the id out, with the id it is stored
+    under (records written by earlier versions carry the same id in their JSON)."""
+    record: JSONDict = json.loads(text)
+    record["id"] = game_id
+    return record
 
 
 def summarize(record: JSONDict) -> GameSummary:

@@ -49,6 +49,7 @@ from storage.base import (
     UserRecord,
     name_key,
     room_channel,
+    stored_game,
     summarize,
 )
 
@@ -409,14 +410,14 @@ class RedisStore(Store):
     def get_game(self, game_id: int) -> JSONDict | None:
         with translate_errors("get game"):
             raw = self._client.get(f"{PREFIX}game:{game_id}")
-        return dict(json.loads(raw), id=game_id) if raw else None
+        return stored_game(game_id, raw) if raw else None
 
     def recent_games(self, limit: int, player: str | None = None) -> list[GameSummary]:
         key = f"{PREFIX}games" if player is None else f"{PREFIX}player-games:{name_key(player)}"
         with translate_errors("recent games"):
             ids = [int(i) for i in self._client.lrange(key, 0, limit - 1)]
             raws = self._client.mget([f"{PREFIX}game:{i}" for i in ids]) if ids else []
-        return [summarize(dict(json.loads(raw), id=game_id))
+        return [summarize(stored_game(game_id, raw))
                 for game_id, raw in zip(ids, raws, strict=True) if raw]
 
     def count_games(self) -> int:

@@ -27,6 +27,7 @@ from storage.base import (
     Store,
     UserRecord,
     name_key,
+    stored_game,
     summarize,
 )
 
@@ -207,7 +208,7 @@ class SQLiteStore(Store):
         with self._using() as db:
             row = db.execute("SELECT id, record FROM games WHERE id = ?",
                              (game_id,)).fetchone()
-        return _stored(*row) if row else None
+        return stored_game(*row) if row else None
 
     def recent_games(self, limit: int, player: str | None = None) -> list[GameSummary]:
         with self._using() as db:
@@ -219,7 +220,7 @@ class SQLiteStore(Store):
                     "SELECT g.id, g.record FROM games g WHERE g.id IN (SELECT game_id FROM "
                     "results WHERE player_key = ?) ORDER BY g.id DESC LIMIT ?",
                     (name_key(player), limit)).fetchall()
-        return [summarize(_stored(*row)) for row in rows]
+        return [summarize(stored_game(*row)) for row in rows]
 
     def count_games(self) -> int:
         with self._using() as db:
@@ -259,12 +260,6 @@ def _insert_game(db: sqlite3.Connection, record: JSONDict, text: str,
     if cursor.rowcount:
         return int(cursor.lastrowid or 0), True
     return int(db.execute("SELECT id FROM games WHERE key = ?", (key,)).fetchone()[0]), False
-
-
-def _stored(game_id: int, text: str) -> JSONDict:
-    """A stored game's record with its id (rows written before the id was left out of the
-    JSON carry the same id in it)."""
-    return dict(json.loads(text), id=game_id)
 
 
 def _insert_results(db: sqlite3.Connection, game_id: int, results: Iterable[JSONDict]) -> None:
