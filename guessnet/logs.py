@@ -89,6 +89,13 @@ class _RotatingFile(logging.handlers.RotatingFileHandler):
             return 0
 
     def write_batch(self, records: list[logging.LogRecord]) -> None:
+        if self.stream is None:  # closed by a failed write: reopen, and count what it holds
+            try:
+                self.stream = self._open()
+            except OSError as exc:
+                self._failed(exc)
+                return
+            self._size = self._current_size()
         lines: list[str] = []
         size = self._size
         for record in records:
@@ -115,12 +122,9 @@ class _RotatingFile(logging.handlers.RotatingFileHandler):
             self._failed(exc)
 
     def _write(self, text: str) -> None:
-        if not text:
+        if not text or self.stream is None:  # None: a failed rollover left no file open
             return
         try:
-            if self.stream is None:
-                self.stream = self._open()
-                self._size = self._current_size()
             self.stream.write(text)
             self.stream.flush()
         except OSError as exc:
