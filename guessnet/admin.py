@@ -13,7 +13,7 @@ import protocol
 from guessnet.conn import Connection
 from guessnet.errors import Refused
 from guessnet.listings import clean_text, send_history, send_replay
-from guessnet.logs import escape, log
+from guessnet.logs import audit, escape
 from guessnet.services import Services
 from guessnet.session import Session
 from guessnet.tables import counted, since_text
@@ -41,12 +41,12 @@ class AdminSession(Session):
         return f"admin {self.peer}"
 
     def serve(self) -> str:
-        log("CONNECTION", f"admin {escape(self.holder)} connected from {self.peer}")
+        audit("ADMIN", f"admin {escape(self.holder)} connected from {self.peer}")
         try:
             reason = self.conn.run(self.on_message, self.on_protocol_error)
         finally:
             self.services.registry.remove_admin(self)
-        log("CONNECTION", f"admin {escape(self.holder)} ({self.peer}) disconnected: {reason}")
+        audit("ADMIN", f"admin {escape(self.holder)} ({self.peer}) disconnected: {reason}")
         return reason
 
     def welcomed(self) -> None:
@@ -130,8 +130,8 @@ class AdminSession(Session):
             who, conn = msg.target, owner
             registry.evict_remote(owner, "kicked", bye)
         self.services.channels.admin_event(
-            "kick", f"{who} (#{conn}) kicked by {self.holder}: {reason}", "ADMIN", conn=conn,
-            name=who)
+            "kick", f"{who} (#{conn}) kicked by {self.holder}: {reason}", "ADMIN",
+            audit_event=True, conn=conn, name=who)
         self.send(protocol.Ok(message=f"kicked {who} (#{conn})"))
 
     def on_say(self, msg: protocol.Say) -> None:

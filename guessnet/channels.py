@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import protocol
 from guessnet.control import Control, Deliver, split_owner
-from guessnet.logs import clock_text, escape, log
+from guessnet.logs import audit, clock_text, escape, log
 from guessnet.outbox import Outbox
 from guessnet.registry import Listener, Member, Registry, guarded
 from guessnet.ticker import Ticker
@@ -196,11 +196,12 @@ class Channels:
     # ------------------------------------------------------------------ admin events
 
     def admin_event(self, kind: str, text: str, log_as: str | None = "GAME",
-                    **fields: str | None) -> None:
+                    audit_event: bool = False, **fields: str | None) -> None:
         """Tell every admin (on every process sharing the bus) that something happened;
-        also log it under ``log_as`` unless the caller logged it already (None)."""
+        also log it under ``log_as`` unless the caller logged it already (None), in the
+        audit log too when it is an ``audit_event`` (moderation)."""
         if log_as is not None:
-            log(log_as, f"{kind}: {escape(text)}")
+            (audit if audit_event else log)(log_as, f"{kind}: {escape(text)}")
         event = protocol.AdminEvent(kind=kind, at=clock_text(self._clock()), text=text[:2000],
                                     **fields)
         self._admin_events.append({"msg": event.to_dict()})  # published by its own thread

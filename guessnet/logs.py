@@ -1,38 +1,45 @@
 """Log files: ``[YYYY-mm-dd HH:MM:SS] [CATEGORY] text`` lines, rotated by size.
 
-Categories: CONNECTION, AUTH, GAME, RECV, SEND, ERROR (and ADMIN).  Anything a peer chose (names,
-chat, raw frames) goes through ``escape`` first, so a newline or control character can never
-start a forged line.  RECV/SEND lines are written only at ``-v``; callers check ``wire_enabled``
-before formatting them, so the hot path formats nothing that is not written.
+Two files.  ``server.log`` has every line, in the categories CONNECTION, AUTH, GAME, ADMIN,
+ERROR and, at ``-v``, RECV/SEND.  ``audit.log``, rotated on its own (``AUDIT_BYTES`` x
+``AUDIT_BACKUPS``), has only the security events callers mark with ``audit``: logins and
+their failures and throttles, registrations and password changes, refused admin
+certificates, admin connections and moderation.  Malformed traffic never writes there, so
+it cannot push a failed login out of it.
 
-A handler thread only queues its record (no file lock, no system call, no thread woken); one
-writer thread formats, writes and rotates ten times a second, a batch at a time, and ``flush``
-waits for it.  The logger records no caller, thread or process (the line shows none of them),
-so a record costs its caller no stack walk.
+Noise is summarised: a line that a peer can make the server write over and over (a protocol
+error, a failed handshake) goes through ``noisy`` with a key naming its kind and address; the
+first ``NOISE_BURST`` lines of a key in ``NOISE_WINDOW`` seconds are written, the rest only
+counted, and one line says how many were left out when the window ends.
+
+Anything a peer chose (names, chat, raw frames) goes through ``escape`` first, so a newline or
+control character can never start a forged line, and frames through ``redact``
+(``guessnet.redaction``).  RECV/SEND lines are written only at ``-v``; callers check
+``wire_enabled`` before formatting them.  The logger records no caller, thread or process (the
+line shows none of them), so a record costs its caller no stack walk; ``guessnet.logfile``
+writes the files.
 """
 
 from __future__ import annotations
 
 import atexit
-import collections
-import functools
 import logging
-import logging.handlers
-import os
-import re
-import sys
+import math
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from guessnet.logfile import CategoryFormatter, LogFile, RotatingFile, Writer, clock_text
+from guessnet.redaction import redact
+
+__all__ = ["audit", "clock_text", "escape", "flush", "log", "noisy", "redact", "setup",
+           "wire", "wire_enabled"]
+
 LOGGER_NAME = "guessnet"
-_SECRET_FIELDS = re.compile(
-    r'"(password|old|new|token|resume_token)"\s*:\s*"(?:[^"\\]|\\.)*"')
-
-
-def redact(frame_text: str) -> str:
-    """A frame's JSON with its secrets (passwords, resume tokens) replaced, fit for a log."""
-    return _SECRET_FIELDS.sub(lambda m: f'"{m.group(1)}":"***"', frame_text)
+AUDIT_BYTES, AUDIT_BACKUPS = 5_000_000, 10
+NOISE_BURST, NOISE_WINDOW, NOISE_KEYS = 5, 60.0, 20_000
+CONNECTIONS_BURST = 60  # connection lines an address writes a window (a class behind NAT)
 
 
 def escape(text: object, limit: int = 300) -> str:
@@ -46,180 +53,80 @@ def escape(text: object, limit: int = 300) -> str:
                    for ch in raw)
 
 
-@functools.lru_cache(maxsize=64)
-def _second_text(second: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+@dataclass
+class _Window:
+    category: str
+    what: str      # what the summary line says was left out
+    ends: float
+    audit: bool = False
+    written: int = 0
+    left_out: int = 0
 
 
-def clock_text(at: float) -> str:
-    """``at`` (a ``time.time()``) as ``YYYY-mm-dd HH:MM:SS`` local time: the log's and the
-    admin events' clock, formatted once a second however many lines and events share it."""
-    return _second_text(int(at))
+class _Noise:
+    """The summaries of ``noisy`` lines (any thread; ``sweep`` from the writer thread)."""
 
-
-class _CategoryFormatter(logging.Formatter):
     def __init__(self) -> None:
-        super().__init__("[%(asctime)s] [%(category)s] %(message)s")
+        self._lock = threading.Lock()
+        self._windows: dict[str, _Window] = {}
 
-    def format(self, record: logging.LogRecord) -> str:
-        record.category = getattr(record, "category", record.levelname)
-        return super().format(record)
+    def admit(self, key: str, category: str, text: str, now: float,
+              audit_event: bool = False, burst: int = NOISE_BURST) -> bool:
+        """Whether the line may be written now (else it is counted for the summary)."""
+        with self._lock:
+            window = self._windows.get(key)
+            if window is not None and now >= window.ends:
+                del self._windows[key]
+                self._summarise(key, window)
+                window = None
+            if window is None and len(self._windows) >= NOISE_KEYS:
+                key = "many addresses"  # a flood from everywhere: one summary for all
+                window = self._windows.get(key)
+            if window is None:
+                window = self._windows[key] = _Window(category, text[:120],
+                                                      now + NOISE_WINDOW, audit_event)
+            if window.written < burst:
+                window.written += 1
+                return True
+            window.left_out += 1
+            return False
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        return clock_text(record.created)
+    def sweep(self, now: float) -> None:
+        """Write the summary of every window that ended, and forget it."""
+        with self._lock:
+            ended = [(k, w) for k, w in self._windows.items() if now >= w.ends]
+            for key, window in ended:
+                del self._windows[key]
+                self._summarise(key, window)
 
-
-class _RotatingFile(logging.handlers.RotatingFileHandler):
-    """The log file, written a batch at a time: each record formatted once, one write and one
-    flush per batch, the file's size kept here.  (The standard handler formats every record
-    twice, asks the file system for the file's type and size, and flushes, for every line.)
-
-    A write that fails (a full disk) costs that batch, with one line on standard error per
-    failing spell; the file is reopened for the next batch."""
-
-    def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
-        super().__init__(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
-        self._size = self._current_size()
-        self._failing = False
-
-    def _current_size(self) -> int:
-        try:
-            return os.path.getsize(self.baseFilename)
-        except OSError:
-            return 0
-
-    def write_batch(self, records: list[logging.LogRecord]) -> None:
-        if self.stream is None:  # closed by a failed write: reopen, and count what it holds
-            try:
-                self.stream = self._open()
-            except OSError as exc:
-                self._failed(exc)
-                return
-            self._size = self._current_size()
-        lines: list[str] = []
-        size = self._size
-        for record in records:
-            try:
-                line = self.format(record) + "\n"
-            except Exception:  # a record that cannot be formatted: the standard report
-                self.handleError(record)
-                continue
-            length = len(line) if line.isascii() else len(line.encode("utf-8"))
-            if self.maxBytes and size and size + length > self.maxBytes:
-                self._write("".join(lines))
-                lines.clear()
-                self._roll_over()
-                size = 0
-            lines.append(line)
-            size += length
-        self._write("".join(lines))
-        self._size = size
-
-    def _roll_over(self) -> None:
-        try:
-            self.doRollover()
-        except OSError as exc:
-            self._failed(exc)
-
-    def _write(self, text: str) -> None:
-        if not text or self.stream is None:  # None: a failed rollover left no file open
-            return
-        try:
-            self.stream.write(text)
-            self.stream.flush()
-        except OSError as exc:
-            self._failed(exc)
-            return
-        if self._failing:
-            self._failing = False
-            print(f"guessnet: writing {self.baseFilename} again", file=sys.stderr, flush=True)
-
-    def _failed(self, exc: OSError) -> None:
-        if not self._failing:
-            self._failing = True
-            print(f"guessnet: log lines lost, cannot write {self.baseFilename}: "
-                  f"{exc.strerror or exc}", file=sys.stderr, flush=True)
-        stream, self.stream = self.stream, None
-        if stream is not None:
-            try:
-                stream.close()
-            except OSError:
-                pass
+    @staticmethod
+    def _summarise(key: str, window: _Window) -> None:
+        if window.left_out:
+            (audit if window.audit else log)(
+                window.category, f"{window.left_out} more lines like this one left out "
+                f"({escape(key)}, {NOISE_WINDOW:g} s): {window.what}")
 
 
-class _Writer:
-    """The thread that writes the log file: it wakes every ``PERIOD`` seconds (or when asked
-    to ``flush``) and writes every record queued since, so no log line wakes a thread."""
-
-    PERIOD = 0.1
-
-    def __init__(self, target: _RotatingFile) -> None:
-        self.target = target
-        self.records: collections.deque[logging.LogRecord] = collections.deque()
-        self._due = threading.Event()
-        self._done = threading.Condition()
-        self._written = 0  # flush requests served
-        self._stopped = False
-        self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            self._due.wait(self.PERIOD)
-            self._due.clear()
-            batch = []
-            while self.records:
-                batch.append(self.records.popleft())
-            if batch:
-                self.target.write_batch(batch)
-            with self._done:
-                self._written += 1
-                self._done.notify_all()
-                if self._stopped:
-                    return
-
-    def flush(self) -> None:
-        """Return once every record queued before the call is written."""
-        with self._done:
-            asked = self._written
-            for turn in (1, 2):  # the first turn may have begun before the call: wait for two
-                self._due.set()
-                target = asked + turn
-                self._done.wait_for(lambda: self._written >= target or  # noqa: B023
-                                    not self._thread.is_alive(), timeout=5)
-
-    def stop(self) -> None:
-        with self._done:
-            self._stopped = True
-        self.flush()
-        self._thread.join(timeout=5)
-        self.target.close()
+_noise = _Noise()
 
 
-class _LogFile(logging.Handler):
-    """What ``setup`` installs on the logger (and replaces when called again): a record is
-    only queued here, in the caller's thread; ``_Writer`` formats and writes it."""
-
-    def __init__(self, writer: _Writer) -> None:
-        super().__init__()
-        self.writer = writer
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.writer.records.append(record)  # a deque: thread-safe, no lock to take
-
-    def handle(self, record: logging.LogRecord) -> bool:
-        self.emit(record)  # no handler lock either
-        return True
+def _install(logger: logging.Logger, path: Path, max_bytes: int, backups: int,
+             audit_only: bool) -> None:
+    target = RotatingFile(path, max_bytes, backups)
+    target.setFormatter(CategoryFormatter())
+    tick = None if audit_only else (lambda: _noise.sweep(time.monotonic()))
+    logger.addHandler(LogFile(Writer(target, tick), audit_only))
 
 
-def setup(path: Path, verbose: bool, max_bytes: int = 5_000_000,
-          backups: int = 5) -> logging.Logger:
-    """Log to ``path`` (rotating) and return the logger; ``verbose`` adds RECV/SEND lines."""
+def setup(path: Path, verbose: bool, max_bytes: int = 5_000_000, backups: int = 5,
+          audit_bytes: int = AUDIT_BYTES) -> logging.Logger:
+    """Log to ``path`` and to ``audit.log`` beside it (both rotating) and return the logger;
+    ``verbose`` adds RECV/SEND lines."""
     path.parent.mkdir(parents=True, exist_ok=True)
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
-    for old in [h for h in logger.handlers if isinstance(h, _LogFile)]:  # ours, not others'
+    for old in [h for h in logger.handlers if isinstance(h, LogFile)]:  # ours, not others'
         logger.removeHandler(old)
         old.writer.stop()  # writes what was queued, then the thread ends
     # The line shows no caller, thread or process: do not look them up for every record
@@ -228,31 +135,46 @@ def setup(path: Path, verbose: bool, max_bytes: int = 5_000_000,
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    target = _RotatingFile(path, max_bytes, backups)
-    target.setFormatter(_CategoryFormatter())
-    logger.addHandler(_LogFile(_Writer(target)))
+    _install(logger, path, max_bytes, backups, audit_only=False)
+    _install(logger, path.parent / "audit.log", audit_bytes, AUDIT_BACKUPS, audit_only=True)
     return logger
 
 
-def _writers() -> list[_Writer]:
+def _writers() -> list[Writer]:
     return [h.writer for h in logging.getLogger(LOGGER_NAME).handlers
-            if isinstance(h, _LogFile)]
+            if isinstance(h, LogFile)]
 
 
 def flush() -> None:
-    """Wait until every line queued so far is in the file."""
+    """Wait until every line queued so far is in the files."""
+    _noise.sweep(time.monotonic())
     for writer in _writers():
         writer.flush()
 
 
 @atexit.register
 def _close() -> None:
+    _noise.sweep(math.inf)  # what was left out, said before the process ends
     for writer in _writers():
         writer.stop()
 
 
 def log(category: str, text: str, level: int = logging.INFO) -> None:
     logging.getLogger(LOGGER_NAME).log(level, text, extra={"category": category})
+
+
+def audit(category: str, text: str) -> None:
+    """A security event: written to ``server.log`` and to ``audit.log``."""
+    logging.getLogger(LOGGER_NAME).info(text, extra={"category": category, "audit": True})
+
+
+def noisy(key: str, category: str, text: str, *, audit_event: bool = False,
+          burst: int = NOISE_BURST) -> None:
+    """A line a peer can make the server repeat: summarised per ``key`` (module docstring),
+    ``burst`` lines a window; ``audit_event`` writes it (and its summary) to the audit log
+    too."""
+    if _noise.admit(key, category, text, time.monotonic(), audit_event, burst):
+        (audit if audit_event else log)(category, text)
 
 
 def wire_enabled() -> bool:

@@ -16,7 +16,7 @@ from guessnet import place
 from guessnet.conn import Connection
 from guessnet.errors import Refused
 from guessnet.features import accounts, chat, guessing, listings, tictactoe
-from guessnet.logs import escape, log
+from guessnet.logs import CONNECTIONS_BURST, escape, log, noisy
 from guessnet.pacing import TokenBucket
 from guessnet.place import Place
 from guessnet.services import Services
@@ -38,6 +38,7 @@ class PlayerSession(Session):
     def __init__(self, services: Services, conn: Connection, peer: str) -> None:
         super().__init__(conn, peer, services.registry.next_id(), services.metrics)
         self.services = services
+        self.host = peer.rsplit(":", 1)[0]
         self.connected_at = time.time()
         self._connected_mono = time.monotonic()
         self.name: str | None = None
@@ -119,7 +120,8 @@ class PlayerSession(Session):
         """Run the connection to its end; hold the seat for a resume if it dropped."""
         services = self.services
         services.registry.add_player(self)
-        log("CONNECTION", f"{self.peer} connected (#{self.conn_id})")
+        noisy(f"connected {self.host}", "CONNECTION", f"{self.peer} connected (#{self.conn_id})",
+              burst=CONNECTIONS_BURST)
         services.channels.admin_event("connected", f"{self.peer} connected", None,
                                       conn=self.conn_id, peer=self.peer)
         held = False
@@ -146,7 +148,11 @@ class PlayerSession(Session):
                     self.abandon("quit" if reason == "quit" else "disconnected")
         who = f" ({self.name})" if self.name else ""
         seat = f"; seat held for {grace:g} s" if held else ""
-        log("CONNECTION", f"{self.peer}{who} disconnected: {reason}{seat}")
+        line = f"{self.peer}{who} disconnected: {reason}{seat}"
+        if self.name is None:  # never named: one of a flood, perhaps
+            noisy(f"disconnected {self.host}", "CONNECTION", line, burst=CONNECTIONS_BURST)
+        else:
+            log("CONNECTION", line)
         services.channels.admin_event("disconnected", f"{self.peer}{who} disconnected: "
                                       f"{reason}{seat}", None, conn=self.conn_id,
                                       peer=self.peer, name=self.name)

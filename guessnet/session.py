@@ -24,7 +24,7 @@ import protocol
 from games.guess import GuessRejected
 from guessnet.conn import Connection
 from guessnet.errors import Refused
-from guessnet.logs import escape, log
+from guessnet.logs import escape, log, noisy
 from guessnet.metrics import Metrics
 from guessnet.tables import table_frames
 from storage.base import BackendError
@@ -59,7 +59,8 @@ class Session:
             self.conn.send_frame(frame)
 
     def on_protocol_error(self, exc: protocol.RemoteProtocolError) -> None:
-        log("ERROR", f"{self.label} protocol error {exc.code}: {escape(exc)}")
+        noisy(f"protocol error {self.peer.rsplit(':', 1)[0]}", "ERROR",
+              f"{self.label} protocol error {exc.code}: {escape(exc)}")
         self.send(exc.reply())
 
     def on_message(self, msg: protocol.Message) -> None:
@@ -85,6 +86,8 @@ class Session:
                     self.handlers[type(msg)](self, msg)
             except Refused as exc:
                 self.send(protocol.Error(code=exc.code, message=str(exc)))
+                if exc.pause:
+                    self.conn.pause_reading(exc.pause)
             except GuessRejected as exc:
                 self.send(protocol.Error(code="rejected", message=str(exc)))
             except BackendError as exc:

@@ -10,6 +10,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 import protocol
 from guessnet import tlsconf
 from tests.conftest import Peer, Running
+from tests.procs import ServerProcess
 
 
 @pytest.fixture
@@ -205,3 +207,50 @@ def test_fuzzer(make_server: Callable[..., Running], data: st.DataObject) -> Non
         except (TimeoutError, ssl.SSLError, ConnectionError):
             pass
     assert_unaffected(srv, normal)
+
+
+@pytest.mark.timeout(120)
+def test_a_failed_login_outlives_a_flood_of_malformed_frames(tmp_path: Path,
+                                                             certs: Path) -> None:
+    server = ServerProcess(tmp_path, certs).start()
+    stop = threading.Event()
+    sent = [0]
+
+    def flood(index: int) -> None:
+        while not stop.is_set():  # flat out; cut off for flooding, it comes straight back
+            try:
+                peer = Peer(server.port, certs / "ca.pem", source=f"127.5.0.{index % 100 + 1}")
+            except (OSError, ssl.SSLError):
+                continue
+            try:
+                while not stop.is_set():
+                    peer.send_payload(b'{"type": broken')
+                    sent[0] += 1
+            except (OSError, ssl.SSLError):
+                continue
+            finally:
+                peer.close()
+
+    try:
+        owner = server.peer()
+        owner.hello()
+        owner.refused(protocol.Login(name="owner", password="not-the-password"), "bad_login")
+        owner.close()
+        log = tmp_path / "logs" / "server.log"
+        threads = [threading.Thread(target=flood, args=(i,)) for i in range(100)]
+        for thread in threads:
+            thread.start()
+        stop.wait(15)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        written = log.stat().st_size
+    finally:
+        server.stop()
+    audit = (tmp_path / "logs" / "audit.log").read_text(encoding="utf-8")
+    assert "login as owner failed" in audit
+    assert "protocol error" not in audit  # the flood never reaches the audit log
+    text = log.read_text(encoding="utf-8")
+    assert "more lines like this one left out" in text
+    # 15 s of flood wrote under 1 MB: five minutes would write under the 30 MB kept
+    assert sent[0] > 10_000 and written < 1_000_000, (sent[0], written)
