@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import logging
 import os
 import resource
 import signal
@@ -23,20 +22,20 @@ import ssl
 import sys
 import threading
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import protocol
 from guessnet import logs, tlsconf, wakeup, workers
 from guessnet.admin import AdminSession
-from guessnet.conn import Connection, HandshakeFailed, tls_handshake
+from guessnet.conn import Connection, HandshakeFailed
 from guessnet.errors import Refused
-from guessnet.files import private_folder, private_umask
+from guessnet.files import FolderError, private_folder, private_umask
+from guessnet.gate import GateLimits
+from guessnet.listener import GameTCPServer
 from guessnet.listings import send_history, send_replay
-from guessnet.logs import escape, log
+from guessnet.logs import audit, escape, log, noisy
 from guessnet.options import open_backends, open_store, parse_args, rules_of
 from guessnet.pacing import Limits
 from guessnet.player import PlayerSession
@@ -95,58 +94,28 @@ def _wire_logger(peer: str) -> object:
     return lambda direction, data: logs.wire(direction, peer, data.decode("utf-8", "replace"))
 
 
-class GameTCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    """A listening port: threads per connection, reusable address, large backlog.
-
-    At most ``handshakes`` TLS handshakes run at once (OpenSSH's ``MaxStartups``): the
-    listener accepts a connection only when a slot is free, so an arrival burst waits in the
-    kernel's listen backlog instead of starting thousands of handshakes that all miss their
-    deadline together; the handler frees its slot when its handshake ends, however it ends."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
-    request_queue_size = 4096  # the kernel caps it at net.core.somaxconn
-
-    runtime: Runtime  # set once both ports are bound
-
-    def __init__(self, address: tuple[str, int],
-                 handler: type[socketserver.BaseRequestHandler], handshakes: int = 64,
-                 reuse_port: bool = False) -> None:
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self.allow_reuse_port = reuse_port  # --workers: every worker listens on the port
-        self._slots = threading.BoundedSemaphore(handshakes)
-        self._closing = threading.Event()
-        super().__init__(address, handler)
-
-    def get_request(self) -> tuple[Any, Any]:
-        while not self._slots.acquire(timeout=0.2):  # full: leave the rest in the backlog
-            if self._closing.is_set():
-                raise OSError("the port is closing")
-        try:
-            return super().get_request()
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self.handshake_done()
-            raise
-
-    def handshake_done(self) -> None:
-        """The handshake of an accepted connection ended: its slot is free."""
-        self._slots.release()
-
-    def shutdown(self) -> None:
-        self._closing.set()
-        super().shutdown()
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        log("ERROR", f"handler for {client_address} crashed: "
-            f"{escape(traceback.format_exc(), 4000)}", level=logging.ERROR)
+def handshake(server: GameTCPServer, request: socket.socket, context: ssl.SSLContext,
+              port: str, peer: str) -> ssl.SSLSocket:
+    """The TLS handshake of a connection ``server`` accepted, through its gate; a failure is
+    counted and logged (summarised per address: a flood writes a line a minute, not a line a
+    connection), then raised."""
+    runtime: Runtime = server.runtime
+    try:
+        return server.admittance.handshake(server.arrival(request), request, context,
+                                           hello_timeout=runtime.limits.hello_timeout,
+                                           timeout=runtime.limits.handshake_timeout)
+    except HandshakeFailed as exc:
+        shed = str(exc).startswith("shed")
+        (runtime.services.metrics.handshakes_shed if shed else
+         runtime.services.metrics.handshake_failures).labels(port).inc()
+        host = peer.rsplit(":", 1)[0]
+        if port == "admin":  # no certificate, or one from another CA: a security event
+            noisy(f"handshake admin {host}", "ADMIN", f"admin port: {peer} refused: "
+                  f"{escape(exc)}", audit_event=True)
+        else:
+            noisy(f"handshake {port} {host}", "CONNECTION",
+                  f"{port} port: {peer} TLS handshake failed: {escape(exc)}")
+        raise
 
 
 class PlayerHandler(socketserver.BaseRequestHandler):
@@ -162,21 +131,16 @@ class PlayerHandler(socketserver.BaseRequestHandler):
         self.request.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         refusal = runtime.services.registry.admit(host)
         try:
-            tls = tls_handshake(self.request, runtime.player_context, server_side=True,
-                                timeout=runtime.limits.handshake_timeout)
-        except HandshakeFailed as exc:
-            self.server.handshake_done()
-            runtime.services.metrics.handshake_failures.labels("player").inc()
-            log("CONNECTION", f"{peer} TLS handshake failed: {escape(exc)}")
+            tls = handshake(self.server, self.request, runtime.player_context, "player", peer)
+        except HandshakeFailed:
             if refusal is None:
                 runtime.services.registry.release(host)
             return
-        self.server.handshake_done()
         conn = Connection(tls, accepted=protocol.PLAYER_TO_SERVER, limits=runtime.limits,
                           peer=peer, on_wire=_wire_logger(peer),  # type: ignore[arg-type]
                           wakeup=runtime.wakeup)
         if refusal is not None:
-            log("CONNECTION", f"{peer} refused: {refusal}")
+            noisy(f"refused {host}", "CONNECTION", f"{peer} refused: {refusal}")
             conn.send(protocol.Error(code="server_full", message=refusal))
             conn.close("refused")
             conn.run(lambda msg: None, lambda exc: None)
@@ -194,14 +158,9 @@ class AdminHandler(socketserver.BaseRequestHandler):
         runtime = self.server.runtime
         peer = peer_text(self.client_address)
         try:
-            tls = tls_handshake(self.request, runtime.admin_context, server_side=True,
-                                timeout=runtime.limits.handshake_timeout)
-        except HandshakeFailed as exc:
-            self.server.handshake_done()
-            runtime.services.metrics.handshake_failures.labels("admin").inc()
-            log("CONNECTION", f"admin port: {peer} refused: {escape(exc)}")
+            tls = handshake(self.server, self.request, runtime.admin_context, "admin", peer)
+        except HandshakeFailed:
             return
-        self.server.handshake_done()
         cert = tls.getpeercert()
         role = tlsconf.subject_field(cert, "organizationalUnitName")
         holder = tlsconf.subject_field(cert, "commonName") or "?"
@@ -209,8 +168,8 @@ class AdminHandler(socketserver.BaseRequestHandler):
                           peer=peer, on_wire=_wire_logger(peer),  # type: ignore[arg-type]
                           wakeup=runtime.wakeup)
         if role != tlsconf.ADMIN_ROLE:
-            log("CONNECTION", f"admin port: {peer} refused: certificate of "
-                f"{escape(holder)} is for role {escape(role)!r}, not admin")
+            audit("ADMIN", f"admin port: {peer} refused: certificate of "
+                  f"{escape(holder)} is for role {escape(role)!r}, not admin")
             conn.send(protocol.Bye(reason="refused",
                                    message="this certificate is not issued for the admin role"))
             conn.close("refused")
@@ -226,10 +185,11 @@ def listen(args: argparse.Namespace) -> tuple[list[GameTCPServer], WebServer | N
     if args.web_port:
         wanted.append((args.web_host, args.web_port))
     bound: list[socketserver.TCPServer] = []
+    gate = GateLimits.scaled(args.max_handshakes, args.max_handshakes_per_peer)
     for i, address in enumerate(wanted):
         try:
-            bound.append(GameTCPServer(address, (PlayerHandler, AdminHandler)[i],
-                                       args.max_handshakes, args.reuse_port) if i < 2
+            bound.append(GameTCPServer(address, (PlayerHandler, AdminHandler)[i], gate,
+                                       args.reuse_port) if i < 2
                          else WebServer(address, args.reuse_port))
         except OSError as exc:
             for srv in bound:
@@ -246,8 +206,14 @@ def start(args: argparse.Namespace, backends: Backends,
           secrets: SecretSource | None = None) -> Runtime:
     """Create certificates if needed, bind the ports, build and start the services, and
     serve every port in background threads; ``secrets`` replaces the CSPRNG (tests)."""
-    for made in tlsconf.ensure_certs(args.certs, [args.host, *args.cert_name]):
-        log("CONNECTION", f"certificate written: {made}")
+    try:
+        made = tlsconf.ensure_certs(args.certs, [args.host, *args.cert_name])
+    except OSError as exc:
+        raise StartError(f"cannot use {args.certs} as the certificate folder: "
+                         f"{(exc.strerror or str(exc)).lower()} (choose another with --certs)"
+                         ) from exc
+    for path in made:
+        log("CONNECTION", f"certificate written: {path}")
     paths = tlsconf.CertPaths(args.certs)
     servers, web = listen(args)
     port = servers[0].server_address[1]
@@ -256,7 +222,8 @@ def start(args: argparse.Namespace, backends: Backends,
                         admission=Admission(args.max_connections, args.max_per_peer),
                         resume_grace=args.resume_grace, idle_timeout=args.idle_timeout,
                         hash_workers=args.hash_workers, data_dir=args.data_dir)
-    limits = Limits(handshake_timeout=args.handshake_timeout, frame_timeout=args.frame_timeout,
+    limits = Limits(handshake_timeout=args.handshake_timeout, hello_timeout=args.hello_timeout,
+                    frame_timeout=args.frame_timeout,
                     heartbeat=args.heartbeat if args.heartbeat > 0 else None,
                     rate=args.max_rate, burst=args.max_rate * 2,
                     outbox_bytes=args.outbox_kb * 1024)
@@ -367,8 +334,14 @@ def main(argv: list[str] | None = None) -> int:
               f"--key admin-{name}.key --cafile ca.pem --host SERVER")
         return 0
     private_umask()
-    logs.setup(private_folder(args.log_dir) / "server.log", args.verbose)
-    private_folder(args.data_dir)  # the SQLite database, or the journal beside Redis
+    try:
+        logs.setup(private_folder(args.log_dir, "log folder", "--log-dir") / "server.log",
+                   args.verbose)
+        # the SQLite database, or the journal beside Redis
+        private_folder(args.data_dir, "data folder", "--data-dir")
+    except FolderError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     raise_fd_limit()
     try:
         backends = open_backends(args)

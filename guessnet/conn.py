@@ -55,16 +55,34 @@ def tls_handshake(sock: socket.socket, context: ssl.SSLContext, *, server_side: 
     sock.setblocking(False)
     tls = context.wrap_socket(sock, server_side=server_side, do_handshake_on_connect=False,
                               server_hostname=server_hostname)
-    deadline = time.monotonic() + timeout
+    complete_handshake(tls, time.monotonic() + timeout)
+    return tls
+
+
+def complete_handshake(tls: ssl.SSLSocket, deadline: float,
+                       waiting: Callable[[bool], None] | None = None) -> None:
+    """Drive the handshake of a non-blocking ``tls`` until it completes, or raise
+    ``HandshakeFailed`` (the socket closed) at ``deadline`` or on any failure.
+
+    ``waiting(True)`` is called before each wait for the peer, ``waiting(False)`` after it:
+    how the admission gate tells a stalled client from a slow server."""
     try:
         while True:
             try:
                 tls.do_handshake()
-                return tls
+                return
             except ssl.SSLWantReadError:
-                _wait(tls, False, deadline)
+                for_write = False
             except ssl.SSLWantWriteError:
-                _wait(tls, True, deadline)
+                for_write = True
+            if waiting is None:
+                _wait(tls, for_write, deadline)
+                continue
+            waiting(True)
+            try:
+                _wait(tls, for_write, deadline)
+            finally:
+                waiting(False)
     except ssl.SSLError as exc:
         tls.close()
         raise HandshakeFailed(exc.reason or str(exc)) from exc
@@ -98,6 +116,7 @@ class Connection:
         self._ping_lock = threading.Lock()
         self._ping_nonce = 0
         self._ping_sent: dict[int, float] = {}
+        self._paused_until = 0.0  # owner thread: nothing is read before then
 
     # ------------------------------------------------------------------ any thread
 
@@ -115,6 +134,12 @@ class Connection:
     def close(self, reason: str) -> None:
         """Ask the owner thread to flush what is queued and close; the first reason wins."""
         self.outbox.request_close(reason)
+
+    def pause_reading(self, seconds: float) -> None:
+        """Owner thread: read nothing more from the peer for ``seconds`` (a tarpit for a
+        client that must wait: what it sends meanwhile stays in the kernel, costing no CPU;
+        what is queued for it is still written)."""
+        self._paused_until = time.monotonic() + seconds
 
     def ping(self) -> None:
         """Send a ping now; its pong will update ``rtt``."""
@@ -141,21 +166,25 @@ class Connection:
         reason = "dropped"
         readable = True  # read only when poll() says the socket has something
         watching_out = False  # POLLOUT is registered (a write would block)
+        watching_in = True  # POLLIN is registered (reading is not paused)
         self.outbox.lend_writer(self._write_lent)
         try:
             while True:
                 # One pass per wake-up: read and handle, then write what that queued (the
                 # replies) in the same pass, then sleep.
                 now = time.monotonic()
-                if readable:
+                paused = now < self._paused_until
+                if readable and not paused:
                     readable = False
                     got = self._read()
                     if got is None:
                         break
                     if got:
                         self._decoder.receive_data(got)
+                    if got or self._decoder.buffered:  # also frames left by a pause
                         self._handle_frames(pacing, now, on_message, on_protocol_error)
                         pacing.heard(now, partial_frame=self._decoder.buffered > 0)
+                        paused = now < self._paused_until
                 due = pacing.due(now)
                 if due is not NOTHING_DUE:
                     if due.close is not None:
@@ -175,19 +204,25 @@ class Connection:
                 closing = requested is not None
                 if closing and not out:
                     continue
-                if out_blocked != watching_out:
-                    watching_out = out_blocked
-                    poller.modify(self.tls, select.POLLIN | (select.POLLOUT if out_blocked
-                                                             else 0))
+                if out_blocked != watching_out or paused == watching_in:
+                    watching_out, watching_in = out_blocked, not paused
+                    poller.modify(self.tls, (0 if paused else select.POLLIN) |
+                                  (select.POLLOUT if out_blocked else 0))
                 if not self.outbox.may_sleep(closing, out_blocked):
                     continue  # queued or closed while we were busy: act before sleeping
-                events = poller.poll(pacing.wait(now, closing) * 1000)
+                wait = pacing.wait(now, closing)
+                if paused:
+                    wait = min(wait, self._paused_until - now)
+                    readable = True  # look again once the pause is over
+                events = poller.poll(wait * 1000)
                 poked = False
                 for fd, event in events:
                     if fd == self.outbox.wake_fd:
                         poked = True
                     elif event & ~select.POLLOUT:
                         readable = True
+                        if event & (select.POLLHUP | select.POLLERR):
+                            self._paused_until = 0.0  # gone: read the end now
                 self.outbox.woke(poked)
         finally:
             reason = self.outbox.finish(reason)
@@ -198,7 +233,7 @@ class Connection:
                        on_message: Callable[[Message], None],
                        on_protocol_error: Callable[[RemoteProtocolError], None]) -> None:
         """Decode and hand on every complete frame received, within the message rate."""
-        while True:
+        while now >= self._paused_until:
             try:
                 payload = self._decoder.next_payload()
                 if payload is None:

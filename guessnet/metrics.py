@@ -67,6 +67,10 @@ class Metrics:
         self.handshake_failures = Counter(
             "guessnet_tls_handshake_failures", "TLS handshakes that failed or timed out, by port",
             ["port"], registry=registry)
+        self.handshakes_shed = Counter(
+            "guessnet_tls_handshakes_shed", "Connections closed before or during their TLS "
+            "handshake to let a newcomer in (silent, or keeping the handshake waiting), by port",
+            ["port"], registry=registry)
         self.disconnects = Counter(
             "guessnet_disconnects", "Player connections closed, by reason", ["reason"],
             registry=registry)
@@ -87,6 +91,7 @@ class Metrics:
             self.rounds.labels(outcome)
         for port in ("player", "admin", "web"):
             self.handshake_failures.labels(port)
+            self.handshakes_shed.labels(port)
 
     def gauge(self, name: str, text: str, read: Callable[[], float]) -> None:
         """A gauge read from ``read`` when scraped (players connected, rooms)."""

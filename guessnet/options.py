@@ -103,12 +103,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="player connections in total (default %(default)s)")
     limits.add_argument("--max-per-peer", type=int, default=200,
                         help="player connections per peer address (default %(default)s)")
+    limits.add_argument("--hello-timeout", type=float, default=None,
+                        help="seconds a new connection has to start its TLS handshake (send "
+                             "its ClientHello) (default 3, at most --handshake-timeout)")
     limits.add_argument("--handshake-timeout", type=float, default=5.0,
-                        help="seconds to complete the TLS handshake (default %(default)s)")
+                        help="seconds from accept to complete the TLS handshake "
+                             "(default %(default)s)")
     limits.add_argument("--max-handshakes", type=int, default=64,
                         help="TLS handshakes in progress at once per port, like OpenSSH's "
-                             "MaxStartups; more connections wait in the listen backlog "
+                             "MaxStartups; when they are all taken a stalled one is shed for "
+                             "a newcomer, or the newcomer waits for a slot "
                              "(default %(default)s)")
+    limits.add_argument("--max-handshakes-per-peer", type=int, default=8,
+                        help="TLS handshakes in progress at once per port from one address "
+                             "(an IPv6 /64 counts as one) (default %(default)s)")
     limits.add_argument("--frame-timeout", type=float, default=10.0,
                         help="seconds to receive a whole frame once it began "
                              "(default %(default)s)")
@@ -155,8 +163,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                              "its own port")
     if args.workers < 1:
         parser.error(f"--workers must be at least 1, not {args.workers}")
-    if args.max_handshakes < 1:
-        parser.error(f"--max-handshakes must be at least 1, not {args.max_handshakes}")
+    for flag in ("max_handshakes", "max_handshakes_per_peer"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag.replace('_', '-')} must be at least 1, not "
+                         f"{getattr(args, flag)}")
+    if args.hello_timeout is None:
+        args.hello_timeout = min(3.0, args.handshake_timeout)
+    if not 0 < args.hello_timeout <= args.handshake_timeout:
+        parser.error(f"--hello-timeout must be positive and at most --handshake-timeout "
+                     f"({args.handshake_timeout:g}), not {args.hello_timeout:g}")
     if args.hash_workers < 1:
         parser.error(f"--hash-workers must be at least 1, not {args.hash_workers}")
     return args

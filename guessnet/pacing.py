@@ -25,6 +25,7 @@ CLOSING_WAIT = 0.1  # while closing, how often the loop looks whether the outbox
 @dataclass(frozen=True)
 class Limits:
     handshake_timeout: float = 5.0
+    hello_timeout: float = 3.0
     frame_timeout: float = 10.0
     outbox_bytes: int = 512 * 1024
     heartbeat: float | None = 10.0

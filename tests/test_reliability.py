@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -166,19 +165,3 @@ def test_slow_reader_does_not_delay_a_round_end(make_server: Callable[..., Runni
     for peer in players:
         peer.expect(protocol.RoundEnded)
     assert time.monotonic() - started < 2.0
-
-
-def test_handshakes_beyond_the_limit_wait_in_the_backlog(make_server: Callable[..., Running]
-                                                         ) -> None:
-    srv = make_server("--max-handshakes", "1", "--handshake-timeout", "1")
-    silent = socket.create_connection(("127.0.0.1", srv.port), timeout=5)  # holds the slot
-    started = time.monotonic()
-    ann = srv.player()  # connected (the kernel's backlog), handshake waits for the slot
-    waited = time.monotonic() - started
-    ann.hello()
-    assert 0.5 <= waited < 4, waited  # served once the silent one's deadline freed the slot
-    assert silent.recv(10) == b""
-    silent.close()
-    started = time.monotonic()
-    srv.player("bob")  # the slot is free again: no wait
-    assert time.monotonic() - started < 0.5
