@@ -108,6 +108,12 @@ class Throttle:
             return None
         return entry
 
+    def clean(self, address: str, now: float) -> bool:
+        """Whether ``address`` has no failure on record: none recent, none in progress (an
+        attempt counts as a failure until it succeeds)."""
+        entry = self._entry(f"address:{address}", now)
+        return entry is None or entry.count == 0
+
     def wait_time(self, account: str, address: str, now: float) -> float:
         """Seconds before ``address`` may try ``account`` again (0 when it may now)."""
         waits = [0.0]

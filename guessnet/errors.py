@@ -10,11 +10,13 @@ from __future__ import annotations
 
 
 class Refused(Exception):
-    """A request the client may not make now; ``code`` is stable, the message says why."""
+    """A request the client may not make now; ``code`` is stable, the message says why.
+    ``pause``: seconds the client must wait, during which nothing more is read from it."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, pause: float = 0.0) -> None:
         super().__init__(message)
         self.code = code
+        self.pause = pause
 
 
 class NameBusy(Exception):

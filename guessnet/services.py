@@ -73,6 +73,10 @@ class Logins:
         self._throttle = Throttle()
         self._lock = threading.Lock()
 
+    def clean(self, address: str) -> bool:
+        with self._lock:
+            return self._throttle.clean(address, time.monotonic())
+
     def attempt(self, account: str, address: str) -> float:
         with self._lock:
             return self._throttle.attempt(account, address, time.monotonic())

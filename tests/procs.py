@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
+from typing import IO
+
 import bench.launch
 import protocol
 from bench.launch import LISTEN, PY
 from tests.conftest import Peer
 
-__all__ = ["LISTEN", "PY", "ServerProcess"]
+__all__ = ["LISTEN", "PY", "OutputLines", "ServerProcess"]
 
 
 class ServerProcess(bench.launch.ServerProcess):
@@ -24,3 +29,34 @@ class ServerProcess(bench.launch.ServerProcess):
                     key=self.certs / "admin.key", accepted=protocol.SERVER_TO_ADMIN)
         peer.hello()
         return peer
+
+
+class OutputLines:
+    """A helper process's output lines, read by a thread; ``wait_for`` the next with a prefix."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._lines: queue.Queue[str] = queue.Queue()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._lines.put(line)
+
+    def latest(self, prefix: str, timeout: float = 10) -> str:
+        """The last line with ``prefix`` printed so far (waiting for one if none is)."""
+        found = self.wait_for(prefix, timeout)
+        while True:
+            try:
+                line = self._lines.get_nowait()
+            except queue.Empty:
+                return found
+            if line.startswith(prefix):
+                found = line
+
+    def wait_for(self, prefix: str, timeout: float = 10) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self._lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            if line.startswith(prefix):
+                return line

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,8 +21,8 @@ import protocol
 from guessnet import logs
 from guessnet.accounts import Throttle
 from guessnet.logs import redact
-from tests.conftest import LogWatch, Peer, Running
-from tests.procs import ServerProcess
+from tests.conftest import ROOT, LogWatch, Peer, Running
+from tests.procs import PY, OutputLines, ServerProcess
 
 PASSWORD = "owner-password"
 
@@ -177,7 +178,51 @@ def test_an_attacker_elsewhere_never_locks_the_owner_out(srv: Running) -> None:
         stop.set()
         for thread in attackers:
             thread.join(timeout=10)
-    assert refused.count("throttled") > 100 and "bad_login" in refused
+    # each address had its 5 free guesses, then waited, its connection unread meanwhile
+    assert refused.count("throttled") > 20 and refused.count("bad_login") >= 15, refused
+
+
+@pytest.mark.timeout(400)
+def test_the_owner_logs_in_while_5000_addresses_guess_flat_out(tmp_path: Path,
+                                                               certs: Path) -> None:
+    server = ServerProcess(tmp_path, certs, "--hash-workers", "2").start()
+    hammer: subprocess.Popen[str] | None = None
+    try:
+        accounts = ["owner", "alice", "bob", "carol"]
+        for name in accounts:
+            peer = server.peer()
+            peer.hello()
+            peer.request(protocol.Register(name=name, password=PASSWORD), protocol.Identified)
+            peer.close()
+        hammer = subprocess.Popen(
+            [PY, "-m", "tests.hammer", "--port", str(server.port), "--cafile",
+             str(certs / "ca.pem"), "--addresses", "5000", *accounts, "nobody"],
+            stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        assert hammer.stdout is not None
+        lines = OutputLines(hammer.stdout)
+        lines.wait_for("ready", timeout=240)  # every address has tried once
+        waits = []
+        for _ in range(5):
+            owner = Peer(server.port, certs / "ca.pem", source="127.0.0.1", timeout=10)
+            owner.hello()
+            started = time.monotonic()
+            owner.request(protocol.Login(name="owner", password=PASSWORD), protocol.Identified,
+                          timeout=10)
+            waits.append(time.monotonic() - started)
+            owner.close()
+        answers = lines.latest("answers")
+    finally:
+        if hammer is not None:
+            hammer.kill()
+            hammer.wait(timeout=10)
+            if hammer.stdout is not None:
+                hammer.stdout.close()
+        server.stop()
+    print("owner's logins (s):", waits)
+    assert max(waits) < 5, waits
+    counts = dict(part.split("=") for part in answers.split()[1:])
+    # every address tried; those answered already tried on, and were held back
+    assert int(counts.get("bad_login", 0)) + int(counts.get("throttled", 0)) > 2000, counts
 
 
 @pytest.fixture

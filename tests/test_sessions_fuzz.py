@@ -74,7 +74,11 @@ class Prober:
     """One connection brought into a state, sending frames and checking the answers."""
 
     def __init__(self, srv: Running, state: str, name: str) -> None:
-        self.peer = Peer(srv.port, srv.certs / "ca.pem")
+        # each prober from an address of its own, as players are: the throttle (which holds
+        # back a brute-forcing address for as long as it must wait) weighs each by itself
+        number = next(sources)
+        self.peer = Peer(srv.port, srv.certs / "ca.pem",
+                         source=f"127.4.{number // 250 % 250}.{number % 250 + 1}")
         srv.peers.append(self.peer)
         self.alive = True
         for obj in STATES[state]:
@@ -115,6 +119,7 @@ def fuzz_server(make_server: Callable[..., Running], server_log: LogWatch) -> It
 
 
 names = (f"p{i}" for i in itertools.count())
+sources = itertools.count()
 
 
 @pytest.mark.parametrize("state", sorted(STATES))

@@ -13,9 +13,10 @@ from guessnet import accounts
 from guessnet.channels import LOBBY, envelope
 from guessnet.errors import NameBusy, Refused
 from guessnet.features.guessing import leave_game, valid_name
+from guessnet.gate import address_key
 from guessnet.guessing import round_started
-from guessnet.hashing import HashingBusy
-from guessnet.logs import log
+from guessnet.hashing import UNKNOWN, Asker, HashingBusy
+from guessnet.logs import audit, log, noisy
 from guessnet.place import GAMES, Place
 from guessnet.session import Handler
 from storage.base import NameTaken, Transition
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 DUMMY_HASH = accounts.hash_password("not a real password")
 CHOOSE = "type a name, 'register NAME' or 'login NAME'"
+MAX_PAUSE = 5.0  # seconds a throttled connection is not read (its own wait, at most this)
 
 
 def hashed(job: Callable[[], T]) -> T:
@@ -33,7 +35,7 @@ def hashed(job: Callable[[], T]) -> T:
     try:
         return job()
     except HashingBusy as exc:
-        raise Refused("throttled", str(exc)) from None
+        raise Refused("throttled", str(exc), pause=1.0) from None
 
 
 def take_name(session: PlayerSession, name: str, account: bool) -> None:
@@ -88,13 +90,13 @@ def on_register(session: PlayerSession, msg: protocol.Register) -> None:
     mine = session.name is not None and session.name.casefold() == name.casefold()
     if services.registry.name_online(name) and not mine:
         raise Refused("name_taken", f"{name} is already playing: choose another name")
-    password_hash = hashed(lambda: services.hashing.hash(msg.password))
+    password_hash = hashed(lambda: services.hashing.hash(msg.password, Asker(name.casefold())))
     try:
         services.store.create_user(name, password_hash, time.time())
     except NameTaken:
         raise Refused("name_taken", f"the name {name} is taken (names ignore letter "
                       "case): choose another") from None
-    log("AUTH", f"{session.peer} registered {name}")
+    audit("AUTH", f"{session.peer} registered {name}")
     take_name(session, name, account=True)
     services.channels.admin_event("login", f"{session.peer} registered and logged in as "
                                   f"{name}", None, conn=session.conn_id, peer=session.peer,
@@ -106,16 +108,21 @@ def on_login(session: PlayerSession, msg: protocol.Login) -> None:
     services = session.services
     if session.account and session.name and session.name.casefold() == name.casefold():
         raise Refused("logged_in", f"you are already logged in as {session.name}")
-    address = session.peer.rsplit(":", 1)[0]
+    address = address_key(session.host)
+    clean = services.logins.clean(address)  # before this attempt is charged
     wait = services.logins.attempt(name, address)  # charged before the hash is computed
     if wait > 0:
         services.metrics.login_throttled.inc()
-        log("AUTH", f"{session.peer} login as {name} throttled ({wait:.0f} s)")
-        raise Refused("throttled", f"too many failed logins: try again in {math.ceil(wait)} s")
+        noisy(f"login throttled {address}", "AUTH",
+              f"{session.peer} login as {name} throttled ({wait:.0f} s)", audit_event=True)
+        raise Refused("throttled", f"too many failed logins: try again in {math.ceil(wait)} s",
+                      pause=min(wait, MAX_PAUSE))
     try:
         user = services.store.get_user(name)
         stored = user.password_hash if user else DUMMY_HASH
-        ok = hashed(lambda: services.hashing.verify(msg.password, stored)) and user is not None
+        asker = Asker(user.name.casefold() if user else UNKNOWN, clean)
+        ok = hashed(lambda: services.hashing.verify(msg.password, stored, asker)) and \
+            user is not None
     except BaseException:
         services.logins.refund(name, address)  # never checked: not a failure
         raise
@@ -123,9 +130,10 @@ def on_login(session: PlayerSession, msg: protocol.Login) -> None:
         services.logins.succeeded(name, address)
     if not ok or user is None:
         services.metrics.login_failures.inc()
-        log("AUTH", f"{session.peer} login as {name} failed")
+        noisy(f"login failed {address}", "AUTH", f"{session.peer} login as {name} failed",
+              audit_event=True)
         raise Refused("bad_login", "wrong name or password")
-    log("AUTH", f"{session.peer} logged in as {user.name}")
+    audit("AUTH", f"{session.peer} logged in as {user.name}")
     take_name(session, user.name, account=True)
     services.channels.admin_event("login", f"{session.peer} logged in as {user.name}", None,
                                   conn=session.conn_id, peer=session.peer, name=user.name)
@@ -144,27 +152,30 @@ def on_passwd(session: PlayerSession, msg: protocol.ChangePassword) -> None:
         except ValueError as exc:
             raise Refused("bad_password", str(exc)) from None
     services = session.services
-    address = session.peer.rsplit(":", 1)[0]
+    address = address_key(session.host)
     wait = services.logins.attempt(name, address)
     if wait > 0:
-        raise Refused("throttled", f"too many wrong passwords: try again in {math.ceil(wait)} s")
+        raise Refused("throttled", f"too many wrong passwords: try again in {math.ceil(wait)} s",
+                      pause=min(wait, MAX_PAUSE))
     try:
         user = services.store.get_user(name)
         ok = user is not None and hashed(
-            lambda: services.hashing.verify(msg.old, user.password_hash))
+            lambda: services.hashing.verify(msg.old, user.password_hash, Asker(name.casefold())))
     except BaseException:
         services.logins.refund(name, address)
         raise
     if not ok:
-        log("AUTH", f"{session.peer} passwd for {name} failed: wrong old password")
+        noisy(f"passwd failed {address}", "AUTH",
+              f"{session.peer} passwd for {name} failed: wrong old password", audit_event=True)
         raise Refused("bad_login", "the old password is wrong")
     services.logins.succeeded(name, address)
     if msg.new is None:
         session.send(protocol.Ok(message="the old password is right"))
         return
     new = msg.new
-    services.store.set_password(name, hashed(lambda: services.hashing.hash(new)))
-    log("AUTH", f"{session.peer} changed the password of {name}")
+    services.store.set_password(name, hashed(lambda: services.hashing.hash(new,
+                                                                       Asker(name.casefold()))))
+    audit("AUTH", f"{session.peer} changed the password of {name}")
     session.send(protocol.Ok(message="password changed"))
 
 
@@ -189,7 +200,8 @@ def on_resume(session: PlayerSession, msg: protocol.Resume) -> None:
     services = session.services
     old = services.resume.take(msg.token)
     if old is None or old.abandoned:
-        log("AUTH", f"{session.peer} resume refused: unknown, used or expired token")
+        noisy(f"resume refused {session.peer.rsplit(':', 1)[0]}", "AUTH",
+              f"{session.peer} resume refused: unknown, used or expired token")
         raise Refused("bad_token", "this session can no longer be resumed (the token is "
                       f"unknown, used or expired): {CHOOSE}")
     old.hand_over(session)
