@@ -1,10 +1,21 @@
 """The web port: the scoreboard page, how to join, and metrics, over HTTPS (or plain HTTP).
 
 A stdlib ``ThreadingHTTPServer`` like the game ports: one thread per connection, the TLS
-handshake in that thread under the same deadline, at most ``MAX_CONNECTIONS`` at once (more are
-closed at accept, so a flood of idle sockets costs threads only up to that cap).  Every read
-has a timeout; request lines and headers are bounded by ``http.server`` (64 KiB a line, 100
-headers).  Routes:
+handshake in that thread.  What a client may hold, and for how long:
+
+* its whole request (the TLS handshake, the request line and every header) within one
+  deadline from accept (``REQUEST_DEADLINE``) and one byte budget (``HEAD_BUDGET``): a
+  client that drips bytes is closed at the deadline (``408``), one that sends more gets
+  ``431``, however it spreads them over lines;
+* at most ``MAX_CONNECTIONS`` connections open and ``MAX_PER_ADDRESS`` from one address
+  (``guessnet.gate.address_key``); a newcomer past either bound sheds a connection still
+  sending its request (a slowloris) from its own address or from the address holding the
+  most (``guessnet.webconns``), else it is closed at once; requests are answered in
+  milliseconds, so what is shed is the slow;
+* event streams count apart: at most ``MAX_STREAMS`` and ``MAX_STREAMS_PER_ADDRESS``
+  (``503`` beyond).
+
+Routes:
 
 * ``/`` the scoreboard (``guessnet/web/``: HTML, CSS, one script; no build step, no CDN);
 * ``/events`` Server-Sent Events: the scoreboard's snapshot as ``state`` events, a comment
@@ -12,16 +23,17 @@ headers).  Routes:
 * ``/join`` how to install the client and connect, and ``/ca.pem`` to download;
 * ``/metrics`` Prometheus text, to the admin host only unless ``--metrics-public``.
 
-Only GET and HEAD are served; the page holds nothing secret (no addresses, no tokens).
+Only GET and HEAD are served; every answer carries a status line and the security headers
+(HTTP/0.9 requests are refused with ``400``).  The page holds nothing secret.
 """
 
 from __future__ import annotations
 
-import html
+import io
 import ipaddress
 import socket
 import ssl
-import threading
+import time
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,17 +41,21 @@ from pathlib import Path
 from typing import Any
 
 from guessnet.conn import HandshakeFailed, tls_handshake
-from guessnet.logs import escape, log
+from guessnet.gate import address_key
+from guessnet.join import join_page
+from guessnet.logs import escape, noisy
 from guessnet.metrics import CONTENT_TYPE as METRICS_TYPE
 from guessnet.metrics import Metrics
 from guessnet.scoreboard import Scoreboard
+from guessnet.webconns import HeadTooLarge, WebConnections, WebEntry, linger, read_head
 
 ASSETS = Path(__file__).resolve().parent / "web"
 STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
           "/app.js": ("app.js", "text/javascript; charset=utf-8"),
           "/style.css": ("style.css", "text/css; charset=utf-8")}
-MAX_CONNECTIONS = 512
-READ_TIMEOUT = 10.0   # seconds a client may take to send its request
+REQUEST_DEADLINE = 10.0  # seconds from accept to a whole request (handshake included)
+HEAD_BUDGET = 16 * 1024  # bytes of request line and headers together
+LINGER = 1.0  # seconds a refused client may finish sending, so that it reads the refusal
 KEEPALIVE = 15.0      # seconds between two comments on a quiet event stream
 RETRY_MS = 1000       # how soon a browser reconnects a lost event stream
 SECURITY_HEADERS = {
@@ -47,6 +63,7 @@ SECURITY_HEADERS = {
                                "frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
 }
 
 
@@ -77,52 +94,63 @@ class WebServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], reuse_port: bool = False) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.allow_reuse_port = reuse_port
-        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.connections = WebConnections()
+        self._arrivals: dict[socket.socket, WebEntry] = {}
+        self._entries: dict[socket.socket, WebEntry] = {}  # by the socket the handler gets
         super().__init__(address, WebHandler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            self.shutdown_request(request)  # full: closed at once, no thread
+        entry = self.connections.arrive(address_key(client_address[0]), request,
+                                        time.monotonic())
+        if entry is None:
+            self.shutdown_request(request)  # full of requests being answered: no thread
             return
+        self._arrivals[request] = entry
         try:
             super().process_request(request, client_address)
         except BaseException:
-            self._slots.release()
+            self._arrivals.pop(request, None)
+            self.connections.leave(entry)
             raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         """In the connection's own thread: the TLS handshake, then the HTTP exchange."""
+        entry = self._arrivals.pop(request)
         site = self.site
-        if site.context is None:
-            request.settimeout(READ_TIMEOUT)
-            WebHandler(request, client_address, self)
-            return
+        sock: socket.socket = request
         try:
-            tls = tls_handshake(request, site.context, server_side=True,
-                                timeout=site.handshake_timeout)
-        except HandshakeFailed as exc:
-            site.metrics.handshake_failures.labels("web").inc()
-            log("CONNECTION", f"web: {escape(client_address[0])} TLS handshake failed: "
-                f"{escape(exc)}")
-            return
-        try:
-            tls.setblocking(True)
-            tls.settimeout(READ_TIMEOUT)
-            WebHandler(tls, client_address, self)
-        finally:
+            if site.context is not None:
+                try:
+                    sock = tls_handshake(request, site.context, server_side=True,
+                                         timeout=min(site.handshake_timeout,
+                                                     REQUEST_DEADLINE))
+                except HandshakeFailed as exc:
+                    site.metrics.handshake_failures.labels("web").inc()
+                    noisy(f"handshake web {client_address[0]}", "CONNECTION",
+                          f"web: {escape(client_address[0])} TLS handshake failed: "
+                          f"{escape(exc)}")
+                    return
+                self.connections.rebind(entry, sock)
+            sock.setblocking(True)
+            self._entries[sock] = entry
             try:
-                tls.close()
-            except OSError:
-                pass
+                WebHandler(sock, client_address, self)
+            finally:
+                self._entries.pop(sock, None)
+        finally:
+            self.connections.leave(entry)
+            if sock is not request:
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+    def entry_of(self, sock: socket.socket) -> WebEntry:
+        return self._entries[sock]
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        log("ERROR", f"web: request from {escape(client_address[0])} failed")
+        noisy(f"web error {client_address[0]}", "ERROR",
+              f"web: request from {escape(client_address[0])} failed")
 
 
 class WebHandler(BaseHTTPRequestHandler):
@@ -130,9 +158,48 @@ class WebHandler(BaseHTTPRequestHandler):
     server_version = "guessnet"
     sys_version = ""
     protocol_version = "HTTP/1.0"  # one request per connection; a stream ends at close
+    default_request_version = "HTTP/1.0"  # an error before the version is read has a status
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # requests are not logged: the page is public and polled by nobody
+
+    def handle(self) -> None:
+        """Read the whole request head within the deadline and budget, then answer it."""
+        entry = self.server.entry_of(self.request)
+        self.requestline, self.command = "", ""  # what an early error answer reads
+        self.request_version = self.default_request_version
+        try:
+            head = read_head(self.connection, entry.arrived + REQUEST_DEADLINE, HEAD_BUDGET)
+        except HeadTooLarge:
+            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+                            f"the request line and headers exceed {HEAD_BUDGET} bytes")
+            self.wfile.flush()
+            linger(self.connection, time.monotonic() + LINGER)
+            return
+        except TimeoutError:
+            self.send_error(HTTPStatus.REQUEST_TIMEOUT,
+                            f"the request did not arrive within {REQUEST_DEADLINE:g} s")
+            return
+        except (OSError, EOFError):
+            return  # it went away (or was shed) before it finished asking
+        self.server.connections.answering(entry)
+        self.rfile = io.BytesIO(head)
+        self.connection.settimeout(REQUEST_DEADLINE)  # for writing the answer
+        self.handle_one_request()
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if len(self.requestline.split()) != 3:
+            self.send_error(HTTPStatus.BAD_REQUEST, "HTTP/0.9 requests are not served: "
+                            "send 'GET / HTTP/1.1'")
+            return False
+        return True
+
+    def end_headers(self) -> None:
+        for key, value in SECURITY_HEADERS.items():  # every answer, errors included
+            self.send_header(key, value)
+        super().end_headers()
 
     def do_HEAD(self) -> None:
         self.do_GET(body=False)
@@ -167,8 +234,7 @@ class WebHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("Cache-Control", "no-store")
-        for key, value in {**SECURITY_HEADERS, **(extra or {})}.items():
+        for key, value in (extra or {}).items():
             self.send_header(key, value)
         self.end_headers()
         if body:
@@ -176,11 +242,14 @@ class WebHandler(BaseHTTPRequestHandler):
 
     def events(self) -> None:
         """The snapshot now, then each new one, until the browser goes away."""
+        connections, entry = self.server.connections, self.server.entry_of(self.request)
+        if not connections.stream(entry):
+            self.send_error(HTTPStatus.SERVICE_UNAVAILABLE, "too many scoreboard streams are "
+                            "open: close a scoreboard tab, or try again later")
+            return
+        self.connection.settimeout(KEEPALIVE * 2)  # a browser that stops reading is dropped
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-store")
-        for key, value in SECURITY_HEADERS.items():
-            self.send_header(key, value)
         self.end_headers()
         scoreboard = self.server.site.scoreboard
         seen = 0
@@ -206,34 +275,3 @@ def allowed(address: str, hosts: frozenset[str]) -> bool:
     except ValueError:
         return False
     return ip.is_loopback or str(ip) in hosts
-
-
-def join_page(site: WebSite) -> bytes:
-    """How to join: the address, ca.pem, and the commands, for the host's players."""
-    host = html.escape(site.player_host)
-    port = site.player_port
-    text = JOIN.format(host=host, port=port)
-    return text.encode("utf-8")
-
-
-JOIN = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>guessnet: how to join</title><link rel="stylesheet" href="/style.css"></head>
-<body><main class="join">
-<h1>Join the game</h1>
-<p>The server: <strong>{host}</strong>, player port <strong>{port}</strong>.</p>
-<ol>
-<li>Download <a href="/ca.pem">ca.pem</a>: the certificate of this server's private
-authority, which your client uses to check it is talking to this server.</li>
-<li>Install the player client (Python 3.11 or newer):
-<pre>pip install "git+URL-OF-THE-GUESSNET-REPOSITORY"</pre>
-or the wheel the host hands out: <pre>pip install guessnet-0.1.0-py3-none-any.whl</pre></li>
-<li>Connect:
-<pre>guessnet-play --host {host} --port {port} --cafile ca.pem</pre></li>
-</ol>
-<p>Then type a name, <code>2</code> for the shared room, and guess. <code>help</code> lists
-every command.</p>
-<p><a href="/">Back to the scoreboard</a></p>
-</main></body></html>
-"""

@@ -6,17 +6,20 @@ import re
 import resource
 import socket
 import ssl
+import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import pytest
 
 import protocol
 from guessnet import tlsconf
 from guessnet.web import allowed
-from tests.conftest import Running
-from tests.procs import ServerProcess
+from tests.conftest import ROOT, Running
+from tests.procs import PY, OutputLines, ServerProcess
 from tests.services import free_port
 from tests.web import EventStream, get, metrics
 
@@ -221,3 +224,67 @@ def test_a_thousand_idle_connections_leave_the_game_alone(tmp_path: Path, certs:
         for sock in idle:
             sock.close()
         server.stop()
+
+
+@pytest.mark.parametrize("request_line", [b"GET /\r\n", b"GARBAGE\r\n\r\n",
+                                          b"GET / HTTP/9.9\r\n\r\n", b"\x00\xff x\r\n\r\n"])
+def test_every_answer_has_a_status_line_and_the_security_headers(
+        make_server: Callable[..., Running], request_line: bytes) -> None:
+    srv, port = web_server(make_server)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    with ssl.create_default_context(cafile=str(srv.certs / "ca.pem")).wrap_socket(
+            raw, server_hostname="127.0.0.1") as tls:
+        tls.sendall(request_line)
+        answer = b""
+        while chunk := tls.recv(4096):
+            answer += chunk
+    head = answer.split(b"\r\n\r\n")[0].decode("latin-1")
+    assert re.match(r"HTTP/1\.0 (400|505) ", head), answer[:200]
+    assert "X-Content-Type-Options: nosniff" in head and "Content-Security-Policy:" in head
+
+
+@pytest.mark.timeout(240)
+def test_slowloris_and_fat_headers_leave_the_page_and_the_game_alone(tmp_path: Path,
+                                                                     certs: Path) -> None:
+    web_port = free_port()
+    server = ServerProcess(tmp_path, certs, "--web-port", str(web_port)).start()
+    crowd: subprocess.Popen[str] | None = None
+    ann = server.peer("ann")
+    try:
+        process = psutil.Process(server.pid)
+        assert get(web_port, "/", certs / "ca.pem")[0] == 200
+        base = process.memory_info().rss
+        crowd = subprocess.Popen(
+            [PY, "-m", "tests.slowloris", "--port", str(web_port), "--cafile",
+             str(certs / "ca.pem"), "--drip", "512", "--fat", "512"],
+            stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        assert crowd.stdout is not None
+        lines = OutputLines(crowd.stdout)
+        lines.wait_for("ready", timeout=120)
+        pings: list[float] = []
+        pages: list[tuple[int, float]] = []
+        peak = base
+        until = time.monotonic() + 20  # two request deadlines: every drip cut at least once
+        while time.monotonic() < until:
+            started = time.monotonic()
+            ann.request(protocol.Ping(nonce=len(pings) + 1), protocol.Pong)
+            pings.append(time.monotonic() - started)
+            started = time.monotonic()
+            pages.append((get(web_port, "/", certs / "ca.pem")[0], time.monotonic() - started))
+            peak = max(peak, process.memory_info().rss)
+            threading.Event().wait(0.1)  # sample ten times a second, under --max-rate
+        closed = int(lines.latest("closed").split()[1])
+    finally:
+        ann.close()
+        if crowd is not None:
+            crowd.kill()
+            crowd.wait(timeout=10)
+            if crowd.stdout is not None:
+                crowd.stdout.close()
+        server.stop()
+    print(f"pings max {max(pings) * 1000:.1f} ms, pages max {max(t for _, t in pages):.2f} s, "
+          f"RSS +{(peak - base) / 2**20:.1f} MiB, {closed} hostile connections closed")
+    assert max(pings) < 0.1, pings
+    assert all(status == 200 for status, _ in pages), pages
+    assert peak - base < 100 * 2**20, (base, peak)
+    assert closed > 512  # the drips were cut at their deadline, and came back
