@@ -29,7 +29,7 @@ from guessnet.client import (
     small_int,
 )
 from guessnet.conn import Connection
-from guessnet.files import private_folder, private_umask
+from guessnet.files import FolderError, private_folder, private_umask
 from guessnet.render import TableAssembler, message_text
 
 HERE = Path(__file__).resolve().parent
@@ -505,7 +505,12 @@ def main(argv: list[str] | None = None) -> int:
               "--cafile with the server's ca.pem", file=sys.stderr)
         return 1
     private_umask()
-    wire_log = ClientLog(private_folder(args.log_dir) / "client.log", "pclient")
+    try:
+        wire_log = ClientLog(private_folder(args.log_dir, "log folder", "--log-dir")
+                             / "client.log", "pclient")
+    except FolderError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     context = tlsconf.client_context(args.cafile)
 
     def connect_once() -> Connection:

@@ -19,12 +19,32 @@ def private_umask() -> None:
     os.umask(0o077)
 
 
-def private_folder(folder: Path) -> Path:
+class FolderError(Exception):
+    """A folder the program needs cannot be used; the message names it, says why, and which
+    option chooses another."""
+
+
+def private_folder(folder: Path, role: str = "folder", option: str | None = None) -> Path:
     """Make ``folder`` (and its parents) if missing; tighten it to 0700 and its files to
-    0600; return it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    os.chmod(folder, FOLDER_MODE)
-    for entry in folder.iterdir():
-        if entry.is_file() and not entry.is_symlink():
-            os.chmod(entry, FILE_MODE)
+    0600; return it.  ``FolderError`` when it cannot be used (read-only, not a folder, not
+    ours), naming it as the ``role`` that ``option`` sets."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, FOLDER_MODE)
+        for entry in folder.iterdir():
+            if entry.is_file() and not entry.is_symlink():
+                os.chmod(entry, FILE_MODE)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except FileExistsError:
+        raise FolderError(f"cannot use {folder} as the {role}: it is a file, not a folder"
+                          + _choose(option)) from None
+    except OSError as exc:
+        raise FolderError(f"cannot use {folder} as the {role}: "
+                          f"{(exc.strerror or str(exc)).lower()}" + _choose(option)) from None
     return folder
+
+
+def _choose(option: str | None) -> str:
+    return f" (choose another with {option})" if option else ""

@@ -472,3 +472,24 @@ def test_aclient_recognises_the_player_port(server_proc: ServerProcess) -> None:
     assert "answered as a player port, not the admin port" in result.stderr
     assert "Connected to the admin port" not in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("option", ["--data-dir", "--log-dir", "--certs"])
+@pytest.mark.parametrize("problem", ["a file", "not permitted"])
+def test_a_folder_the_server_cannot_use_is_one_clear_line(tmp_path: Path, option: str,
+                                                          problem: str) -> None:
+    folder = tmp_path / "taken"
+    if problem == "a file":
+        folder.write_text("not a folder\n")
+    else:
+        folder = Path("/sys/guessnet-test")  # sysfs: no one may make a folder there
+    folders = {"--data-dir": tmp_path / "data", "--log-dir": tmp_path / "logs",
+               "--certs": tmp_path / "certs", option: folder}
+    result = subprocess.run(
+        [PY, str(ROOT / "server.py"), "--port", "0", "--admin-port", "0", "--web-port", "0",
+         *[str(part) for pair in folders.items() for part in pair]],
+        capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert result.returncode == 1, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(folder) in lines[0] and option in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
