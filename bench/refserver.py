@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import protocol
-from guessnet import tlsconf
+from guessnet.net import tlsconf
 
 REPLY = protocol.encode(protocol.Hint(value=5, result="high", tries_used=1, tries_left=4))
 WELCOME = protocol.encode(protocol.Welcome(version=protocol.PROTOCOL_VERSION, server="ref",

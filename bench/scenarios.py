@@ -25,7 +25,7 @@ import psutil
 
 from bench import goload
 from bench.launch import PY, ROOT, ServerProcess
-from guessnet import tlsconf
+from guessnet.net import tlsconf
 
 Progress = Callable[[int], None]
 # Benchmarks measure capacity, not abuse handling: the per-connection message rate limit is

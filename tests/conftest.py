@@ -20,11 +20,13 @@ from typing import Any, TypeVar
 import pytest
 
 import protocol
-import server
-from guessnet import logs, options, tlsconf
-from guessnet.services import Backends, Services
-from storage.memory import MemoryBus, MemoryCounters, MemoryPresence, MemoryRoomStore
-from storage.sqlite import SQLiteStore
+from guessnet.launch import options, startup
+from guessnet.launch.runtime import Runtime
+from guessnet.net import tlsconf
+from guessnet.services.composition import Backends, Services
+from guessnet.storage.memory import MemoryBus, MemoryCounters, MemoryPresence, MemoryRoomStore
+from guessnet.storage.sqlite import SQLiteStore
+from guessnet.support import logs
 from tests.services import Service, memcached_service, redis_service
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -202,7 +204,7 @@ class FixedSecret:
 
 @dataclass
 class Running:
-    runtime: server.Runtime
+    runtime: Runtime
     backends: Backends
     secrets: FixedSecret
     certs: Path
@@ -260,7 +262,7 @@ def start_server(certs: Path, tmp: Path, *extra: str,
                             rooms=MemoryRoomStore(bus), bus=bus, counters=MemoryCounters(),
                             presence=MemoryPresence())
     secrets = FixedSecret(random.randint(args.min, args.max), args.min)
-    runtime = server.start(args, backends, secrets)
+    runtime = startup.start(args, backends, secrets)
     return Running(runtime, backends, secrets, certs, args.data_dir, args.log_dir, [])
 
 
@@ -278,7 +280,7 @@ def make_server(certs: Path, tmp_path: Path) -> Iterator[Callable[..., Running]]
     for running in started:
         for peer in running.peers:
             peer.close()
-        server.stop(running.runtime, grace=1.0)
+        startup.stop(running.runtime, grace=1.0)
         running.backends.close()
 
 

@@ -6,8 +6,9 @@ import time
 from collections.abc import Callable
 
 import protocol
-from guessnet import accounts, logs
-from guessnet.accounts import Throttle
+from guessnet.services import passwords as accounts
+from guessnet.services.passwords import Throttle
+from guessnet.support import logs
 from tests.conftest import Peer, Running
 
 PASSWORD = "correct-horse-battery"

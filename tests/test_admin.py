@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import protocol
-from guessnet import tlsconf
-from guessnet.render import message_text
+from guessnet.client.render import message_text
+from guessnet.net import tlsconf
 from tests.conftest import LogWatch, Peer, Running
 
 

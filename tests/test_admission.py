@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import protocol
-from guessnet.gate import Gate, GateLimits, Phase, address_key
+from guessnet.net.gate import Gate, GateLimits, Phase, address_key
 from tests.conftest import Peer, Running
 from tests.procs import ServerProcess
 

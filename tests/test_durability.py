@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import protocol
-from storage.sqlite import SQLiteStore
+from guessnet.storage.sqlite import SQLiteStore
 from tests.conftest import Peer, Running, scaled_backends
 from tests.procs import ServerProcess
 

@@ -18,7 +18,7 @@ from typing import IO
 import pytest
 
 import protocol
-from guessnet.client import ClientLog
+from guessnet.client.connection import ClientLog
 from tests.conftest import ROOT, Peer
 from tests.procs import PY, ServerProcess
 
@@ -194,7 +194,7 @@ def test_pclient_server_not_running(tmp_path: Path, certs: Path) -> None:
 
 
 def test_pclient_wrong_ca_is_refused(server_proc: ServerProcess, tmp_path: Path) -> None:
-    from guessnet import tlsconf
+    from guessnet.net import tlsconf
     tlsconf.ensure_certs(tmp_path / "other", ["127.0.0.1"])
     result = run_client("pclient.py", ["--port", str(server_proc.port), "--cafile",
                                        str(tmp_path / "other" / "ca.pem"),
@@ -377,7 +377,7 @@ def test_certificates_created_owner_only(tmp_path: Path) -> None:
 
 
 def test_old_database_is_migrated(tmp_path: Path) -> None:
-    from storage.sqlite import MIGRATIONS, SQLiteStore
+    from guessnet.storage.sqlite import MIGRATIONS, SQLiteStore
     path = tmp_path / "old.sqlite3"
     db = sqlite3.connect(path)
     db.executescript(MIGRATIONS[0])

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 
 import protocol
-from guessnet import tlsconf, wakeup
-from guessnet.channels import envelope, frames_of
-from guessnet.conn import Connection, tls_handshake
-from guessnet.outbox import Outbox
-from guessnet.pacing import Limits
-from guessnet.rooms import SecretDraws
+from guessnet.net import tlsconf, wakeup
+from guessnet.net.conn import Connection, tls_handshake
+from guessnet.net.outbox import Outbox
+from guessnet.net.pacing import Limits
+from guessnet.services.channels import envelope, frames_of
+from guessnet.services.rooms import SecretDraws
 
 FRAME = protocol.encode(protocol.Pong(nonce=1))
 

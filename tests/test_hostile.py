@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import protocol
-from guessnet import tlsconf
+from guessnet.net import tlsconf
 from tests.conftest import Peer, Running
 from tests.procs import ServerProcess
 

@@ -18,9 +18,9 @@ import psutil
 import pytest
 
 import protocol
-from guessnet import logs
-from guessnet.accounts import Throttle
-from guessnet.logs import redact
+from guessnet.services.passwords import Throttle
+from guessnet.support import logs
+from guessnet.support.logs import redact
 from tests.conftest import ROOT, LogWatch, Peer, Running
 from tests.procs import PY, OutputLines, ServerProcess
 

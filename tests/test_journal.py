@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 import protocol
-from guessnet.journal import Journal, JournalError
-from guessnet.services import Backends
-from storage.base import BackendError, JSONDict
-from storage.memory import MemoryBus, MemoryCounters, MemoryPresence, MemoryRoomStore
-from storage.sqlite import SQLiteStore
+from guessnet.services.composition import Backends
+from guessnet.services.journal import Journal, JournalError
+from guessnet.storage.base import BackendError, JSONDict
+from guessnet.storage.memory import MemoryBus, MemoryCounters, MemoryPresence, MemoryRoomStore
+from guessnet.storage.sqlite import SQLiteStore
 from tests.conftest import LogWatch, Peer, Running, scaled_backends
 from tests.procs import ServerProcess
 from tests.services import redis_service

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from guessnet import logs
-from guessnet.redaction import SECRET_KEYS, redact
+from guessnet.support import logs
+from guessnet.wire.redaction import SECRET_KEYS, redact
 
 LINE = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] \[([A-Z]+)\] (.*)$")
 

@@ -11,11 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from guessnet import control, place, wakeup
-from guessnet.place import Place, PlaceError
-from guessnet.services import Backends, Settings, build
-from storage.memory import MemoryBus, MemoryCounters, MemoryPresence, MemoryRoomStore
-from storage.sqlite import SQLiteStore
+from guessnet.net import wakeup
+from guessnet.services import control
+from guessnet.services.composition import Backends, Settings, build
+from guessnet.sessions import place
+from guessnet.sessions.place import Place, PlaceError
+from guessnet.storage.memory import MemoryBus, MemoryCounters, MemoryPresence, MemoryRoomStore
+from guessnet.storage.sqlite import SQLiteStore
 
 
 @pytest.mark.parametrize(("current", "target"), list(itertools.product(Place, Place)))

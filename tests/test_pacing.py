@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from guessnet.pacing import IDLE_WAIT, Admission, Due, Limits, Pacing, TokenBucket
+from guessnet.net.pacing import IDLE_WAIT, Admission, Due, Limits, Pacing, TokenBucket
 
 QUIET = Limits(heartbeat=None, frame_timeout=10.0, rate=2.0, burst=4.0, rate_strikes=3)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from guessnet.client import retry_delay
+from guessnet.client.connection import retry_delay
 from tests.conftest import ROOT
 from tests.procs import PY, ServerProcess
 from tests.services import free_port

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from games.guess import GuessRejected, GuessRoom, Mode, Rules
+from guessnet.games.guess import GuessRejected, GuessRoom, Mode, Rules
 
 RULES = Rules(1, 10, 3)
 

@@ -237,7 +237,7 @@ def test_no_tls_session_tickets(srv: Running) -> None:
 def test_untrusted_server_certificate_is_refused(srv: Running, tmp_path: object) -> None:
     from pathlib import Path
 
-    from guessnet import tlsconf
+    from guessnet.net import tlsconf
     other = Path(str(tmp_path)) / "other-ca"
     tlsconf.ensure_certs(other, ["127.0.0.1"])
     with pytest.raises(ssl.SSLCertVerificationError):
@@ -245,10 +245,10 @@ def test_untrusted_server_certificate_is_refused(srv: Running, tmp_path: object)
 
 
 def test_shutdown_tells_clients(make_server: Callable[..., Running]) -> None:
-    import server as server_module
+    from guessnet.launch import startup
     running = make_server()
     ann = running.player("ann")
-    server_module.stop(running.runtime, grace=2.0)
+    startup.stop(running.runtime, grace=2.0)
     bye = ann.expect(protocol.Bye)
     assert bye.reason == "shutdown"
     assert ann.closed_within()

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from games.guess import GuessRejected, GuessRoom, Rules
-from storage import memcached_backend, memory, redis_backend, redis_counters, sqlite
-from storage.base import (
+from guessnet.games.guess import GuessRejected, GuessRoom, Rules
+from guessnet.storage import memcached_backend, memory, redis_backend, redis_counters, sqlite
+from guessnet.storage.base import (
     Bus,
     Counters,
     JSONDict,

@@ -8,18 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from storage.base import BackendError, Counters, NameTaken, Store
-from storage.memory import MemoryCounters
+from guessnet.storage.base import BackendError, Counters, NameTaken, Store
+from guessnet.storage.memory import MemoryCounters
 from tests.services import Service
 
 
 @pytest.fixture(params=["sqlite", "redis"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "sqlite":
-        from storage.sqlite import SQLiteStore
+        from guessnet.storage.sqlite import SQLiteStore
         made: Store = SQLiteStore(tmp_path / "contract.sqlite3")
     else:
-        from storage import redis_backend
+        from guessnet.storage import redis_backend
         made = redis_backend.RedisStore(redis_backend.connect(
             request.getfixturevalue("redis_url")))
     yield made
@@ -101,13 +101,13 @@ def counters(request: pytest.FixtureRequest) -> Iterator[Counters]:
         yield MemoryCounters()
         return
     if request.param == "redis":
-        from storage import redis_backend
-        from storage.redis_counters import RedisCounters
+        from guessnet.storage import redis_backend
+        from guessnet.storage.redis_counters import RedisCounters
         client = redis_backend.connect(request.getfixturevalue("redis_url"))
         yield RedisCounters(client)
         client.close()
         return
-    from storage.memcached_backend import MemcachedCounters
+    from guessnet.storage.memcached_backend import MemcachedCounters
     service: Service = request.getfixturevalue("memcached_server")
     made = MemcachedCounters(f"127.0.0.1:{service.port}")
     made._run(lambda client: client.flush_all())
@@ -127,7 +127,7 @@ def test_counters(counters: Counters) -> None:
 
 def test_planted_pickle_never_runs(memcached_server: Service, tmp_path: Path) -> None:
     """A value stored with python-memcached's pickle flag reads as missing; nothing executes."""
-    from storage.memcached_backend import MemcachedCounters, RefusingPickler, _key
+    from guessnet.storage.memcached_backend import MemcachedCounters, RefusingPickler, _key
     marker = tmp_path / "pwned"
     evil = (b"cos\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR.")
     with socket.create_connection(("127.0.0.1", memcached_server.port), timeout=5) as raw:
@@ -145,7 +145,7 @@ def test_planted_pickle_never_runs(memcached_server: Service, tmp_path: Path) ->
 
 
 def test_memcached_down_then_back(tmp_path: Path) -> None:
-    from storage.memcached_backend import MemcachedCounters
+    from guessnet.storage.memcached_backend import MemcachedCounters
     from tests.services import memcached_service
     service = memcached_service().start()
     try:
@@ -166,8 +166,8 @@ def test_memcached_down_then_back(tmp_path: Path) -> None:
 
 
 def test_unreachable_backends_raise_backend_error() -> None:
-    from storage import redis_backend
-    from storage.memcached_backend import MemcachedCounters
+    from guessnet.storage import redis_backend
+    from guessnet.storage.memcached_backend import MemcachedCounters
     from tests.services import free_port
     port = free_port()
     with pytest.raises(BackendError):
@@ -196,7 +196,7 @@ def test_sqlite_reads_games_stored_with_their_id_inside(tmp_path: Path) -> None:
     import json
     import sqlite3
 
-    from storage.sqlite import SQLiteStore
+    from guessnet.storage.sqlite import SQLiteStore
     path = tmp_path / "old.sqlite3"
     SQLiteStore(path).close()  # the schema
     old = dict(game("ann", ["ann"]), id=1)
@@ -215,7 +215,7 @@ def test_sqlite_reads_games_stored_with_their_id_inside(tmp_path: Path) -> None:
 
 def test_redis_store_saves_after_its_script_cache_is_flushed(redis_url: str) -> None:
     """A restarted Redis has forgotten the save script: the next save loads it again."""
-    from storage import redis_backend
+    from guessnet.storage import redis_backend
     client = redis_backend.connect(redis_url)
     store = redis_backend.RedisStore(client)
     first = store.save_game(game("ann", ["ann"]))

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import protocol
-from games.tictactoe import Match, MoveRejected, best_move, parse_cell, winner_of
-from guessnet import invitations
+from guessnet.games.tictactoe import Match, MoveRejected, best_move, parse_cell, winner_of
+from guessnet.services import invitations
 from tests.conftest import Peer, Running
 
 # --------------------------------------------------------------------- pure rules

@@ -16,8 +16,8 @@ import psutil
 import pytest
 
 import protocol
-from guessnet import tlsconf
-from guessnet.web import allowed
+from guessnet.net import tlsconf
+from guessnet.web.site import allowed
 from tests.conftest import ROOT, Running
 from tests.procs import PY, OutputLines, ServerProcess
 from tests.services import free_port

@@ -1,1 +1,0 @@
-"""Pure game rules: state machines with no I/O, no clock and no threads."""

@@ -1,0 +1,212 @@
+"""A connection's mailbox: the frames other threads queue for its owner, and its close request.
+
+Any thread may ``put`` frames, ``put_to_all`` (a fan-out), or ``request_close``.  Only the
+owner thread ``take``s frames, goes to sleep (``may_sleep``/``woke``) and ``finish``es.  The
+outbox is bounded in bytes: a peer that stops reading fills it, and that connection alone is
+closed as a ``slow reader`` (what was queued is dropped; nothing is ever written to a socket
+from a thread that does not own it).
+
+Waking the owner costs a system call (and, under one GIL, a hand-off), so a sender pokes the
+owner's eventfd only while the owner sleeps in ``poll()``, and only once per sleep: the owner
+checks the outbox under the lock before it sleeps, so a frame queued while it is awake (a reply
+from its own handler, most of the time) needs no wake-up.
+
+Better still, a sender often needs no wake-up at all: while the owner sleeps in ``poll()`` with
+nothing left to write, it is not using its socket, and the owner lends the outbox a ``writer``
+(``lend_writer``) that another thread may call to write the queued frames itself, in order.
+The writer runs only under the outbox's lock and only while the owner sleeps, and the owner
+takes that lock (``woke``) before it touches its socket again: the two never use the socket at
+the same time, which OpenSSL requires.  A fan-out to a room's members then costs one write per
+member from the sender's thread instead of waking every member's thread (each a GIL hand-off).
+Whatever the socket does not take at once goes back to the head of the queue and the owner is
+woken to finish it, as before.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+
+from guessnet.net.wakeup import Wakeup
+
+SLOW_READER = "slow reader"
+LENT_WRITE = 65536  # bytes another thread writes for a sleeping owner at most, per call
+
+# A lent writer returns the bytes the socket took (0: it would block); it raises OSError when
+# the connection is broken.
+Writer = Callable[[bytes], int]
+
+
+class Outbox:
+    """See the module docstring for which thread may call what."""
+
+    def __init__(self, limit: int, wakeup: Wakeup,
+                 on_frame: Callable[[bytes], None] | None = None) -> None:
+        self.limit = limit
+        self.wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._wakeup = wakeup
+        self._on_frame = on_frame  # sees every frame queued (the -v wire log)
+        self._lock = threading.Lock()
+        self._frames: deque[bytes] = deque()
+        self._head = b""  # bytes a lent write left unsent: they go first, exactly as they are
+        self._bytes = 0
+        self._sleeping = False  # the owner is in poll(); only then is it poked
+        self._write_blocked = False  # ... with bytes its socket did not take yet
+        self._writer: Writer | None = None
+        self._poked = False
+        self._finished = False
+        self._close_reason: str | None = None
+        self.queued_total = 0  # frames ever queued (metrics read it; written under the lock)
+
+    # ------------------------------------------------------------------ any thread
+
+    @property
+    def close_reason(self) -> str | None:
+        """Why the connection is closing (the first reason given wins), or None."""
+        return self._close_reason
+
+    def queued(self) -> list[bytes]:
+        """The frames not yet taken by the owner, oldest first."""
+        with self._lock:
+            return ([self._head] if self._head else []) + list(self._frames)
+
+    def put(self, frame: bytes) -> bool:
+        """Queue one encoded frame; False if the connection is closing or was overrun."""
+        with self._lock:
+            queued = self._enqueue(frame)
+            self._deliver()
+        return queued
+
+    @staticmethod
+    def put_to_all(outboxes: Iterable[Outbox], frames: list[bytes], wakeup: Wakeup) -> None:
+        """Queue ``frames`` on every outbox, then deliver them: written for each sleeping
+        owner through its lent writer, or its owner woken.
+
+        Two passes on purpose: the frames are in every outbox within a few milliseconds, so
+        whatever happens next (another broadcast, a member's own reply) queues behind them in
+        every outbox, in the same order; and an owner woken during the first pass would
+        compete for the GIL with the sender for the rest of the loop (with 1,000 members,
+        queueing a round end took hundreds of milliseconds that way)."""
+        boxes = list(outboxes)
+        for box in boxes:
+            with box._lock:
+                for frame in frames:
+                    box._enqueue(frame)
+        with wakeup.burst(len(boxes)):
+            for box in boxes:
+                with box._lock:
+                    box._deliver()
+
+    def request_close(self, reason: str) -> None:
+        """Ask the owner to flush what is queued and close; the first reason wins."""
+        with self._lock:
+            if self._close_reason is None:
+                self._close_reason = reason
+            self._poke()
+
+    def _enqueue(self, frame: bytes) -> bool:
+        """Append ``frame`` (with the lock held); no wake-up."""
+        if self._finished or self._close_reason is not None:
+            return False
+        if self._bytes + len(frame) > self.limit:
+            self._close_reason = SLOW_READER
+            self._frames.clear()
+            self._bytes = 0
+            return False
+        if self._on_frame is not None:
+            self._on_frame(frame)
+        self._frames.append(frame)
+        self._bytes += len(frame)
+        self.queued_total += 1
+        return True
+
+    def _deliver(self) -> None:
+        """Write the queued frames for a sleeping owner through its lent writer, or wake it
+        (with the lock held)."""
+        if self._writer is None or not self._sleeping or self._poked or self._write_blocked \
+                or self._head or not self._frames or self._close_reason is not None:
+            self._poke()
+            return
+        chunk = bytearray()
+        while self._frames and len(chunk) + len(self._frames[0]) <= LENT_WRITE:
+            chunk += self._frames.popleft()
+        if not chunk:  # one frame over the limit: the owner writes it
+            self._poke()
+            return
+        data = bytes(chunk)
+        try:
+            sent = self._writer(data)
+        except OSError:
+            self._close_reason = self._close_reason or "dropped"
+            self._frames.clear()
+            self._bytes = 0
+            self._poke()
+            return
+        self._bytes -= sent
+        if sent < len(data):  # the rest first, unchanged (TLS retries the same bytes)
+            self._head = data[sent:]
+            self._poke()
+        elif self._frames:
+            self._poke()
+
+    def _poke(self) -> None:
+        """Wake the owner if it sleeps and nobody woke it yet (with the lock held)."""
+        if self._sleeping and not self._poked and not self._finished:
+            self._poked = True
+            self._wakeup.wake(self.wake_fd)
+
+    # ------------------------------------------------------------------ owner thread
+
+    def take(self, into: bytearray, up_to: int) -> str | None:
+        """Move queued frames into ``into`` while it holds under ``up_to`` bytes (what a peer
+        does not read stays here, where it counts against the limit); return the close
+        reason, if any."""
+        with self._lock:
+            if self._head:
+                into += self._head
+                self._bytes -= len(self._head)
+                self._head = b""
+            while self._frames and len(into) < up_to:
+                frame = self._frames.popleft()
+                self._bytes -= len(frame)
+                into += frame
+            return self._close_reason
+
+    def may_sleep(self, closing: bool, write_blocked: bool) -> bool:
+        """Go to sleep unless something arrived since the owner last looked: frames it can
+        write now, or a close request it has not acted on (``closing`` is what it saw)."""
+        with self._lock:
+            if ((self._frames or self._head) and not write_blocked) or \
+                    (self._close_reason is not None) != closing:
+                return False
+            self._sleeping = True
+            self._write_blocked = write_blocked
+            return True
+
+    def woke(self, poked: bool) -> None:
+        """The owner is back from ``poll()``; ``poked``: the eventfd was readable."""
+        if poked:
+            self._wakeup.drain(self.wake_fd)
+        with self._lock:
+            self._sleeping = self._poked = False
+
+    def lend_writer(self, writer: Writer | None) -> None:
+        """The owner lets other threads write for it while it sleeps (None: no longer)."""
+        with self._lock:
+            self._writer = writer
+
+    def finish(self, reason: str) -> str:
+        """The owner stops: nothing more is queued, the eventfd is closed; return the close
+        reason (``reason`` unless one was requested before)."""
+        with self._lock:
+            self._finished = True
+            self._writer = None
+            self._head = b""
+            if self._close_reason is None:
+                self._close_reason = reason
+            self._frames.clear()
+            self._bytes = 0
+            os.close(self.wake_fd)
+            return self._close_reason

@@ -1,0 +1,171 @@
+"""The composition root: every service of a server process, built once by ``build``.
+
+Each service has one job (registry, channels, rooms, control, resume tokens, login throttle,
+matches, invitations) and is handed the others it needs here, and nowhere else.  Constructors
+start no thread: ``Services.start`` starts them (and the bus), ``Services.close`` stops and
+joins them.  Sessions get the ``Services`` and use its fields; listings and history take only
+the ``Store``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from guessnet.games.guess import Rules
+from guessnet.net.wakeup import Wakeup
+from guessnet.services.channels import Channels
+from guessnet.services.control import Control
+from guessnet.services.departures import Departures
+from guessnet.services.hashing import DEFAULT_WORKERS, PasswordHashing
+from guessnet.services.invitations import Invitations
+from guessnet.services.journal import Journal
+from guessnet.services.matches import Matches
+from guessnet.services.metrics import Metrics
+from guessnet.services.passwords import Throttle
+from guessnet.services.records import Records
+from guessnet.services.registry import Admission, Registry
+from guessnet.services.resume import ResumeTokens
+from guessnet.services.rooms import Rooms, SecretDraws, SecretSource
+from guessnet.services.roundclock import RoundClock
+from guessnet.services.seats import Seats
+from guessnet.storage.base import Bus, Counters, Presence, RoomStore, Store
+
+if TYPE_CHECKING:
+    from guessnet.sessions.player_session import PlayerSession
+
+
+@dataclass(frozen=True)
+class Settings:
+    rules: Rules = field(default_factory=Rules)
+    instance: str = "guessnet"
+    admission: Admission = field(default_factory=Admission)
+    resume_grace: float = 30.0
+    idle_timeout: float = 120.0
+    data_dir: Path = Path("data")
+    hash_workers: int = DEFAULT_WORKERS
+
+
+@dataclass
+class Backends:
+    store: Store
+    rooms: RoomStore
+    bus: Bus
+    counters: Counters
+    presence: Presence
+
+    def close(self) -> None:
+        self.bus.close()
+        self.store.close()
+        self.counters.close()
+
+
+class Logins:
+    """The login throttle shared by every session of this process (``accounts.Throttle``
+    behind a lock, on the monotonic clock): ``attempt`` before checking a password, then
+    ``succeeded`` or ``refund`` (the check did not happen)."""
+
+    def __init__(self) -> None:
+        self._throttle = Throttle()
+        self._lock = threading.Lock()
+
+    def clean(self, address: str) -> bool:
+        with self._lock:
+            return self._throttle.clean(address, time.monotonic())
+
+    def attempt(self, account: str, address: str) -> float:
+        with self._lock:
+            return self._throttle.attempt(account, address, time.monotonic())
+
+    def succeeded(self, account: str, address: str) -> None:
+        with self._lock:
+            self._throttle.succeeded(account, address)
+
+    def refund(self, account: str, address: str) -> None:
+        with self._lock:
+            self._throttle.refund(account, address)
+
+
+@dataclass
+class Services:
+    """What sessions use; built by ``build``."""
+
+    settings: Settings
+    store: Store
+    counters: Counters
+    bus: Bus
+    control: Control
+    registry: Registry
+    channels: Channels
+    rooms: Rooms
+    resume: ResumeTokens[PlayerSession]
+    logins: Logins
+    hashing: PasswordHashing
+    records: Records
+    departures: Departures
+    round_clock: RoundClock
+    metrics: Metrics
+    matches: Matches
+    invitations: Invitations
+    clock: Callable[[], float]
+    started: float = field(default_factory=time.time)
+
+    def start(self) -> None:
+        """Subscribe, start the bus and every service's thread (raises ``BackendError``
+        when the bus cannot start)."""
+        self.records.start()
+        self.control.start()
+        self.channels.start()
+        self.bus.on_reconnect(self.rooms.resync)
+        self.bus.on_reconnect(lambda lost_at: self.registry.publish_all())
+        self.bus.start()
+        self.registry.start()
+        self.departures.start()
+        self.round_clock.start()
+        self.resume.start()
+        self.invitations.start()
+
+    def close(self) -> None:
+        """Stop every service's thread and wait for it (the backends stay open)."""
+        self.hashing.close()
+        self.invitations.close()
+        self.resume.close()
+        self.records.close()
+        self.departures.close()
+        self.round_clock.close()
+        self.channels.close()
+        self.registry.close()
+
+
+def build(settings: Settings, backends: Backends, wakeup: Wakeup,
+          secrets: SecretSource | None = None,
+          clock: Callable[[], float] = time.time) -> Services:
+    """Every service of one server process, wired together; nothing started yet."""
+    control = Control(backends.bus, settings.instance)
+    registry = Registry(settings.instance, backends.presence, control, settings.admission)
+    channels = Channels(backends.bus, registry, control, wakeup, clock)
+    rooms = Rooms(backends.rooms, settings.rules, channels, secrets or SecretDraws(), clock)
+    metrics = Metrics()
+    metrics.gauge("guessnet_players_connected", "Player connections to this process",
+                  lambda: len(registry.players()))
+    metrics.gauge("guessnet_rooms", "Multiplayer rooms with players (in the whole game)",
+                  lambda: len(rooms.live_rooms()))
+    metrics.count_sent(lambda: sum(m.conn.outbox.queued_total for m in registry.players()))
+    records = Records(backends.store, backends.counters, registry, channels,
+                      Journal(settings.data_dir), metrics)
+    departures = Departures(rooms, registry, records, backends.presence.ttl / 3)
+    seats = Seats(registry, channels, control)
+    matches = Matches(seats, channels, control, records.match)
+    invitations = Invitations(seats, channels, control, backends.store, matches)
+    return Services(settings=settings, store=backends.store, counters=backends.counters,
+                    bus=backends.bus, control=control, registry=registry, channels=channels,
+                    rooms=rooms, resume=ResumeTokens(settings.resume_grace), logins=Logins(),
+                    hashing=PasswordHashing(settings.hash_workers),
+                    records=records, departures=departures,
+                    round_clock=RoundClock(rooms, records, channels), metrics=metrics,
+                    matches=matches,
+                    invitations=invitations, clock=clock)

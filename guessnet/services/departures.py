@@ -1,0 +1,78 @@
+"""Players of a dead process leave their rooms within the presence TTL.
+
+A live process renews the name of each of its players (and of each seat it holds for a resume)
+every ttl/3 seconds.  When a process dies, its names expire.  Every process sweeps the live
+rooms on the same beat: a member whose name no live session holds anywhere is taken out of the
+round, the room is told ``NAME`` was ``lost``, and a round that this ends (everyone left has used
+every try) ends at once and is recorded.  Several processes sweeping the same room take a member
+out once: the room transaction removes a member only if still there.
+"""
+
+from __future__ import annotations
+
+from guessnet import wire
+from guessnet.games.guess import FinishedRound, GuessRoom
+from guessnet.services.channels import envelope
+from guessnet.services.records import Records
+from guessnet.services.registry import Registry
+from guessnet.services.rooms import Rooms
+from guessnet.services.ticker import Ticker
+from guessnet.storage.base import BackendError, Transition
+from guessnet.support.logs import escape, log
+
+STUCK_SECONDS = 15.0  # a round's end unannounced for this long was its dead process's
+
+
+class Departures:
+    """Callers use ``sweep`` (or ``start``/``close`` for the periodic one)."""
+
+    def __init__(self, rooms: Rooms, registry: Registry, records: Records,
+                 interval: float) -> None:
+        self._rooms = rooms
+        self._registry = registry
+        self._records = records
+        self._ticker = Ticker("departures", interval, self.sweep)
+
+    def start(self) -> None:
+        self._ticker.start()
+
+    def close(self) -> None:
+        self._ticker.close()
+
+    def sweep(self) -> None:
+        """Take every member whose name nobody holds any more out of their room."""
+        try:
+            rooms = self._rooms.live_rooms()
+            gone = {room.name: [n for n in room.players if not self._registry.name_online(n)]
+                    for room in rooms if room.mode == "multi"}
+            now = self._rooms.clock()
+            for live in rooms:  # an end never announced: its process died recording it
+                if live.round > live.announced + 1 and now - live.started >= STUCK_SECONDS:
+                    self._rooms.unblock(live.name, STUCK_SECONDS)
+        except BackendError as exc:  # nothing can be told apart now: try again next beat
+            log("ERROR", f"sweep for lost players: {escape(exc)}")
+            return
+        for room, names in gone.items():
+            for name in names:
+                try:
+                    finished = self._lose(room, name)
+                except BackendError as exc:
+                    log("ERROR", f"take {escape(name)} out of room {escape(room)}: "
+                        f"{escape(exc)}")
+                    continue
+                if finished is not None:
+                    self._rooms.announce(room, finished, self._records.round(finished))
+
+    def _lose(self, room: str, name: str) -> FinishedRound | None:
+        now, next_secret = self._rooms.clock(), self._rooms.draw_secret()
+
+        def lose(live: GuessRoom) -> Transition[FinishedRound | None]:
+            if name not in live.players:
+                return Transition(None)  # another process was quicker
+            finished = live.leave(name, now, next_secret)
+            update = wire.RoomUpdate(room=room, name=name, event="lost")
+            return Transition(finished, broadcasts=[envelope(update)])
+
+        finished = self._rooms.transact(room, lose)
+        log("GAME", f"{escape(name)} lost connection: taken out of room {escape(room)}")
+        return finished

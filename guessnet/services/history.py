@@ -1,0 +1,74 @@
+"""Chat text and the listings (leaders, history, replay) players, admins and ``--replay``
+share; they need only the ``Store``."""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from collections.abc import Callable
+from typing import Any
+
+from guessnet.services.errors import Refused
+from guessnet.storage.base import BOARDS, Store
+from guessnet.support.logs import clock_text, escape
+from guessnet.wire.tables import counted
+
+SendTable = Callable[[str, list[str], list[list[Any]]], None]
+
+
+def clean_text(text: str) -> str:
+    """Chat text without control characters, trimmed."""
+    return "".join(ch for ch in text if unicodedata.category(ch)[0] != "C").strip()
+
+
+def send_leaders(send_table: SendTable, store: Store, game: str | None) -> None:
+    if game is not None and game not in BOARDS:
+        raise Refused("bad_game", f"no leaderboard {escape(game, 16)!r}: "
+                      f"choose one of {', '.join(BOARDS)}")
+    boards = BOARDS if game is None else (game,)
+    rows = [[board, i, r.player, r.wins, r.played, r.best or "-", f"{r.win_rate:.0%}"]
+            for board in boards
+            for i, r in enumerate(store.leaders(board, 10), 1)]
+    title = "leaders" + (f": {game}" if game else " (per game)")
+    send_table(title, ["game", "#", "player", "wins", "played", "best", "win rate"], rows)
+
+
+def send_history(send_table: SendTable, store: Store, limit: int, player: str | None) -> None:
+    games = store.recent_games(limit, player)
+    title = f"last {counted(len(games), 'game')}" + (f" of {player}" if player else "")
+    send_table(title, ["id", "ended", "game", "where", "players", "outcome"], [
+        [g.game_id, clock_text(g.ended), g.game, g.room or g.mode,
+         ", ".join(g.players[:6]) + (" ..." if len(g.players) > 6 else ""),
+         f"won by {g.winner}" if g.winner else g.outcome] for g in games])
+
+
+def send_replay(send_table: SendTable, store: Store, game_id: int) -> None:
+    record = store.get_game(game_id)
+    if record is None:
+        raise Refused("not_found", f"no game #{game_id}: 'history' lists the games on record")
+    where = record.get("room") or record["mode"]
+    outcome = f"won by {record['winner']}" if record.get("winner") else record["outcome"]
+    secret = f", the number was {record['secret']}" if "secret" in record else ""
+    title = (f"game #{game_id}: {record['game']} ({where}), {clock_text(record['started'])} to "
+             f"{clock_text(record['ended'])}, {outcome}{secret}")
+    moves = record["moves"]
+    rows = [[i, time.strftime("%H:%M:%S", time.localtime(m["at"])), m["player"], m["move"],
+             m["result"]] for i, m in enumerate(moves, 1)]
+    if record["game"] == "tictactoe":  # the board after each move, row by row
+        for row, board in zip(rows, boards_after(moves), strict=True):
+            row.append(board)
+        send_table(title, ["#", "time", "player", "cell", "mark", "board after"], rows)
+        return
+    send_table(title, ["#", "time", "player", "move", "result"], rows)
+
+
+def boards_after(moves: list[dict[str, Any]]) -> list[str]:
+    """A tic-tac-toe board after each move, as ``X.O|.X.|..O`` (cells are 1-9)."""
+    cells = ["."] * 9
+    boards = []
+    for move in moves:
+        cell = move["move"]
+        if isinstance(cell, int) and 1 <= cell <= 9:
+            cells[cell - 1] = str(move["result"])[:1]
+        boards.append("|".join("".join(cells[r * 3:r * 3 + 3]) for r in range(3)))
+    return boards

@@ -1,0 +1,255 @@
+"""Tic-tac-toe matches: between players of any processes, or against the bot.
+
+The server owns every board: a client only names a cell, and ``games.tictactoe`` decides.  A
+match starts from an accepted invitation (``guessnet.invitations``) or ``play tictactoe``
+(against the bot).  A player in a match who disconnects loses it once the reconnect grace
+period is over.
+
+Across processes (Redis): the match lives on the inviter's process, the *host*.  A player on
+another process is a ``RemoteSeat`` there: what the host sends it goes out by name through the
+bus, and that player's process forwards their moves to the host (``MatchOp``); the host tells
+each remote seat's process whether its player is in a match (``MatchSeat``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from guessnet import wire
+from guessnet.games.tictactoe import Match, MoveRejected, best_move
+from guessnet.services.channels import Channels
+from guessnet.services.control import Control, MatchOp, MatchSeat
+from guessnet.services.errors import Refused
+from guessnet.services.records import Recorded
+from guessnet.services.seats import BOT, LiveMatch, LocalSeat, RemoteSeat, Seat, Seats, match_record
+from guessnet.storage.base import JSONDict
+
+
+class Matches:
+    """Callers (the players' sessions, ``Invitations``) use the public methods."""
+
+    def __init__(self, seats: Seats, channels: Channels, control: Control,
+                 record: Callable[[JSONDict, str], Recorded]) -> None:
+        self._seats = seats
+        self._channels = channels
+        self._record = record  # Records.match: stored, or journaled, before it is told
+        self._lock = threading.RLock()
+        self._matches: dict[str, LiveMatch] = {}   # hosted here, by player name key
+        self._hosted_elsewhere: dict[str, str] = {}  # local player key -> host owner
+        self._ids = itertools.count(1)
+        control.on(MatchSeat, self._on_seat)
+        control.on(MatchOp, self._on_op)
+
+    # ------------------------------------------------------------------ queries
+
+    def match_of(self, name: str) -> LiveMatch | None:
+        with self._lock:
+            return self._matches.get(name.casefold())
+
+    def board_of(self, name: str) -> JSONDict | None:
+        """The match ``name`` plays in, if hosted here, as the scoreboard shows it."""
+        live = self.match_of(name)
+        if live is None:
+            return None
+        rules = live.rules
+        return {"id": live.match_id, "x": rules.x, "o": rules.o, "board": rules.board,
+                "turn": rules.turn}
+
+    def busy(self, name: str) -> bool:
+        key = name.casefold()
+        with self._lock:
+            return key in self._matches or key in self._hosted_elsewhere
+
+    # ------------------------------------------------------------------ invitations
+
+    # ------------------------------------------------------------------ matches
+
+    def start_match(self, x: LocalSeat, o: Seat | None) -> LiveMatch:
+        x_name = name_of(x)
+        o_name = o.name if o is not None and o.name else BOT
+        live = LiveMatch(next(self._ids), Match(x=x_name, o=o_name), {x_name: x, o_name: o})
+        with self._lock:
+            for name, seat in live.seats.items():
+                if seat is not None:  # not the bot
+                    self._matches[name.casefold()] = live
+        self._seat_state(live, x, True)
+        self._channels.admin_event("match", f"tic-tac-toe match #{live.match_id}: {x_name} "
+                                   f"(X) vs {o_name} (O)")
+        self._show(live, None)
+        return live
+
+    def _seat_state(self, live: LiveMatch, host_seat: LocalSeat, playing: bool) -> None:
+        """Every seat's session knows whether it is in a match (remote ones through the bus)."""
+        host = self._seats.owner(host_seat)
+        for name, seat in live.seats.items():
+            if isinstance(seat, RemoteSeat):
+                owner = self._seats.locate(name) or seat.owner
+                self._seats.send(owner, MatchSeat(player=name, host=host if playing else None))
+            elif seat is not None:
+                if playing:
+                    seat.enter_match()
+                else:
+                    seat.leave_match()
+
+    def _on_seat(self, msg: MatchSeat) -> None:
+        player = self._seats.local(msg.player)
+        if player is None or player.name is None:
+            return
+        with self._lock:
+            if msg.host:
+                self._hosted_elsewhere[player.name.casefold()] = msg.host
+            else:
+                self._hosted_elsewhere.pop(player.name.casefold(), None)
+        if msg.host:
+            player.enter_match()
+        else:
+            player.leave_match()
+
+    def play_bot(self, player: LocalSeat) -> None:
+        if self.busy(name_of(player)):
+            raise Refused("busy", "finish your match first ('resign' concedes)")
+        player.to_lobby()
+        self.start_match(player, None)
+
+    def _forward(self, player: LocalSeat, op: str, **fields: Any) -> bool:
+        """Send ``player``'s action to the process hosting their match; False if none."""
+        name = name_of(player)
+        with self._lock:
+            host = self._hosted_elsewhere.get(name.casefold())
+        if host is None:
+            return False
+        self._seats.send(host, MatchOp(player=name, op=op, **fields))
+        return True
+
+    def _on_op(self, msg: MatchOp) -> None:
+        """A move, resignation or departure of a remote player in a match hosted here."""
+        live = self.match_of(msg.player)
+        seat = live.seats.get(msg.player) if live else None
+        if not isinstance(seat, RemoteSeat):
+            return
+        try:
+            if msg.op == "move":
+                self.move(seat, msg.cell)
+            else:
+                self.resign(seat, msg.how)
+        except Refused as exc:
+            seat.send(wire.Error(code=exc.code, message=str(exc)))
+
+    def move(self, player: Seat, cell: str) -> None:
+        name = name_of(player)
+        live = self.match_of(name)
+        if live is None:
+            if not isinstance(player, RemoteSeat) and self._forward(player, "move", cell=cell):
+                return
+            raise Refused("not_playing", "you are not in a tic-tac-toe match: 'invite NAME' or "
+                          "'play tictactoe'")
+        with self._lock:
+            try:
+                live.rules.move(name, cell)
+            except MoveRejected as exc:
+                raise Refused("rejected", str(exc)) from None
+            live.times.append(time.time())
+            last = live.rules.moves[-1].cell
+            if live.rules.state == "playing" and live.against_bot:
+                reply = best_move(live.rules.board, live.rules.mark_of(BOT))
+                live.rules.move(BOT, str(reply))
+                live.times.append(time.time())
+                last = reply
+        self._show(live, last)
+        if live.rules.state != "playing":
+            self._finish(live)
+        else:
+            self._seats.publish(live)  # the new board, for every process's scoreboard
+
+    def resign(self, player: Seat, how: str = "resigned") -> None:
+        """``player`` concedes (or left: ``how`` says so); the other side wins."""
+        name = name_of(player)
+        live = self.match_of(name)
+        if live is None:
+            if not isinstance(player, RemoteSeat) and self._forward(player, "resign", how=how):
+                return
+            if how == "resigned":
+                raise Refused("not_playing", "you are not in a tic-tac-toe match")
+            return
+        with self._lock:
+            if live.rules.state != "playing":
+                return
+            live.rules.resign(name, how)
+        self._finish(live)
+
+    def on_hold(self, player: LocalSeat, grace: float) -> None:
+        """``player`` dropped: the match opponent is told the seat is held for ``grace``
+        seconds."""
+        live = self.match_of(player.name or "")
+        for seat in live.seats.values() if live else ():
+            if seat is not None and seat is not player:
+                seat.send(wire.Notice(text=f"{player.name} lost the connection; their "
+                                          f"seat is held for {grace:g} s, then they lose"))
+
+    def rebind(self, old: LocalSeat, new: LocalSeat) -> None:
+        """A resumed session takes ``old``'s seat in its match."""
+        with self._lock:
+            for live in list(self._matches.values()):
+                for name, seat in live.seats.items():
+                    if seat is old:
+                        live.seats[name] = new
+
+    def show(self, player: LocalSeat) -> None:
+        """Send ``player`` the board of their match (after a resume)."""
+        live = self.match_of(player.name or "")
+        if live is not None:
+            self._show(live, None, only=player)
+
+    def player_left(self, player: LocalSeat, how: str) -> None:
+        """Forfeit ``player``'s match (disconnect, logout)."""
+        if player.name is not None:
+            self.resign(player, how)
+
+    def _show(self, live: LiveMatch, last: int | None, only: LocalSeat | None = None) -> None:
+        rules = live.rules
+        for name, seat in live.seats.items():
+            if seat is None or (only is not None and seat is not only):
+                continue
+            rtt = None if isinstance(seat, RemoteSeat) else seat.conn.rtt
+            seat.send(wire.Board(
+                match_id=live.match_id, x=rules.x, o=rules.o, board=rules.board, turn=rules.turn,
+                you=rules.mark_of(name), last=last,
+                rtt_ms=round(rtt * 1000, 1) if rtt is not None else None))
+
+    def _finish(self, live: LiveMatch) -> None:
+        rules = live.rules
+        with self._lock:
+            for name in live.seats:
+                if self._matches.get(name.casefold()) is live:
+                    del self._matches[name.casefold()]
+        recorded = self._record(match_record(live), f"tic-tac-toe match #{live.match_id}")
+        ended = wire.MatchEnded(match_id=live.match_id, outcome=rules.result,
+                                    winner=rules.winner, how=rules.how,
+                                    game_id=recorded.game_id)
+        # Seats are freed before the end is shown: a player who reads "match ended" and at
+        # once asks for another game must find itself free, also on another process (both
+        # go over the same bus channel, in this order).
+        host = next((s for s in live.seats.values() if not isinstance(s, RemoteSeat)
+                     and s is not None), None)
+        if host is not None:
+            self._seat_state(live, host, False)
+        for seat in live.seats.values():
+            if seat is not None:
+                seat.send(ended)
+                if recorded.note is not None:
+                    seat.send(wire.Notice(text=recorded.note))
+        result = f"won by {rules.winner} ({rules.how})" if rules.winner else "a draw"
+        self._channels.admin_event("match", f"tic-tac-toe match #{live.match_id} {rules.x} vs "
+                                   f"{rules.o}: {result}")
+
+
+def name_of(seat: Seat) -> str:
+    """The seat's player name; a nameless session may not take part in matches."""
+    if seat.name is None:
+        raise Refused("no_name", "choose a name first: type a name, "
+                      "'register NAME' or 'login NAME'")
+    return seat.name

@@ -1,0 +1,137 @@
+"""Finished guessing rounds: stored (or journaled), counted and told to the admins, in one place.
+
+Every round that ends (a win, everyone out of tries, the last tries-left player leaving or
+losing their connection) goes through ``Records.round``, whichever session or sweep ended it,
+before anyone is told it ended.  When the store cannot take it, the round goes to the local
+journal and is written to the store when it is back (``replay``, every few seconds and before a
+restarted process serves); only when the journal cannot be written either is a round not
+recorded, and then the players and the admins are told so, with the cause.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from guessnet.games.guess import FinishedRound
+from guessnet.services.channels import Channels
+from guessnet.services.journal import Journal, JournalError
+from guessnet.services.metrics import Metrics
+from guessnet.services.registry import Registry
+from guessnet.services.rounds import guess_record, with_results
+from guessnet.services.ticker import Ticker
+from guessnet.storage.base import BackendError, Counters, JSONDict, Store
+from guessnet.support.logs import escape, log
+
+REPLAY_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What became of a finished round: its game id once stored, and what to tell players
+    when it could not be stored now (None: nothing to say)."""
+
+    game_id: int | None
+    note: str | None = None
+
+
+class Records:
+    """Callers use ``round`` and ``replay``; ``start`` replays the journal every few seconds
+    (a thread), ``close`` stops it."""
+
+    def __init__(self, store: Store, counters: Counters, registry: Registry,
+                 channels: Channels, journal: Journal, metrics: Metrics) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._counters = counters
+        self._registry = registry
+        self._channels = channels
+        self.journal = journal
+        self._ticker = Ticker("journal", REPLAY_SECONDS, self._replay_quietly)
+
+    def start(self) -> None:
+        self._replay_quietly()  # a restarted process replays before it serves
+        self._ticker.start()
+
+    def close(self) -> None:
+        self._ticker.close()
+
+    def round(self, finished: FinishedRound) -> Recorded:
+        """Store (or journal) a finished round, count it, tell the admins."""
+        where = f"room {finished.room}" if finished.mode == "multi" else "single game"
+        self._count(finished)
+        record = guess_record(finished)
+        room = finished.room if finished.mode == "multi" else None
+        self._metrics.rounds.labels(finished.outcome).inc()
+        try:
+            recorded = self._save(record)
+        except BackendError as exc:
+            recorded = self._journal(record, f"round {finished.round} of {where}", exc, room)
+        if finished.winner is not None:
+            text = (f"round {finished.round} in {where} won by {finished.winner} "
+                    f"(the number was {finished.secret})")
+        else:
+            text = f"round {finished.round} in {where}: nobody guessed {finished.secret}"
+        self._channels.admin_event("round_ended", text, room=room, name=finished.winner)
+        return recorded
+
+    def match(self, record: JSONDict, what: str) -> Recorded:
+        """Store (or journal) a finished match's record (``seats.match_record``)."""
+        try:
+            return self._save(record)
+        except BackendError as exc:
+            return self._journal(record, what, exc, None)
+
+    def _save(self, record: JSONDict) -> Recorded:
+        recorded = Recorded(self._store.save_game(with_results(self._store, record)))
+        self._metrics.games_stored.inc()
+        return recorded
+
+    def _count(self, finished: FinishedRound) -> None:
+        counters = self._counters
+        counters.incr("rounds:played")
+        if finished.winner is None:
+            return
+        counters.incr("rounds:won")
+        counters.incr("correct:total")
+        counters.incr(f"correct:user:{finished.winner.casefold()}")
+        if finished.mode == "multi":
+            counters.incr(f"correct:room:{finished.room}")
+        winner = self._registry.find_named(finished.winner)
+        if winner is not None:
+            counters.incr(f"correct:peer:{winner.conn.peer}")
+
+    def _journal(self, record: JSONDict, what: str, cause: BackendError,
+                 room: str | None) -> Recorded:
+        try:
+            self.journal.append(record)
+        except JournalError as failed:
+            log("ERROR", f"{what} NOT recorded: the store failed ({escape(cause)}) and so did "
+                f"the journal ({escape(failed)})")
+            self._channels.admin_event("not_recorded", f"{what} could not be recorded: "
+                                       f"{failed}", "ERROR", room=room)
+            return Recorded(None, f"this result could not be recorded: {failed}")
+        self._metrics.games_journaled.inc()
+        log("ERROR", f"{what} journaled, the store failed: {escape(cause)}")
+        self._channels.admin_event("journaled", f"{what} kept in the journal until storage "
+                                   f"is back ({cause})", None, room=room)
+        return Recorded(None, "storage is unavailable: this result is kept and will be "
+                        "recorded as soon as storage is back")
+
+    def replay(self) -> int:
+        """Write the journal to the store, in order; return how many rounds were written
+        (``BackendError`` when the store is still down, the rest staying journaled)."""
+        written = self.journal.replay(
+            lambda record: self._store.save_game(with_results(self._store, record)))
+        self._metrics.games_stored.inc(written)
+        return written
+
+    def _replay_quietly(self) -> None:
+        try:
+            written = self.replay()
+        except (BackendError, JournalError) as exc:
+            log("ERROR", f"journal replay waits: {escape(exc)}")
+            return
+        if written:
+            log("GAME", f"journal replayed: {written} games written to the store")
+            self._channels.admin_event("replayed", f"{written} journaled games are now "
+                                       "recorded", None)

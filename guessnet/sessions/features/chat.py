@@ -1,0 +1,69 @@
+"""Chat: to the player's room (or the lobby) and to one player, with a flood limit."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING
+
+from guessnet import wire
+from guessnet.services.channels import LOBBY
+from guessnet.services.errors import Refused
+from guessnet.services.history import clean_text
+from guessnet.sessions.place import Place
+from guessnet.sessions.session import Handler
+from guessnet.storage.base import room_channel
+from guessnet.support.logs import escape
+
+if TYPE_CHECKING:
+    from guessnet.sessions.player_session import PlayerSession
+
+CHAT_RATE, CHAT_BURST, CHAT_MUTE = 5.0, 10.0, 30.0
+
+
+def on_say(session: PlayerSession, msg: wire.Say) -> None:
+    name = session.need_name()
+    text = chat_text(session, msg.text)
+    if session.place is Place.ROOM and session.room is not None:
+        channel, room = room_channel(session.room), session.room
+    else:
+        channel, room = LOBBY, LOBBY
+    channels = session.services.channels
+    channels.publish(channel, wire.Chat(sender=name, text=text, room=room))
+    channels.admin_event("chat", f"{name} in {room}: {text}", "GAME", name=name, room=room)
+
+
+def on_msg(session: PlayerSession, msg: wire.DirectMessage) -> None:
+    name = session.need_name()
+    text = chat_text(session, msg.text)
+    chat = wire.Chat(sender=name, text=text, private=True)
+    if not session.services.channels.deliver_to(msg.to, chat):
+        raise Refused("not_online", f"{escape(msg.to, 40)} is not online: 'who' lists "
+                      "the players online")
+    session.send(wire.Ok(message=f"(to {msg.to}) {text}"))
+
+
+def chat_text(session: PlayerSession, raw: str) -> str:
+    """The text to send, or ``Refused`` when the player floods (warned once, then muted)."""
+    now = time.monotonic()
+    if now < session.muted_until:
+        raise Refused("muted", f"you are muted for flooding: wait "
+                      f"{math.ceil(session.muted_until - now)} s")
+    if not session.chat_bucket.take(now):
+        if session.chat_warned:
+            session.muted_until = now + CHAT_MUTE
+            session.chat_warned = False
+            raise Refused("muted", f"muted for {CHAT_MUTE:.0f} s: more than "
+                          f"{CHAT_RATE:.0f} chat messages a second")
+        session.chat_warned = True
+        raise Refused("flood", f"slow down: at most {CHAT_RATE:.0f} chat messages a "
+                      "second, or you will be muted")
+    text = clean_text(raw)
+    if not text:
+        raise Refused("empty", "nothing to send: type some text after 'say'")
+    return text
+
+
+HANDLERS: dict[type[wire.Message], Handler] = {
+    wire.Say: on_say, wire.DirectMessage: on_msg,
+}

@@ -1,0 +1,188 @@
+"""Number guessing from the player's side: entering a game, guessing, leaving, recording."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from guessnet import wire
+from guessnet.games.guess import FinishedRound, GuessRoom, HintResult
+from guessnet.services import passwords as accounts
+from guessnet.services.channels import LOBBY, envelope
+from guessnet.services.errors import Refused
+from guessnet.services.rounds import hint_message, round_ended, round_started
+from guessnet.sessions.place import GUESSING, Place
+from guessnet.sessions.session import Handler
+from guessnet.storage.base import ADMIN_CHANNEL, PLAYERS_CHANNEL, Transition, room_channel
+from guessnet.support.logs import escape
+
+if TYPE_CHECKING:
+    from guessnet.sessions.player_session import PlayerSession
+
+MODES = ("single", "multi", "tictactoe")
+RESERVED_ROOMS = frozenset([LOBBY, ADMIN_CHANNEL, PLAYERS_CHANNEL])
+
+
+def valid_name(name: str, *, new: bool = True) -> str:
+    """``name`` if it is valid (and, when ``new``, not reserved), else ``Refused``."""
+    try:
+        return accounts.check_name(name, new=new)
+    except accounts.NameInvalid as exc:
+        raise Refused("bad_name", str(exc)) from None
+
+
+def room_name(name: str) -> str:
+    """``name`` if it may name a game room: valid, and not a channel of its own."""
+    valid_name(name, new=False)
+    if name.casefold() in RESERVED_ROOMS:
+        raise Refused("bad_name", f"{name!r} is one of the server's own channels, not a "
+                      "game room: choose another room name")
+    return name
+
+
+def on_play(session: PlayerSession, msg: wire.Play) -> None:
+    name = session.need_name()
+    services = session.services
+    if msg.mode not in MODES:
+        raise Refused("bad_mode", f"unknown mode {escape(msg.mode, 16)!r}: "
+                      "use 'single', 'multi' or 'tictactoe'")
+    if session.place is Place.MATCH:
+        raise Refused("busy", "finish your match first ('resign' concedes)")
+    if msg.mode == "tictactoe":
+        services.matches.play_bot(session)
+        return
+    room = room_name(msg.room or "main") if msg.mode == "multi" else None
+    leave_game(session)
+    if room is None:
+        single = services.rooms.new_room(f"single-{session.conn_id}", "single")
+        single.join(name)
+        session.single = single
+        session.move_to(Place.SINGLE)
+        session.send(round_started(single, name))
+        services.registry.publish_presence(session)
+        services.channels.admin_event("joined", f"{name} started a single-player game",
+                                      conn=session.conn_id, name=name)
+        return
+    channel = room_channel(room)
+    services.channels.leave(session, LOBBY)
+    services.channels.join(session, channel)
+
+    now = services.rooms.clock()
+
+    def join(live: GuessRoom) -> Transition[wire.RoundStarted]:
+        live.join(name)
+        started = round_started(live, name, now)
+        update = wire.RoomUpdate(room=room, name=name, event="joined")
+        return Transition(value=started, broadcasts=[envelope(update, skip=name)])
+
+    try:
+        started = services.rooms.transact(room, join)
+    except BaseException:
+        services.channels.leave(session, channel)
+        services.channels.join(session, LOBBY)
+        raise
+    session.room = room
+    session.move_to(Place.ROOM)
+    session.send(started)
+    services.registry.publish_presence(session)
+    services.channels.admin_event("joined", f"{name} joined room {room}",
+                                  conn=session.conn_id, name=name, room=room)
+
+
+def on_guess(session: PlayerSession, msg: wire.Guess) -> None:
+    name = session.need_name()
+    rooms = session.services.rooms
+    now, next_secret = rooms.clock(), rooms.draw_secret()
+    if session.place is Place.SINGLE and session.single is not None:
+        hint, finished = session.single.guess(name, msg.value, now, next_secret)
+        session.services.metrics.guesses.inc()
+        recorded = None if finished is None else session.services.records.round(finished)
+        session.send(hint_message(hint))  # "correct" only once the round is recorded
+        if finished is not None and recorded is not None:
+            session.send(round_ended(finished, recorded.game_id))
+            if recorded.note is not None:
+                session.send(wire.Notice(text=recorded.note))
+            session.send(round_started(session.single, name))
+        return
+    if session.place is not Place.ROOM or session.room is None:
+        raise Refused("not_playing", "you are not in a guessing game: choose a mode first "
+                      "('1' single, '2' multi)")
+
+    def guess(live: GuessRoom) -> Transition[tuple[HintResult, FinishedRound | None]]:
+        rooms.check_announced(live)
+        return Transition(live.guess(name, msg.value, now, next_secret))
+
+    room = session.room
+    hint, finished = rooms.transact(room, guess)
+    session.services.metrics.guesses.inc()
+    if finished is None:
+        session.send(hint_message(hint))
+        return
+    # Commit, then announce: nobody (the winner included) hears of the end before the
+    # round is recorded; guesses meanwhile are refused, using no try.
+    recorded = session.services.records.round(finished)
+    rooms.announce(room, finished, recorded, [envelope(hint_message(hint), only=name)])
+
+
+def on_leave(session: PlayerSession, msg: wire.Leave) -> None:
+    session.need_name()
+    if session.place is Place.MATCH:
+        raise Refused("busy", "you are in a tic-tac-toe match: 'resign' concedes it")
+    if session.place not in GUESSING:
+        raise Refused("not_playing", "you are not in a game")
+    session.to_lobby()
+
+
+def hold_seat(session: PlayerSession, seconds: float) -> None:
+    """The player's connection dropped and their seat is held ``seconds``: tell their room,
+    and stop waiting for them to finish the round (no reply sent)."""
+    name, room, services = session.name, session.room, session.services
+    if session.place is not Place.ROOM or room is None or name is None:
+        return
+    now, next_secret = services.rooms.clock(), services.rooms.draw_secret()
+
+    def drop(live: GuessRoom) -> Transition[FinishedRound | None]:
+        finished = live.drop(name, now, next_secret)
+        update = wire.RoomUpdate(room=room, name=name, event="away",
+                                     seconds=math.ceil(seconds))
+        return Transition(value=finished, broadcasts=[envelope(update, skip=name)])
+
+    finished = services.rooms.transact(room, drop)
+    if finished is not None:
+        services.rooms.announce(room, finished, services.records.round(finished))
+
+
+def leave_game(session: PlayerSession) -> None:
+    """Leave the current guessing game, if any, back to the lobby (no reply sent)."""
+    name, where, room = session.name, session.place, session.room
+    if where not in GUESSING:
+        return
+    services = session.services
+    session.room, session.single = None, None
+    session.move_to(Place.LOBBY)
+    if name is None:
+        return
+    if where is Place.ROOM and room is not None:
+        now, next_secret = services.rooms.clock(), services.rooms.draw_secret()
+
+        def leave(live: GuessRoom) -> Transition[FinishedRound | None]:
+            finished = live.leave(name, now, next_secret)
+            update = wire.RoomUpdate(room=room, name=name, event="left")
+            return Transition(value=finished, broadcasts=[envelope(update)])
+
+        services.channels.leave(session, room_channel(room))
+        try:
+            finished = services.rooms.transact(room, leave)
+        finally:
+            if session.name is not None:
+                services.channels.join(session, LOBBY)
+        if finished is not None:
+            services.rooms.announce(room, finished, services.records.round(finished))
+    text = f"room {room}" if room else "single-player game"
+    services.channels.admin_event("left", f"{name} left the {text}", conn=session.conn_id,
+                                  name=name, room=room)
+
+
+HANDLERS: dict[type[wire.Message], Handler] = {
+    wire.Play: on_play, wire.Guess: on_guess, wire.Leave: on_leave,
+}

@@ -1,0 +1,276 @@
+"""SQLite store: the embedded default for accounts, history and the leaderboard.
+
+WAL mode; a small pool of connections, each used by one thread at a time (a server has thousands
+of handler threads: one connection each would be thousands of open databases); one commit per
+account change or finished game.  ``synchronous=NORMAL`` in WAL mode makes every commit durable
+against the process being killed (``kill -9`` loses at most the round being played); only a power
+cut can lose the last commits.  The schema version lives in ``PRAGMA user_version`` and every
+older database is migrated step by step, never discarded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import sqlite3
+import threading
+from collections.abc import Collection, Iterable, Iterator
+from pathlib import Path
+
+from guessnet.storage.base import (
+    BackendError,
+    GameSummary,
+    JSONDict,
+    LeaderRow,
+    NameTaken,
+    Store,
+    UserRecord,
+    name_key,
+    stored_game,
+    summarize,
+)
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: accounts and games
+    """
+    CREATE TABLE users (
+        name_key TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        created REAL NOT NULL
+    );
+    CREATE TABLE games (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        game TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        room TEXT,
+        ended REAL NOT NULL,
+        record TEXT NOT NULL
+    );
+    """,
+    # 2: per-account results, for the leaderboard and "my history" without scanning JSON
+    """
+    CREATE TABLE results (
+        game_id INTEGER NOT NULL REFERENCES games(id),
+        board TEXT NOT NULL,
+        player_key TEXT NOT NULL,
+        player TEXT NOT NULL,
+        won INTEGER NOT NULL,
+        tries INTEGER
+    );
+    CREATE INDEX results_board ON results(board, player_key);
+    CREATE INDEX results_player ON results(player_key, game_id);
+    """,
+    # 3: a game's key, so that a game written twice (a journal replayed) is stored once
+    """
+    ALTER TABLE games ADD COLUMN key TEXT;
+    CREATE UNIQUE INDEX games_key ON games(key);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+POOL_SIZE = 4
+
+
+@contextlib.contextmanager
+def translate_errors(path: Path) -> Iterator[None]:
+    """Turn any sqlite3 failure into our BackendError (the one place this backend does it)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise BackendError(f"SQLite database {path.name}: {exc}") from exc
+
+
+class SQLiteStore(Store):
+    def __init__(self, path: Path, pool_size: int = POOL_SIZE, timeout: float = 10.0) -> None:
+        self.path = path
+        self._timeout = timeout  # seconds a writer waits for another connection's lock
+        self._pool: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        self._all: list[sqlite3.Connection] = []
+        self._pool_size = pool_size
+        self._lock = threading.Lock()
+        # Writers take turns here rather than in SQLite's busy handler, which sleeps 1, 2, 5,
+        # 10... ms between retries: a round end queued behind another waited milliseconds.
+        # Taken before a pooled connection, so waiting writers leave the pool to readers.
+        self._write_lock = threading.Lock()
+        with translate_errors(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        with self._using() as db:
+            self._migrate(db)
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
+                             check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        return db
+
+    @contextlib.contextmanager
+    def _using(self) -> Iterator[sqlite3.Connection]:
+        """A pooled connection for this thread alone, inside the error translation."""
+        with translate_errors(self.path):
+            try:
+                db = self._pool.get_nowait()
+            except queue.Empty:
+                with self._lock:
+                    grow = len(self._all) < self._pool_size
+                    if grow:
+                        db = self._open()
+                        self._all.append(db)
+                if not grow:
+                    db = self._pool.get(timeout=30)
+            try:
+                yield db
+            finally:
+                self._pool.put(db)
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise BackendError(
+                f"database schema version {version} is newer than this server ({SCHEMA_VERSION})")
+        for number in range(version, SCHEMA_VERSION):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                if number + 1 == 2:
+                    _backfill_results(db)
+                db.execute(f"PRAGMA user_version = {number + 1}")
+                db.execute("COMMIT")
+            except BaseException:
+                _roll_back(db)
+                raise
+
+    # ------------------------------------------------------------------ accounts
+
+    def create_user(self, name: str, password_hash: str, now: float) -> None:
+        with self._write_lock, self._using() as db:
+            try:
+                db.execute(
+                    "INSERT INTO users(name_key, name, password_hash, created) VALUES (?,?,?,?)",
+                    (name_key(name), name, password_hash, now))
+            except sqlite3.IntegrityError:
+                raise NameTaken(name) from None
+
+    def get_user(self, name: str) -> UserRecord | None:
+        with self._using() as db:
+            row = db.execute(
+                "SELECT name, password_hash, created FROM users WHERE name_key = ?",
+                (name_key(name),)).fetchone()
+        return UserRecord(*row) if row else None
+
+    def accounts_among(self, names: Collection[str]) -> set[str]:
+        wanted = list(names)
+        if not wanted:
+            return set()
+        with self._using() as db:
+            rows = db.execute(  # one parameter however many names: a JSON array
+                "SELECT name_key FROM users WHERE name_key IN "
+                "(SELECT value FROM json_each(?))",
+                (json.dumps([name_key(name) for name in wanted]),)).fetchall()
+        found = {row[0] for row in rows}
+        return {name for name in wanted if name_key(name) in found}
+
+    def set_password(self, name: str, password_hash: str) -> None:
+        with self._write_lock, self._using() as db:
+            db.execute("UPDATE users SET password_hash = ? WHERE name_key = ?",
+                       (password_hash, name_key(name)))
+
+    # ------------------------------------------------------------------ games
+
+    def save_game(self, record: JSONDict) -> int:
+        """One statement for a game without leaderboard results (a guest's round: an INSERT
+        is atomic on its own), one transaction otherwise.  The stored JSON leaves out the id,
+        which is the row's (readers add it), so a game is written once, not inserted then
+        updated; a key already stored inserts nothing and returns that game's id."""
+        text = json.dumps(record, separators=(",", ":"))
+        key = record.get("key")
+        results = record.get("results") or ()
+        with self._write_lock, self._using() as db:
+            if not results:
+                return _insert_game(db, record, text, key)[0]
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                game_id, new = _insert_game(db, record, text, key)
+                if new:
+                    _insert_results(db, game_id, results)
+                db.execute("COMMIT")
+            except BaseException:
+                _roll_back(db)
+                raise
+        return game_id
+
+    def get_game(self, game_id: int) -> JSONDict | None:
+        with self._using() as db:
+            row = db.execute("SELECT id, record FROM games WHERE id = ?",
+                             (game_id,)).fetchone()
+        return stored_game(*row) if row else None
+
+    def recent_games(self, limit: int, player: str | None = None) -> list[GameSummary]:
+        with self._using() as db:
+            if player is None:
+                rows = db.execute(
+                    "SELECT id, record FROM games ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+            else:
+                rows = db.execute(
+                    "SELECT g.id, g.record FROM games g WHERE g.id IN (SELECT game_id FROM "
+                    "results WHERE player_key = ?) ORDER BY g.id DESC LIMIT ?",
+                    (name_key(player), limit)).fetchall()
+        return [summarize(stored_game(*row)) for row in rows]
+
+    def count_games(self) -> int:
+        with self._using() as db:
+            return int(db.execute("SELECT COUNT(*) FROM games").fetchone()[0])
+
+    def leaders(self, board: str, limit: int = 10) -> list[LeaderRow]:
+        with self._using() as db:
+            rows = db.execute(
+                "SELECT MAX(player), SUM(won), COUNT(*), MIN(CASE WHEN won THEN tries END) "
+                "FROM results WHERE board = ? GROUP BY player_key "
+                "ORDER BY SUM(won) DESC, COUNT(*) ASC, MIN(CASE WHEN won THEN tries END) ASC, "
+                "MAX(player) LIMIT ?", (board, limit)).fetchall()
+        return [LeaderRow(player=p, wins=int(w), played=int(n), best=b) for p, w, n, b in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            for db in self._all:
+                db.close()
+            self._all.clear()
+
+
+def _roll_back(db: sqlite3.Connection) -> None:
+    """Undo the open transaction, if SQLite did not already (it does on a full disk): a
+    failing ROLLBACK must not hide the error that caused it."""
+    if db.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+
+
+def _insert_game(db: sqlite3.Connection, record: JSONDict, text: str,
+                 key: object) -> tuple[int, bool]:
+    """The game's id, and whether it is new (False: its key was stored already)."""
+    cursor = db.execute(
+        "INSERT INTO games(game, mode, room, ended, record, key) VALUES (?,?,?,?,?,?) "
+        "ON CONFLICT(key) DO NOTHING",
+        (record["game"], record["mode"], record.get("room"), record["ended"], text, key))
+    if cursor.rowcount:
+        return int(cursor.lastrowid or 0), True
+    return int(db.execute("SELECT id FROM games WHERE key = ?", (key,)).fetchone()[0]), False
+
+
+def _insert_results(db: sqlite3.Connection, game_id: int, results: Iterable[JSONDict]) -> None:
+    db.executemany(
+        "INSERT INTO results(game_id, board, player_key, player, won, tries) "
+        "VALUES (?,?,?,?,?,?)",
+        [(game_id, result["board"], name_key(result["player"]), result["player"],
+          1 if result["won"] else 0, result.get("tries")) for result in results])
+
+
+def _backfill_results(db: sqlite3.Connection) -> None:
+    """Migration 2: derive the results rows of games stored by version 1."""
+    for game_id, text in db.execute("SELECT id, record FROM games").fetchall():
+        _insert_results(db, game_id, json.loads(text).get("results", ()))

@@ -1,0 +1,410 @@
+"""guessnet wire protocol: length-prefixed JSON frames carrying typed messages.
+
+Theory of operation
+-------------------
+A frame is a 4-byte big-endian unsigned payload length followed by that many bytes of UTF-8 JSON.
+The payload is one JSON object with a string ``type`` and the fields of that message type; it is
+at most ``MAX_PAYLOAD`` (4096) bytes.  This module never touches a socket: a ``FrameDecoder`` is
+fed whatever bytes arrived (``receive_data``) and hands back typed, validated messages
+(``next_message``); ``encode`` turns a message into the bytes of one frame.
+
+Every message type is a frozen dataclass registered under its wire ``type`` (declared in
+``messages``, and re-exported here: callers use ``protocol.Hello``).  Its annotations are the
+schema: ``int`` (JSON integers only, booleans refused, |n| <= 2**53), ``float`` (finite),
+``str`` (bounded length), ``bool``, ``Literal[...]`` (one of a fixed set), ``X | None``
+(optional), ``tuple[str, ...]`` and table rows.
+Decoders are built for one side of one port (``PLAYER_TO_SERVER`` and so on), so a message type
+that side may not send is as unknown as a made-up one.
+
+Errors are named by who is to blame: ``RemoteProtocolError`` when the peer sent something bad
+(it carries the ``Error`` reply to send and whether the byte stream can still be trusted),
+``LocalProtocolError`` when our own code tried to send something unencodable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import struct
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import MISSING, fields
+from typing import Any, Final, Literal, Union
+
+from guessnet.wire.messages import (
+    ADMIN_TO_SERVER,
+    NAME_MAX,
+    PLAYER_TO_SERVER,
+    PROTOCOL_VERSION,
+    REGISTRY,
+    SERVER_TO_ADMIN,
+    SERVER_TO_PLAYER,
+    TEXT_MAX,
+    AdminEvent,
+    Board,
+    Bye,
+    ChangePassword,
+    Chat,
+    DirectMessage,
+    Error,
+    Guess,
+    Hello,
+    Hint,
+    History,
+    Identified,
+    Invite,
+    Invited,
+    InviteOutcome,
+    InviteReply,
+    InviteUpdate,
+    Kick,
+    Leaders,
+    Leave,
+    LeftGame,
+    ListPlayers,
+    ListRooms,
+    LocalProtocolError,
+    Login,
+    Logout,
+    MatchEnded,
+    Message,
+    Mode,
+    Move,
+    Notice,
+    Ok,
+    Ping,
+    Play,
+    Pong,
+    ProtocolError,
+    Quit,
+    Register,
+    RemoteProtocolError,
+    Replay,
+    Resign,
+    Resume,
+    RoomUpdate,
+    RoundEnded,
+    RoundStarted,
+    Say,
+    Scalar,
+    SetName,
+    Stats,
+    Table,
+    Welcome,
+    Who,
+)
+
+__all__ = [
+    "ADMIN_TO_SERVER",
+    "HEADER",
+    "MAX_INT",
+    "MAX_PAYLOAD",
+    "NAME_MAX",
+    "PLAYER_TO_SERVER",
+    "PROTOCOL_VERSION",
+    "REGISTRY",
+    "SERVER_TO_ADMIN",
+    "SERVER_TO_PLAYER",
+    "TEXT_MAX",
+    "AdminEvent",
+    "Board",
+    "Bye",
+    "ChangePassword",
+    "Chat",
+    "DirectMessage",
+    "Error",
+    "FrameDecoder",
+    "Guess",
+    "Hello",
+    "Hint",
+    "History",
+    "Identified",
+    "Invite",
+    "InviteOutcome",
+    "InviteReply",
+    "InviteUpdate",
+    "Invited",
+    "Kick",
+    "Leaders",
+    "Leave",
+    "LeftGame",
+    "ListPlayers",
+    "ListRooms",
+    "LocalProtocolError",
+    "Login",
+    "Logout",
+    "MatchEnded",
+    "Message",
+    "Mode",
+    "Move",
+    "Notice",
+    "Ok",
+    "Ping",
+    "Play",
+    "Pong",
+    "ProtocolError",
+    "Quit",
+    "Register",
+    "RemoteProtocolError",
+    "Replay",
+    "Resign",
+    "Resume",
+    "RoomUpdate",
+    "RoundEnded",
+    "RoundStarted",
+    "Say",
+    "Scalar",
+    "SetName",
+    "Stats",
+    "Table",
+    "Welcome",
+    "Who",
+    "encode",
+    "from_dict",
+    "parse_payload",
+    "payload_of",
+]
+
+MAX_PAYLOAD: Final = 4096
+HEADER: Final = struct.Struct(">I")
+MAX_INT: Final = 2**53
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+# --------------------------------------------------------------------------- validation
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]} is not finite")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused when a key appears twice (which one wins is not guessed)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        keys = [key for key, _ in pairs]
+        twice = next(key for i, key in enumerate(keys) if key in keys[:i])
+        raise ValueError(f"the key {twice[:40]!r} appears twice")
+    return obj
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > 20:
+        raise ValueError("integer has too many digits")
+    return int(text)
+
+
+# Built once: json.loads/json.dumps with options build a new decoder/encoder on every call.
+_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float,
+                                   parse_int=_bounded_int, object_pairs_hook=_unique_keys)
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _check_value(name: str, hint: Any, value: Any, meta: typing.Mapping[str, Any]) -> Any:
+    """Return ``value`` converted to the field's Python type, or raise ``ValueError``."""
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        allowed = typing.get_args(hint)
+        if not isinstance(value, str) or value not in allowed:
+            raise ValueError(f"field '{name}' must be one of {', '.join(allowed)}")
+        return value
+    if origin in (Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        if hint is Scalar or set(options) == {str, int, float, bool, type(None)}:
+            if isinstance(value, (str, int, float, bool)):
+                return _check_value(name, type(value), value, meta)
+            raise ValueError(f"field '{name}' must be a plain value")
+        inner = [o for o in options if o is not type(None)]
+        return _check_value(name, inner[0], value, meta)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ValueError(f"field '{name}' must be a list")
+        item_hint = typing.get_args(hint)[0]
+        return tuple(_check_value(name, item_hint, v, {}) for v in value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"field '{name}' must be true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"field '{name}' must be an integer")
+        low, high = meta.get("min", -MAX_INT), meta.get("max", MAX_INT)
+        if not low <= value <= high:
+            raise ValueError(f"field '{name}' must be between {low} and {high}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"field '{name}' must be a number")
+        if not math.isfinite(value):
+            raise ValueError(f"field '{name}' must be finite")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ValueError(f"field '{name}' must be a string")
+        if len(value) > meta.get("max_len", TEXT_MAX):
+            raise ValueError(f"field '{name}' is longer than {meta.get('max_len', TEXT_MAX)}")
+        if _SURROGATE.search(value):
+            raise ValueError(f"field '{name}' holds a lone surrogate (\\ud800-\\udfff): "
+                             "send Unicode text")
+        return value
+    raise LocalProtocolError(f"unsupported field type {hint!r} for '{name}'")
+
+
+_Field = tuple[str, Callable[[Any], Any], bool]  # name, checker, required
+
+
+def _checker(name: str, hint: Any, meta: typing.Mapping[str, Any]) -> Callable[[Any], Any]:
+    """``_check_value`` for one field, with the common plain types decided once."""
+    if hint is int:
+        low, high = meta.get("min", -MAX_INT), meta.get("max", MAX_INT)
+
+        def check_int(value: Any) -> Any:
+            if type(value) is int and low <= value <= high:
+                return value
+            return _check_value(name, hint, value, meta)  # raises, saying why
+        return check_int
+    return lambda value: _check_value(name, hint, value, meta)
+
+
+_SCHEMAS: dict[type[Message], tuple[tuple[_Field, ...], frozenset[str]]] = {}
+
+
+def _schema(cls: type[Message]) -> tuple[tuple[_Field, ...], frozenset[str]]:
+    """A message type's fields as (name, checker, required), and every key it may carry."""
+    cached = _SCHEMAS.get(cls)
+    if cached is None:
+        hints = typing.get_type_hints(cls)
+        specs = tuple((f.name, _checker(f.name, hints[f.name], f.metadata),
+                       f.default is MISSING and f.default_factory is MISSING)
+                      for f in fields(cls))  # type: ignore[arg-type]
+        cached = specs, frozenset(["type", *(spec[0] for spec in specs)])
+        _SCHEMAS[cls] = cached
+    return cached
+
+
+def from_dict(obj: Any, accepted: frozenset[str] | None = None) -> Message:
+    """Validate a decoded JSON value and build its message, or raise ``RemoteProtocolError``."""
+    if not isinstance(obj, dict):
+        raise RemoteProtocolError("not_object", "a frame must hold a JSON object")
+    wire_type = obj.get("type")
+    if not isinstance(wire_type, str):
+        raise RemoteProtocolError("missing_type", "the object has no string 'type' field")
+    cls = REGISTRY.get(wire_type)
+    if cls is None or (accepted is not None and wire_type not in accepted):
+        raise RemoteProtocolError("unknown_type", f"unknown message type {wire_type[:40]!r}")
+    specs, known = _schema(cls)
+    values: dict[str, Any] = {}
+    for name, check, required in specs:
+        if name not in obj:
+            if required:
+                raise RemoteProtocolError(
+                    "bad_field", f"'{wire_type}' needs the field '{name}'")
+            continue
+        try:
+            values[name] = check(obj[name])
+        except ValueError as exc:
+            raise RemoteProtocolError("bad_field", f"'{wire_type}': {exc}") from None
+    if len(obj) > len(values) + 1:
+        extra = set(obj) - known
+        if extra:
+            raise RemoteProtocolError(
+                "bad_field", f"'{wire_type}' has no field {sorted(extra)[0][:40]!r}")
+    return cls(**values)
+
+
+def parse_payload(payload: bytes, accepted: frozenset[str] | None = None) -> Message:
+    """Turn one frame's payload into a message, or raise ``RemoteProtocolError``."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RemoteProtocolError("bad_utf8", "the frame is not valid UTF-8") from None
+    try:
+        obj = _DECODER.decode(text)
+    except RecursionError:
+        raise RemoteProtocolError("bad_json", "the JSON is nested too deeply") from None
+    except ValueError as exc:
+        raise RemoteProtocolError("bad_json", f"the frame is not valid JSON: {exc}") from None
+    return from_dict(obj, accepted)
+
+
+# --------------------------------------------------------------------------- framing
+
+def payload_of(msg: Message | dict[str, Any]) -> bytes:
+    """The JSON payload of ``msg`` or of a message dict already built and validated (no
+    header, no size check): for measuring before splitting, or relaying a bus payload."""
+    body = msg if isinstance(msg, dict) else msg.to_dict()
+    return _ENCODER.encode(body).encode("utf-8")
+
+
+def encode(msg: Message) -> bytes:
+    """Return the bytes of one frame carrying ``msg``.
+
+    Raises ``LocalProtocolError`` when the message would exceed ``MAX_PAYLOAD``: the caller
+    must split it (see ``Table``) or refuse it before sending.
+    """
+    payload = payload_of(msg)
+    if len(payload) > MAX_PAYLOAD:
+        raise LocalProtocolError(
+            f"'{msg.TYPE}' message is {len(payload)} bytes, over the {MAX_PAYLOAD} limit")
+    return HEADER.pack(len(payload)) + payload
+
+
+class FrameDecoder:
+    """Incremental frame decoder: ``receive_data`` bytes, then drain ``next_message``.
+
+    A length prefix of 0 or over ``max_payload`` raises a fatal ``RemoteProtocolError`` as soon
+    as the 4 header bytes are in, before any of the body is buffered.  A bad payload raises a
+    non-fatal one: that frame is consumed and decoding can go on with the next.
+    """
+
+    def __init__(self, accepted: frozenset[str] | None = None,
+                 max_payload: int = MAX_PAYLOAD) -> None:
+        self._buffer = bytearray()
+        self._accepted = accepted
+        self._max = max_payload
+        self._broken: RemoteProtocolError | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes of a frame received but not yet complete (0 between frames)."""
+        return len(self._buffer)
+
+    def receive_data(self, data: bytes) -> None:
+        self._buffer += data
+
+    def next_payload(self) -> bytes | None:
+        """The next complete payload, or None when more bytes are needed."""
+        if self._broken is not None:
+            raise self._broken
+        if len(self._buffer) < HEADER.size:
+            return None
+        (length,) = HEADER.unpack_from(self._buffer)
+        if length == 0 or length > self._max:
+            what = "empty" if length == 0 else f"{length} bytes, over the {self._max} limit"
+            self._broken = RemoteProtocolError("bad_length", f"frame length is {what}",
+                                               fatal=True)
+            self._buffer.clear()
+            raise self._broken
+        end = HEADER.size + length
+        if len(self._buffer) < end:
+            return None
+        payload = bytes(self._buffer[HEADER.size:end])
+        del self._buffer[:end]
+        return payload
+
+    def next_message(self) -> Message | None:
+        """The next complete message, None when more bytes are needed."""
+        payload = self.next_payload()
+        if payload is None:
+            return None
+        return parse_payload(payload, self._accepted)
