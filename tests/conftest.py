@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import pytest
 
 import protocol
+from guessnet.games.guess import GuessRoom
 from guessnet.launch import options, startup
 from guessnet.launch.runtime import Runtime
 from guessnet.net import tlsconf
@@ -259,8 +260,8 @@ def start_server(certs: Path, tmp: Path, *extra: str,
     if backends is None:
         bus = MemoryBus()
         backends = Backends(store=SQLiteStore(args.data_dir / "guessnet.sqlite3"),
-                            rooms=MemoryRoomStore(bus), bus=bus, counters=MemoryCounters(),
-                            presence=MemoryPresence())
+                            rooms=MemoryRoomStore(bus, GuessRoom.from_dict), bus=bus,
+                            counters=MemoryCounters(), presence=MemoryPresence())
     secrets = FixedSecret(random.randint(args.min, args.max), args.min)
     runtime = startup.start(args, backends, secrets)
     return Running(runtime, backends, secrets, certs, args.data_dir, args.log_dir, [])

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 import protocol
-from guessnet.services import passwords as accounts
+from guessnet.services import passwords
 from guessnet.services.passwords import Throttle
 from guessnet.support import logs
 from tests.conftest import Peer, Running
@@ -115,13 +115,13 @@ def test_throttle_grows_is_capped_and_forgets() -> None:
 
 
 def test_scrypt_hash_format_and_verify() -> None:
-    stored = accounts.hash_password("s3cret-pass")
+    stored = passwords.hash_password("s3cret-pass")
     scheme, n, r, p, _salt, _digest = stored.split("$")
     assert scheme == "scrypt" and int(n) >= 2**14 and (r, p) == ("8", "1")
-    assert accounts.verify_password("s3cret-pass", stored)
-    assert not accounts.verify_password("s3cret-pasS", stored)
-    assert stored != accounts.hash_password("s3cret-pass")  # per-user random salt
-    assert not accounts.verify_password("x", "garbage")
+    assert passwords.verify_password("s3cret-pass", stored)
+    assert not passwords.verify_password("s3cret-pasS", stored)
+    assert stored != passwords.hash_password("s3cret-pass")  # per-user random salt
+    assert not passwords.verify_password("x", "garbage")
 
 
 def play_single_win(srv: Running, peer: Peer, misses: int = 0) -> int:

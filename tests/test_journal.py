@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import protocol
+from guessnet.games.guess import GuessRoom
 from guessnet.services.composition import Backends
 from guessnet.services.journal import Journal, JournalError
 from guessnet.storage.base import BackendError, JSONDict
@@ -74,8 +75,8 @@ def short_wait_server(make_server: Callable[..., Running], tmp_path: Path) -> Ru
     bus = MemoryBus()
     store = SQLiteStore(tmp_path / "short" / "guessnet.sqlite3", timeout=0.5)
     return make_server("--data-dir", str(tmp_path / "short"), backends=Backends(
-        store=store, rooms=MemoryRoomStore(bus), bus=bus, counters=MemoryCounters(),
-        presence=MemoryPresence()))
+        store=store, rooms=MemoryRoomStore(bus, GuessRoom.from_dict), bus=bus,
+        counters=MemoryCounters(), presence=MemoryPresence()))
 
 
 def test_a_locked_store_journals_and_catches_up(short_wait_server: Running) -> None:

@@ -11,11 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from guessnet.games.guess import GuessRoom
 from guessnet.net import wakeup
 from guessnet.services import control
 from guessnet.services.composition import Backends, Settings, build
 from guessnet.sessions import place
 from guessnet.sessions.place import Place, PlaceError
+from guessnet.sessions.player_kit import player_kit
 from guessnet.storage.memory import MemoryBus, MemoryCounters, MemoryPresence, MemoryRoomStore
 from guessnet.storage.sqlite import SQLiteStore
 
@@ -103,14 +105,18 @@ def services_threads() -> set[str]:
 def test_building_starts_no_thread_and_close_joins_them(tmp_path: Path) -> None:
     folder = tmp_path
     bus = MemoryBus()
-    backends = Backends(store=SQLiteStore(folder / "db.sqlite3"), rooms=MemoryRoomStore(bus),
-                        bus=bus, counters=MemoryCounters(), presence=MemoryPresence())
+    backends = Backends(store=SQLiteStore(folder / "db.sqlite3"),
+                        rooms=MemoryRoomStore(bus, GuessRoom.from_dict), bus=bus,
+                        counters=MemoryCounters(), presence=MemoryPresence())
     before = services_threads()
     services = build(Settings(data_dir=folder), backends, wakeup.PortableWakeup())
     assert services_threads() == before
     services.start()
-    assert services_threads() - before == {"presence", "resume-tokens", "invitations",
-                                           "departures", "journal"}
+    assert services_threads() - before == {"presence", "invitations", "departures", "journal"}
+    kit = player_kit(30.0)  # the players' resume tokens: started and closed with the services
+    kit.resume.start()
+    assert "resume-tokens" in services_threads()
+    kit.resume.close()
     services.close()
     assert services_threads() == before
     backends.close()
@@ -119,8 +125,8 @@ def test_building_starts_no_thread_and_close_joins_them(tmp_path: Path) -> None:
 def test_the_secret_source_is_the_one_handed_in(tmp_path: Path) -> None:
     bus = MemoryBus()
     backends = Backends(store=SQLiteStore(tmp_path / "db.sqlite3"),
-                        rooms=MemoryRoomStore(bus), bus=bus, counters=MemoryCounters(),
-                        presence=MemoryPresence())
+                        rooms=MemoryRoomStore(bus, GuessRoom.from_dict), bus=bus,
+                        counters=MemoryCounters(), presence=MemoryPresence())
 
     class Counting:
         def __init__(self) -> None:

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 import pytest
 
 from guessnet.games.guess import GuessRejected, GuessRoom, Rules
-from guessnet.storage import memcached_backend, memory, redis_backend, redis_counters, sqlite
+from guessnet.storage import (
+    memcached_backend,
+    memory,
+    redis_backend,
+    redis_counters,
+    redis_store,
+    sqlite,
+)
 from guessnet.storage.base import (
     Bus,
     Counters,
@@ -63,7 +70,7 @@ class SharedState:
     """One backend family's bus, room store and presence, and a way to cut the bus."""
 
     bus: Bus
-    rooms: RoomStore
+    rooms: RoomStore[GuessRoom]
     presence: Presence
     cut_bus: Callable[[], None] | None  # None: this bus has no connection to lose
 
@@ -72,8 +79,8 @@ class SharedState:
 def shared(request: pytest.FixtureRequest) -> Iterator[SharedState]:
     if request.param == "memory":
         bus = memory.MemoryBus()
-        yield SharedState(bus, memory.MemoryRoomStore(bus), memory.MemoryPresence(ttl=1.0),
-                          None)
+        yield SharedState(bus, memory.MemoryRoomStore(bus, GuessRoom.from_dict),
+                          memory.MemoryPresence(ttl=1.0), None)
         bus.close()
         return
     url = request.getfixturevalue("redis_url")
@@ -84,7 +91,7 @@ def shared(request: pytest.FixtureRequest) -> Iterator[SharedState]:
     def cut_bus() -> None:
         admin.client_kill_filter(_type="pubsub")
 
-    yield SharedState(redis_bus, redis_backend.RedisRoomStore(client),
+    yield SharedState(redis_bus, redis_backend.RedisRoomStore(client, GuessRoom.from_dict),
                       redis_backend.RedisPresence(client, ttl=1.0), cut_bus)
     redis_bus.close()
     client.close()
@@ -160,7 +167,7 @@ def join(*names: str) -> Callable[[GuessRoom], Transition[list[str]]]:
     return change
 
 
-def listed(rooms: RoomStore) -> dict[str, list[str]]:
+def listed(rooms: RoomStore[GuessRoom]) -> dict[str, list[str]]:
     return {room.name: room.players for room in rooms.rooms()}
 
 
@@ -300,11 +307,11 @@ def public_methods(cls: type) -> set[str]:
 
 
 @pytest.mark.parametrize(("interface", "backends"), [
-    (Store, [sqlite.SQLiteStore, redis_backend.RedisStore]),
+    (Store, [sqlite.SQLiteStore, redis_store.RedisStore]),
     (Counters, [memory.MemoryCounters, memcached_backend.MemcachedCounters,
                 redis_counters.RedisCounters]),
     (Bus, [memory.MemoryBus, redis_backend.RedisBus]),
-    (RoomStore, [memory.MemoryRoomStore, redis_backend.RedisRoomStore]),
+    (RoomStore[GuessRoom], [memory.MemoryRoomStore, redis_backend.RedisRoomStore]),
     (Presence, [memory.MemoryPresence, redis_backend.RedisPresence]),
 ])
 def test_every_backend_offers_its_interfaces_methods_and_no_others(

@@ -19,8 +19,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         from guessnet.storage.sqlite import SQLiteStore
         made: Store = SQLiteStore(tmp_path / "contract.sqlite3")
     else:
-        from guessnet.storage import redis_backend
-        made = redis_backend.RedisStore(redis_backend.connect(
+        from guessnet.storage import redis_backend, redis_store
+        made = redis_store.RedisStore(redis_backend.connect(
             request.getfixturevalue("redis_url")))
     yield made
     made.close()
@@ -215,9 +215,9 @@ def test_sqlite_reads_games_stored_with_their_id_inside(tmp_path: Path) -> None:
 
 def test_redis_store_saves_after_its_script_cache_is_flushed(redis_url: str) -> None:
     """A restarted Redis has forgotten the save script: the next save loads it again."""
-    from guessnet.storage import redis_backend
+    from guessnet.storage import redis_backend, redis_store
     client = redis_backend.connect(redis_url)
-    store = redis_backend.RedisStore(client)
+    store = redis_store.RedisStore(client)
     first = store.save_game(game("ann", ["ann"]))
     client.script_flush()
     second = store.save_game(dict(game("ann", ["ann"]), key="main/1/10.5"))

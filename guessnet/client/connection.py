@@ -24,7 +24,8 @@ from typing import Any
 from guessnet import wire
 from guessnet.net.conn import Connection, HandshakeFailed, tls_handshake
 from guessnet.net.pacing import Limits
-from guessnet.support.logs import escape, redact
+from guessnet.wire.redaction import redact
+from guessnet.wire.text import escape
 
 CONNECT_TIMEOUT = 5.0
 REPLY_TIMEOUT = 15.0

@@ -27,7 +27,7 @@ from guessnet.client.connection import (
 from guessnet.client.render import TableAssembler, event_text, message_text
 from guessnet.net import tlsconf
 from guessnet.net.conn import Connection
-from guessnet.support.logs import escape
+from guessnet.wire.text import escape
 
 HERE = Path(__file__).resolve().parents[2]  # the repository (#25: per-user when installed)
 

@@ -30,8 +30,8 @@ from guessnet.client.connection import (
 from guessnet.client.render import TableAssembler, message_text
 from guessnet.net import tlsconf
 from guessnet.net.conn import Connection
-from guessnet.services import passwords as accounts
 from guessnet.support.folders import FolderError, private_folder, private_umask
+from guessnet.wire import text
 
 HERE = Path(__file__).resolve().parents[2]  # the repository (#25: per-user when installed)
 
@@ -397,8 +397,8 @@ class PlayerClient:
     def choose_name(self, line: str) -> None:
         """At the name prompt: play as guest ``line``, unless it is no name (said here)."""
         try:
-            name = accounts.check_name(line)
-        except accounts.NameInvalid as exc:
+            name = text.check_name(line)
+        except text.NameInvalid as exc:
             print(f"{exc} ('help' lists the commands).")
             return
         self.ask(wire.SetName(name=name), wire.Identified)

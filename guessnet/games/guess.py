@@ -263,6 +263,11 @@ class GuessRoom:
 
     # ------------------------------------------------------------------ serialisation
 
+    @property
+    def vacant(self) -> bool:
+        """Nobody takes part in the round (a room store removes the room)."""
+        return not self.tries
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "mode": self.mode,

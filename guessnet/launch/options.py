@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from guessnet.games.guess import Rules
+from guessnet.games.guess import GuessRoom, Rules
 from guessnet.net import wakeup
 from guessnet.services.composition import Backends
 from guessnet.services.hashing import DEFAULT_WORKERS
@@ -186,15 +186,15 @@ def open_backends(args: argparse.Namespace) -> Backends:
     if not args.redis:
         bus = MemoryBus()
         return Backends(store=SQLiteStore(args.data_dir / "guessnet.sqlite3"),
-                        rooms=MemoryRoomStore(bus), bus=bus, counters=counters,
+                        rooms=MemoryRoomStore(bus, GuessRoom.from_dict), bus=bus, counters=counters,
                         presence=MemoryPresence(args.presence_ttl))
-    from guessnet.storage import redis_backend
+    from guessnet.storage import redis_backend, redis_store
     client = redis_backend.connect(args.redis)
     if not args.memcached:  # several processes: one count for all of them
         from guessnet.storage.redis_counters import RedisCounters
         counters = RedisCounters(client)
-    return Backends(store=redis_backend.RedisStore(client),
-                    rooms=redis_backend.RedisRoomStore(client),
+    return Backends(store=redis_store.RedisStore(client),
+                    rooms=redis_backend.RedisRoomStore(client, GuessRoom.from_dict),
                     bus=redis_backend.RedisBus(client), counters=counters,
                     presence=redis_backend.RedisPresence(client, args.presence_ttl))
 
@@ -203,5 +203,5 @@ def open_store(args: argparse.Namespace) -> Store:
     """Only the durable store (``--replay``): no bus, no threads."""
     if not args.redis:
         return SQLiteStore(args.data_dir / "guessnet.sqlite3")
-    from guessnet.storage import redis_backend
-    return redis_backend.RedisStore(redis_backend.connect(args.redis))
+    from guessnet.storage import redis_backend, redis_store
+    return redis_store.RedisStore(redis_backend.connect(args.redis))

@@ -22,7 +22,7 @@ from guessnet.net.pacing import Limits
 from guessnet.net.wakeup import Wakeup
 from guessnet.services.composition import Services
 from guessnet.sessions.admin_session import AdminSession
-from guessnet.sessions.player_session import PlayerSession
+from guessnet.sessions.player_session import PlayerKit, PlayerSession
 from guessnet.support import logs
 from guessnet.support.logs import audit, escape, noisy
 from guessnet.web.site import WebServer
@@ -39,6 +39,7 @@ class Runtime:
     admin_context: ssl.SSLContext
     limits: Limits
     wakeup: Wakeup
+    kit: PlayerKit
     servers: list[GameTCPServer] = field(default_factory=list)
     threads: list[threading.Thread] = field(default_factory=list)
     web: WebServer | None = None
@@ -119,7 +120,7 @@ class PlayerHandler(socketserver.BaseRequestHandler):
             conn.run(lambda msg: None, lambda exc: None)
             return
         try:
-            PlayerSession(runtime.services, conn, peer).serve()
+            PlayerSession(runtime.services, runtime.kit, conn, peer).serve()
         finally:
             runtime.services.registry.release(host)
 

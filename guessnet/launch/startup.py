@@ -20,6 +20,7 @@ from guessnet.net.wakeup import WakeupUnavailable
 from guessnet.services.composition import Backends, Settings, build
 from guessnet.services.registry import Admission
 from guessnet.services.rooms import SecretSource
+from guessnet.sessions.player_kit import player_kit
 from guessnet.storage.base import BackendError
 from guessnet.support.logs import log
 from guessnet.web.scoreboard import Scoreboard
@@ -84,13 +85,15 @@ def start(args: argparse.Namespace, backends: Backends,
         waker = wakeup.choose(args.wakeup)
         services = build(settings, backends, waker, secrets)
         services.start()
+        kit = player_kit(settings.resume_grace)
+        kit.resume.start()
     except (WakeupUnavailable, BackendError) as exc:
         for srv in [*servers, *([web] if web else [])]:
             srv.server_close()
         raise StartError(f"cannot start: {exc}") from exc
     runtime = Runtime(services, tlsconf.server_context(paths, require_client_cert=False),
                       tlsconf.server_context(paths, require_client_cert=True), limits, waker,
-                      servers, web=web)
+                      kit, servers, web=web)
     for srv in servers:
         srv.runtime = runtime
     if web is not None:
@@ -138,4 +141,5 @@ def stop(runtime: Runtime, grace: float = 3.0) -> None:
         time.sleep(0.05)
     for srv in runtime.servers:
         srv.server_close()
+    runtime.kit.resume.close()
     runtime.services.close()

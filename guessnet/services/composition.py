@@ -1,6 +1,6 @@
 """The composition root: every service of a server process, built once by ``build``.
 
-Each service has one job (registry, channels, rooms, control, resume tokens, login throttle,
+Each service has one job (registry, channels, rooms, control, login throttle,
 matches, invitations) and is handed the others it needs here, and nowhere else.  Constructors
 start no thread: ``Services.start`` starts them (and the bus), ``Services.close`` stops and
 joins them.  Sessions get the ``Services`` and use its fields; listings and history take only
@@ -14,9 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from guessnet.games.guess import Rules
+from guessnet.games.guess import GuessRoom, Rules
 from guessnet.net.wakeup import Wakeup
 from guessnet.services.channels import Channels
 from guessnet.services.control import Control
@@ -29,14 +28,10 @@ from guessnet.services.metrics import Metrics
 from guessnet.services.passwords import Throttle
 from guessnet.services.records import Records
 from guessnet.services.registry import Admission, Registry
-from guessnet.services.resume import ResumeTokens
 from guessnet.services.rooms import Rooms, SecretDraws, SecretSource
 from guessnet.services.roundclock import RoundClock
 from guessnet.services.seats import Seats
 from guessnet.storage.base import Bus, Counters, Presence, RoomStore, Store
-
-if TYPE_CHECKING:
-    from guessnet.sessions.player_session import PlayerSession
 
 
 @dataclass(frozen=True)
@@ -53,7 +48,7 @@ class Settings:
 @dataclass
 class Backends:
     store: Store
-    rooms: RoomStore
+    rooms: RoomStore[GuessRoom]
     bus: Bus
     counters: Counters
     presence: Presence
@@ -102,7 +97,6 @@ class Services:
     registry: Registry
     channels: Channels
     rooms: Rooms
-    resume: ResumeTokens[PlayerSession]
     logins: Logins
     hashing: PasswordHashing
     records: Records
@@ -126,14 +120,12 @@ class Services:
         self.registry.start()
         self.departures.start()
         self.round_clock.start()
-        self.resume.start()
         self.invitations.start()
 
     def close(self) -> None:
         """Stop every service's thread and wait for it (the backends stay open)."""
         self.hashing.close()
         self.invitations.close()
-        self.resume.close()
         self.records.close()
         self.departures.close()
         self.round_clock.close()
@@ -163,7 +155,7 @@ def build(settings: Settings, backends: Backends, wakeup: Wakeup,
     invitations = Invitations(seats, channels, control, backends.store, matches)
     return Services(settings=settings, store=backends.store, counters=backends.counters,
                     bus=backends.bus, control=control, registry=registry, channels=channels,
-                    rooms=rooms, resume=ResumeTokens(settings.resume_grace), logins=Logins(),
+                    rooms=rooms, logins=Logins(),
                     hashing=PasswordHashing(settings.hash_workers),
                     records=records, departures=departures,
                     round_clock=RoundClock(rooms, records, channels), metrics=metrics,

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from guessnet.services import passwords as accounts
+from guessnet.services import passwords
 
 T = TypeVar("T")
 DEFAULT_WORKERS = os.cpu_count() or 2
@@ -126,10 +126,10 @@ class PasswordHashing:
         self._closed = False
 
     def hash(self, password: str, asker: Asker) -> str:
-        return self._run(lambda: accounts.hash_password(password), asker)
+        return self._run(lambda: passwords.hash_password(password), asker)
 
     def verify(self, password: str, stored: str, asker: Asker) -> bool:
-        return self._run(lambda: accounts.verify_password(password, stored), asker)
+        return self._run(lambda: passwords.verify_password(password, stored), asker)
 
     def _run(self, work: Callable[[], T], asker: Asker) -> T:
         job: Job[T] = Job(work, asker, time.monotonic())

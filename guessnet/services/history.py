@@ -4,21 +4,16 @@ share; they need only the ``Store``."""
 from __future__ import annotations
 
 import time
-import unicodedata
 from collections.abc import Callable
 from typing import Any
 
+from guessnet.games.catalog import BOARDS
 from guessnet.services.errors import Refused
-from guessnet.storage.base import BOARDS, Store
+from guessnet.storage.base import Store
 from guessnet.support.logs import clock_text, escape
 from guessnet.wire.tables import counted
 
 SendTable = Callable[[str, list[str], list[list[Any]]], None]
-
-
-def clean_text(text: str) -> str:
-    """Chat text without control characters, trimmed."""
-    return "".join(ch for ch in text if unicodedata.category(ch)[0] != "C").strip()
 
 
 def send_leaders(send_table: SendTable, store: Store, game: str | None) -> None:

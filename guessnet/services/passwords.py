@@ -1,47 +1,14 @@
-"""Accounts: name rules, scrypt password hashes, and login throttling (pure, clock handed in)."""
+"""Passwords: scrypt hashes and the login throttle (pure, the clock handed in)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
-import re
 import secrets
 from dataclasses import dataclass, field
 
-NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,20}")
-NAME_RULE = "1-20 letters, digits, '_' or '-'"
-PASSWORD_MIN = 6
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
-
-
-# Words the player client reads as commands, and names that would pass for the server's own:
-# no guest or new account may take them (in any letter case).
-COMMAND_WORDS = frozenset([
-    "accept", "adduser", "decline", "exit", "help", "history", "invite", "leaders", "list",
-    "login", "logout", "msg", "multi", "no", "passwd", "ping", "play", "quit", "register",
-    "replay", "resign", "say", "single", "tictactoe", "ttt", "who", "yes"])
-RESERVED_NAMES = frozenset(["server", "admin", "bot", "system"]) | COMMAND_WORDS
-
-
-class NameInvalid(ValueError):
-    """A player-chosen name breaks the name rule, or is reserved."""
-
-
-def check_name(name: str, *, new: bool = True) -> str:
-    """``name`` if it follows the name rule and, for a ``new`` guest or account name, is not
-    reserved; else ``NameInvalid`` saying why."""
-    if not NAME_RE.fullmatch(name):
-        raise NameInvalid(f"{name[:40]!r} is not a valid name: use {NAME_RULE}")
-    if new and name.casefold() in RESERVED_NAMES:
-        what = "a command word" if name.casefold() in COMMAND_WORDS else "reserved"
-        raise NameInvalid(f"{name!r} is {what}, not a name: choose another name")
-    return name
-
-
-def check_password(password: str) -> None:
-    if len(password) < PASSWORD_MIN:
-        raise ValueError(f"a password needs at least {PASSWORD_MIN} characters")
 
 
 def hash_password(password: str) -> str:

@@ -72,7 +72,7 @@ class Resync:
 class Rooms:
     """Callers use ``new_room``, ``draw_secret``, ``live_rooms``, ``transact`` and ``resync``."""
 
-    def __init__(self, store: RoomStore, rules: Rules, channels: Channels,
+    def __init__(self, store: RoomStore[GuessRoom], rules: Rules, channels: Channels,
                  secrets: SecretSource, clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self.rules = rules

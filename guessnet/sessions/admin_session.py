@@ -13,10 +13,11 @@ from guessnet import wire
 from guessnet.net.conn import Connection
 from guessnet.services.composition import Services
 from guessnet.services.errors import Refused
-from guessnet.services.history import clean_text, send_history, send_replay
-from guessnet.sessions.session import Session
+from guessnet.services.history import send_history, send_replay
+from guessnet.sessions.session import HandlerTable, Session
 from guessnet.support.logs import audit, escape
 from guessnet.wire.tables import counted, since_text
+from guessnet.wire.text import clean_text
 
 
 def _age(since: float, now: float) -> str:
@@ -31,7 +32,8 @@ class AdminSession(Session):
     unavailable_message = "storage unavailable: try again in a few seconds"
 
     def __init__(self, services: Services, conn: Connection, peer: str, holder: str) -> None:
-        super().__init__(conn, peer, f"admin-{services.registry.next_id()}", services.metrics)
+        super().__init__(conn, peer, f"admin-{services.registry.next_id()}", ADMIN_HANDLERS,
+                         services.metrics)
         self.services = services
         self.holder = holder
         self.name: str | None = None
@@ -160,7 +162,7 @@ class AdminSession(Session):
         send_replay(self.send_table, self.services.store, msg.game_id)
 
 
-AdminSession.handlers = {
+ADMIN_HANDLERS: HandlerTable = {
     wire.ListPlayers: AdminSession.on_list, wire.ListRooms: AdminSession.on_rooms,
     wire.Stats: AdminSession.on_stats, wire.Kick: AdminSession.on_kick,
     wire.Say: AdminSession.on_say, wire.DirectMessage: AdminSession.on_msg,

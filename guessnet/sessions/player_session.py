@@ -1,14 +1,19 @@
 """One player's session on the server: its lifecycle, its place, and the features it speaks.
 
-The messages a player may send are answered by the feature modules in ``guessnet.features``
-(accounts, guessing, chat, listings, tic-tac-toe), each contributing its handlers to
-``PlayerSession.handlers``.  The session keeps where the player is as a ``Place`` moved only
-through ``guessnet.place``'s table; matches move it with ``enter_match``/``leave_match``.
+The messages a player may send are answered by the feature modules in
+``guessnet.sessions.features`` (accounts, guessing, chat, listings, matches); the session gets
+their handler table, and the guessing moves its own lifecycle makes, in the ``PlayerKit``
+that ``guessnet.sessions.player_kit`` builds once per process (so this module imports no
+feature, and the features may import it).  The session keeps where the player is as a
+``Place`` moved only through ``guessnet.sessions.place``'s table; matches move it with
+``enter_match``/``leave_match``.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from guessnet import wire
 from guessnet.games.guess import GuessRoom
@@ -16,15 +21,28 @@ from guessnet.net.conn import Connection
 from guessnet.net.pacing import TokenBucket
 from guessnet.services.composition import Services
 from guessnet.services.errors import Refused
+from guessnet.services.resume import ResumeTokens
 from guessnet.sessions import place
-from guessnet.sessions.features import accounts, chat, guessing, listings, tictactoe
 from guessnet.sessions.place import Place
-from guessnet.sessions.session import Session
+from guessnet.sessions.session import HandlerTable, Session
 from guessnet.storage.base import BackendError, JSONDict
 from guessnet.support.logs import CONNECTIONS_BURST, escape, log, noisy
 
 # connections lost this way may come back with their resume token
 RESUMABLE = frozenset(["dropped", "timed out", "frame deadline", "slow reader"])
+CHAT_RATE, CHAT_BURST, CHAT_MUTE = 5.0, 10.0, 30.0  # chat lines a second, a burst, the mute
+
+
+@dataclass
+class PlayerKit:
+    """What the player sessions of a process share besides the services: the handler table of
+    every feature, the resume tokens, and the guessing moves a session's lifecycle makes
+    (leave its game; hold its seat when the connection drops)."""
+
+    handlers: HandlerTable
+    resume: ResumeTokens[PlayerSession]
+    leave_game: Callable[[PlayerSession], None]
+    hold_seat: Callable[[PlayerSession, float], None]
 
 
 class PlayerSession(Session):
@@ -32,12 +50,10 @@ class PlayerSession(Session):
     ``single`` and move ``place`` through ``move_to``; other threads use ``evict``,
     ``to_lobby``, ``enter_match``, ``leave_match``, ``send`` and ``info``."""
 
-    handlers = {**accounts.HANDLERS, **guessing.HANDLERS, **chat.HANDLERS,
-                **listings.HANDLERS, **tictactoe.HANDLERS}
-
-    def __init__(self, services: Services, conn: Connection, peer: str) -> None:
-        super().__init__(conn, peer, services.registry.next_id(), services.metrics)
+    def __init__(self, services: Services, kit: PlayerKit, conn: Connection, peer: str) -> None:
+        super().__init__(conn, peer, services.registry.next_id(), kit.handlers, services.metrics)
         self.services = services
+        self.kit = kit
         self.host = peer.rsplit(":", 1)[0]
         self.connected_at = time.time()
         self._connected_mono = time.monotonic()
@@ -49,7 +65,7 @@ class PlayerSession(Session):
         self.token_hash: str | None = None
         self.transferred = False  # a resumed session took over everything
         self.abandoned = False    # the seat was released
-        self.chat_bucket = TokenBucket(chat.CHAT_RATE, chat.CHAT_BURST, time.monotonic())
+        self.chat_bucket = TokenBucket(CHAT_RATE, CHAT_BURST, time.monotonic())
         self.muted_until = 0.0
         self.chat_warned = False
 
@@ -90,7 +106,7 @@ class PlayerSession(Session):
                 return
             mode: wire.Mode = "single" if self.place is Place.SINGLE else "multi"
             room = self.room
-            guessing.leave_game(self)
+            self.kit.leave_game(self)
             self.send(wire.LeftGame(mode=mode, room=room))
         self.services.registry.publish_presence(self)
 
@@ -113,7 +129,7 @@ class PlayerSession(Session):
 
     def on_quit(self, msg: wire.Quit) -> None:
         """The token dies before ``bye`` is sent: a quit session can never be resumed."""
-        self.services.resume.forget(self)
+        self.kit.resume.forget(self)
         super().on_quit(msg)
 
     def serve(self) -> str:
@@ -125,7 +141,7 @@ class PlayerSession(Session):
         services.channels.admin_event("connected", f"{self.peer} connected", None,
                                       conn=self.conn_id, peer=self.peer)
         held = False
-        grace = services.resume.grace
+        grace = self.kit.resume.grace
         try:
             self.conn.run(self.on_message, self.on_protocol_error, self.on_tick)
         finally:
@@ -136,12 +152,12 @@ class PlayerSession(Session):
                 if self.transferred:
                     pass
                 elif reason in RESUMABLE and self.name and \
-                        not services.registry.shutting_down and services.resume.hold(self):
+                        not services.registry.shutting_down and self.kit.resume.hold(self):
                     held = True
                     services.invitations.cancel_for(self)
                     services.matches.on_hold(self, grace)
                     try:
-                        guessing.hold_seat(self, grace)
+                        self.kit.hold_seat(self, grace)
                     except BackendError as exc:
                         log("ERROR", f"{self.peer}: room not told of the drop: {escape(exc)}")
                 else:
@@ -165,11 +181,11 @@ class PlayerSession(Session):
             if self.transferred or self.abandoned:
                 return
             self.abandoned = True
-            services.resume.forget(self)
+            self.kit.resume.forget(self)
             services.invitations.cancel_for(self)
             services.matches.player_left(self, how)
             try:
-                guessing.leave_game(self)
+                self.kit.leave_game(self)
             except BackendError as exc:
                 log("ERROR", f"{self.peer} left without a trace in its room: {escape(exc)}")
             services.channels.leave_all(self)

@@ -1,10 +1,12 @@
 """The skeleton every session shares, player or admin: a handler table, ``hello`` first,
 ``quit``, error translation and tables.
 
-Subclasses (``player.PlayerSession``, ``admin.AdminSession``) may override ``handlers`` (the
-message types they answer, each with its function), ``welcomed`` (what follows a good
-``hello``) and ``label`` (how logs name the peer).  Callers use ``on_message`` and
-``on_protocol_error`` (the connection loop's callbacks), ``send`` and ``send_table``.
+Subclasses (``player_session.PlayerSession``, ``admin_session.AdminSession``) hand in their
+``handlers`` (the message types they answer, each with its function, built by
+``handler_table``, which refuses a message type answered twice) and may override ``welcomed``
+(what follows a good ``hello``) and ``label`` (how logs name the peer).  Callers use
+``on_message`` and ``on_protocol_error`` (the connection loop's callbacks), ``send`` and
+``send_table``.
 
 Every message runs under the session's lock.  What a handler raises is translated here, once:
 ``Refused`` (the client's fault) and ``GuessRejected`` (a move the rules refuse) become an
@@ -18,7 +20,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 from guessnet import wire
 from guessnet.games.guess import GuessRejected
@@ -30,17 +32,31 @@ from guessnet.support.logs import escape, log, noisy
 from guessnet.wire.tables import table_frames
 
 Handler = Callable[[Any, Any], None]  # (session, message of the type it is registered for)
+HandlerTable = dict[type[wire.Message], Handler]
+
+
+def handler_table(*tables: HandlerTable) -> HandlerTable:
+    """One table of several features' handlers; ``ValueError`` (at start-up) when two answer
+    the same message type, which a merge would let the later one win silently."""
+    merged: HandlerTable = {}
+    for table in tables:
+        for kind, handler in table.items():
+            if kind in merged:
+                raise ValueError(f"'{kind.TYPE}' has two handlers: {merged[kind].__qualname__} "
+                                 f"and {handler.__qualname__}")
+            merged[kind] = handler
+    return merged
 
 
 class Session:
     """See the module docstring."""
 
-    handlers: ClassVar[dict[type[wire.Message], Handler]] = {}
     unavailable_message = "service temporarily unavailable: try again in a few seconds"
 
-    def __init__(self, conn: Connection, peer: str, conn_id: str,
+    def __init__(self, conn: Connection, peer: str, conn_id: str, handlers: HandlerTable,
                  metrics: Metrics | None = None) -> None:
         self.conn = conn
+        self.handlers = handlers
         self.peer = peer
         self.conn_id = conn_id
         self.metrics = metrics  # each message's type and handling time

@@ -19,16 +19,11 @@ import abc
 import json
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
-
-from guessnet.games.guess import GuessRoom
+from typing import Any, Generic, Protocol, TypeVar
 
 T = TypeVar("T")
 JSONDict = dict[str, Any]
 Handler = Callable[[JSONDict], None]
-
-BOARDS = ("single", "multi", "tictactoe")
-
 
 class BackendError(Exception):
     """A storage backend failed (unreachable, timed out, corrupt); the message says which."""
@@ -181,8 +176,23 @@ class Transition(Generic[T]):
     broadcasts: list[JSONDict] | None = None
 
 
-class RoomStore(abc.ABC):
-    """Live rooms.  ``transact`` applies ``change`` to a room atomically.
+class SharedRoom(Protocol):
+    """What a room store keeps of a room: its state as JSON (``load`` makes it again), and
+    whether anyone is in it."""
+
+    def to_dict(self) -> JSONDict: ...
+
+    @property
+    def vacant(self) -> bool:
+        """No member left: the store removes the room."""
+
+
+R = TypeVar("R", bound=SharedRoom)
+
+
+class RoomStore(abc.ABC, Generic[R]):
+    """Live rooms of one kind (``R``, made again from JSON by the ``load`` each backend is
+    given).  ``transact`` applies ``change`` to a room atomically.
 
     A transaction that leaves a room with no members removes it, on every backend: ``rooms``
     lists only rooms someone is in, and a room made again starts at round 1.
@@ -197,11 +207,11 @@ class RoomStore(abc.ABC):
     """
 
     @abc.abstractmethod
-    def transact(self, name: str, create: Callable[[], GuessRoom],
-                 change: Callable[[GuessRoom], Transition[T]]) -> T: ...
+    def transact(self, name: str, create: Callable[[], R],
+                 change: Callable[[R], Transition[T]]) -> T: ...
 
     @abc.abstractmethod
-    def rooms(self) -> Iterator[GuessRoom]:
+    def rooms(self) -> Iterator[R]:
         """A snapshot of every live room."""
 
 

@@ -7,13 +7,13 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 
-from guessnet.games.guess import GuessRoom
 from guessnet.storage.base import (
     Bus,
     Counters,
     Handler,
     JSONDict,
     Presence,
+    R,
     RoomStore,
     T,
     Transition,
@@ -49,12 +49,13 @@ class MemoryBus(Bus):
         """Nothing to do: an in-process bus is never disconnected."""
 
 
-class MemoryRoomStore(RoomStore):
+class MemoryRoomStore(RoomStore[R]):
     """Rooms in a dict; one lock per room keeps transitions atomic and broadcasts ordered."""
 
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, load: Callable[[JSONDict], R]) -> None:
         self._bus = bus
-        self._rooms: dict[str, GuessRoom] = {}
+        self._load = load
+        self._rooms: dict[str, R] = {}
         self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._registry_lock = threading.Lock()
 
@@ -62,27 +63,27 @@ class MemoryRoomStore(RoomStore):
         with self._registry_lock:
             return self._locks[name]
 
-    def transact(self, name: str, create: Callable[[], GuessRoom],
-                 change: Callable[[GuessRoom], Transition[T]]) -> T:
+    def transact(self, name: str, create: Callable[[], R],
+                 change: Callable[[R], Transition[T]]) -> T:
         with self._lock_for(name):
             room = self._rooms.get(name)
             if room is None:
                 room = create()
                 self._rooms[name] = room
             outcome = change(room)
-            if not room.tries:
+            if room.vacant:
                 del self._rooms[name]
             for payload in outcome.broadcasts or ():
                 self._bus.publish(room_channel(name), payload)
             return outcome.value
 
-    def rooms(self) -> Iterator[GuessRoom]:
+    def rooms(self) -> Iterator[R]:
         with self._registry_lock:
             names = list(self._rooms)
         for name in names:
             with self._lock_for(name):
                 room = self._rooms.get(name)
-                snapshot = GuessRoom.from_dict(room.to_dict()) if room else None
+                snapshot = self._load(room.to_dict()) if room else None
             if snapshot is not None:
                 yield snapshot
 

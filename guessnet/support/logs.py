@@ -32,6 +32,7 @@ from pathlib import Path
 
 from guessnet.support.logfile import CategoryFormatter, LogFile, RotatingFile, Writer, clock_text
 from guessnet.wire.redaction import redact
+from guessnet.wire.text import escape
 
 __all__ = ["audit", "clock_text", "escape", "flush", "log", "noisy", "redact", "setup",
            "wire", "wire_enabled"]
@@ -40,17 +41,6 @@ LOGGER_NAME = "guessnet"
 AUDIT_BYTES, AUDIT_BACKUPS = 5_000_000, 10
 NOISE_BURST, NOISE_WINDOW, NOISE_KEYS = 5, 60.0, 20_000
 CONNECTIONS_BURST = 60  # connection lines an address writes a window (a class behind NAT)
-
-
-def escape(text: object, limit: int = 300) -> str:
-    """Printable, single-line form of peer-supplied text (control characters as escapes)."""
-    raw = str(text)
-    if len(raw) > limit:
-        raw = raw[:limit] + "..."
-    if raw.isprintable():
-        return raw
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
-                   for ch in raw)
 
 
 @dataclass

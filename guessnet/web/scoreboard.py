@@ -16,10 +16,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from guessnet.games.catalog import BOARDS
 from guessnet.games.guess import GuessRoom
 from guessnet.services.registry import Registry
 from guessnet.services.rooms import Rooms
-from guessnet.storage.base import BOARDS, BackendError, JSONDict, LeaderRow, Store
+from guessnet.storage.base import BackendError, JSONDict, LeaderRow, Store
 from guessnet.support.logs import escape, log
 
 REFRESH = 0.5  # seconds between two looks at the shared state while a page watches

@@ -1,95 +1,70 @@
 """guessnet's message types: one frozen dataclass per message, and who may send which.
 
 Every message type is declared here as ``class Hello(Message, wire="hello")``: its annotations
-are its schema, its docstring says what it means, and it is registered under its wire ``type``.
-``protocol`` validates incoming JSON against these declarations and frames them; import them
-from ``protocol`` (it re-exports every name here).  The errors are declared here too, because
-a ``RemoteProtocolError`` carries the ``Error`` message to answer with.
+are its schema, its docstring says what it means, and it is registered under its wire ``type``
+(``guessnet.wire.schema``).  ``guessnet.wire.codec`` validates incoming JSON against these
+declarations and frames them; callers import them from ``guessnet.wire`` (``wire.Hello``).
 """
 
 from __future__ import annotations
 
-import typing
-from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Final, Literal
+from dataclasses import field
+from typing import Final, Literal
 
-PROTOCOL_VERSION: Final = 1
-NAME_MAX: Final = 20
-TEXT_MAX: Final = 3000
+from guessnet.wire.schema import NAME_MAX, Error, Message, Scalar, name_field, text_field
 
-Scalar = str | int | float | bool | None
-
-
-class ProtocolError(Exception):
-    """Base class of every error this module raises."""
-
-
-class RemoteProtocolError(ProtocolError):
-    """The peer broke the protocol.
-
-    ``code`` is stable and machine-readable, ``str(self)`` is for humans.  ``fatal`` is true when
-    the framing itself is lost (a bad length prefix): the connection must then be closed after
-    the reply, because the next frame boundary cannot be found.
-    """
-
-    def __init__(self, code: str, message: str, *, fatal: bool = False) -> None:
-        super().__init__(message)
-        self.code = code
-        self.fatal = fatal
-
-    def reply(self) -> Error:
-        return Error(code=self.code, message=str(self))
-
-
-class LocalProtocolError(ProtocolError):
-    """Our own code tried to send something the protocol cannot carry (a bug on this side)."""
-
-
-# --------------------------------------------------------------------------- message types
-
-REGISTRY: dict[str, type[Message]] = {}
-
-
-@typing.dataclass_transform(frozen_default=True, field_specifiers=(field,))
-class Message:
-    """Base of all message types: ``class Hello(Message, wire="hello")`` declares a frozen
-    dataclass whose annotations are its schema, registered under its wire ``type``."""
-
-    TYPE: ClassVar[str] = ""
-
-    def __init_subclass__(cls, *, wire: str, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if wire in REGISTRY:
-            raise LocalProtocolError(f"message type {wire!r} is declared twice")
-        cls.TYPE = wire
-        dataclass(frozen=True)(cls)
-        REGISTRY[wire] = cls
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": self.TYPE}
-        for name in _field_names(type(self)):
-            out[name] = _jsonable(getattr(self, name))
-        return out
-
-
-_FIELD_NAMES: dict[type[Message], tuple[str, ...]] = {}
-
-
-def _field_names(cls: type[Message]) -> tuple[str, ...]:
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
-    return names
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-_NAME: Final = {"max_len": NAME_MAX * 4}  # names are checked by the name rule later
-_TEXT: Final = {"max_len": TEXT_MAX}
+__all__ = [
+    "ADMIN_TO_SERVER",
+    "PLAYER_TO_SERVER",
+    "SERVER_TO_ADMIN",
+    "SERVER_TO_PLAYER",
+    "AdminEvent",
+    "Board",
+    "Bye",
+    "ChangePassword",
+    "Chat",
+    "DirectMessage",
+    "Guess",
+    "Hello",
+    "Hint",
+    "History",
+    "Identified",
+    "Invite",
+    "InviteOutcome",
+    "InviteReply",
+    "InviteUpdate",
+    "Invited",
+    "Kick",
+    "Leaders",
+    "Leave",
+    "LeftGame",
+    "ListPlayers",
+    "ListRooms",
+    "Login",
+    "Logout",
+    "MatchEnded",
+    "Mode",
+    "Move",
+    "Notice",
+    "Ok",
+    "Ping",
+    "Play",
+    "Pong",
+    "Quit",
+    "Register",
+    "Replay",
+    "Resign",
+    "Resume",
+    "RoomUpdate",
+    "RoundEnded",
+    "RoundStarted",
+    "Say",
+    "SetName",
+    "Stats",
+    "Table",
+    "Welcome",
+    "Who",
+]
 
 
 # -- both directions / both ports
@@ -109,11 +84,6 @@ class Pong(Message, wire="pong"):
     nonce: int
 
 
-class Error(Message, wire="error"):
-    """Something the receiver sent was refused; ``code`` is stable, ``message`` is for people."""
-    code: str = field(metadata={"max_len": 64})
-    message: str = field(metadata=_TEXT)
-
 
 class Quit(Message, wire="quit"):
     """The client is leaving; the server answers ``bye`` and closes."""
@@ -122,23 +92,23 @@ class Quit(Message, wire="quit"):
 class Bye(Message, wire="bye"):
     """The server is closing this connection and says why (``quit``, ``kicked``, ...)."""
     reason: str = field(metadata={"max_len": 32})
-    message: str = field(metadata=_TEXT)
+    message: str = field(metadata=text_field)
 
 
 # -- player -> server
 
 class SetName(Message, wire="name"):
     """Play as a guest under ``name``."""
-    name: str = field(metadata=_NAME)
+    name: str = field(metadata=name_field)
 
 
 class Register(Message, wire="register"):
-    name: str = field(metadata=_NAME)
+    name: str = field(metadata=name_field)
     password: str = field(metadata={"max_len": 256})
 
 
 class Login(Message, wire="login"):
-    name: str = field(metadata=_NAME)
+    name: str = field(metadata=name_field)
     password: str = field(metadata={"max_len": 256})
 
 
@@ -173,13 +143,13 @@ class Leave(Message, wire="leave"):
 
 class Say(Message, wire="say"):
     """Chat to everyone in the sender's room (for an admin: to every player)."""
-    text: str = field(metadata=_TEXT)
+    text: str = field(metadata=text_field)
 
 
 class DirectMessage(Message, wire="msg"):
     """Chat to one player by name."""
-    to: str = field(metadata=_NAME)
-    text: str = field(metadata=_TEXT)
+    to: str = field(metadata=name_field)
+    text: str = field(metadata=text_field)
 
 
 class Who(Message, wire="who"):
@@ -200,7 +170,7 @@ class Replay(Message, wire="replay"):
 
 class Invite(Message, wire="invite"):
     """Challenge a player to tic-tac-toe."""
-    to: str = field(metadata=_NAME)
+    to: str = field(metadata=name_field)
 
 
 class InviteReply(Message, wire="invite_reply"):
@@ -233,7 +203,7 @@ class Stats(Message, wire="stats"):
 
 class Kick(Message, wire="kick"):
     """Admin: disconnect a player given by connection id or name."""
-    target: str = field(metadata=_NAME)
+    target: str = field(metadata=name_field)
     reason: str = field(default="", metadata={"max_len": 200})
 
 
@@ -251,14 +221,14 @@ class Welcome(Message, wire="welcome"):
 class Identified(Message, wire="identified"):
     """The connection now plays as ``name``; ``account`` tells an account from a guest.
     ``resume_token`` (single use) brings this session back after a dropped connection."""
-    name: str = field(metadata=_NAME)
+    name: str = field(metadata=name_field)
     account: bool
     resume_token: str | None = field(default=None, metadata={"max_len": 64})
 
 
 class Ok(Message, wire="ok"):
     """A command succeeded; ``message`` says what happened."""
-    message: str = field(metadata=_TEXT)
+    message: str = field(metadata=text_field)
 
 
 Mode = Literal["single", "multi"]
@@ -305,7 +275,7 @@ class RoomUpdate(Message, wire="room_update"):
     connection dropped: the seat is held ``seconds``) or came ``back``; or was ``lost``: their
     server process stopped answering (they left the round when its presence expired)."""
     room: str = field(metadata={"max_len": NAME_MAX * 4})
-    name: str = field(metadata=_NAME)
+    name: str = field(metadata=name_field)
     event: Literal["joined", "left", "away", "back", "lost"]
     seconds: int | None = None
 
@@ -318,15 +288,15 @@ class LeftGame(Message, wire="left_game"):
 
 class Chat(Message, wire="chat"):
     """A chat line: ``room`` for room chat, ``private`` for a direct message."""
-    sender: str = field(metadata=_NAME)
-    text: str = field(metadata=_TEXT)
+    sender: str = field(metadata=name_field)
+    text: str = field(metadata=text_field)
     room: str | None = field(default=None, metadata={"max_len": NAME_MAX * 4})
     private: bool = False
 
 
 class Notice(Message, wire="notice"):
     """A message from the server or its admin, shown to the player as is."""
-    text: str = field(metadata=_TEXT)
+    text: str = field(metadata=text_field)
     sender: str = field(default="server", metadata={"max_len": 32})
 
 
@@ -343,16 +313,16 @@ class Table(Message, wire="table"):
 
 class Invited(Message, wire="invited"):
     """Someone challenges the receiver; answer with ``invite_reply`` within ``seconds``."""
-    sender: str = field(metadata=_NAME)
+    sender: str = field(metadata=name_field)
     seconds: int
 
 
 class InviteUpdate(Message, wire="invite_update"):
     """What became of an invitation: ``sent``, ``accepted``, ``declined``, ``timeout``,
     ``cancelled``; ``message`` says it in words."""
-    other: str = field(metadata=_NAME)
+    other: str = field(metadata=name_field)
     outcome: InviteOutcome
-    message: str = field(metadata=_TEXT)
+    message: str = field(metadata=text_field)
 
 
 class Board(Message, wire="board"):
@@ -360,10 +330,10 @@ class Board(Message, wire="board"):
     space, row by row; ``turn`` names who moves next (null when over); ``you`` is the
     receiver's mark; ``rtt_ms`` the receiver's last measured round-trip time."""
     match_id: int
-    x: str = field(metadata=_NAME)
-    o: str = field(metadata=_NAME)
+    x: str = field(metadata=name_field)
+    o: str = field(metadata=name_field)
     board: str = field(metadata={"max_len": 9})
-    turn: str | None = field(metadata=_NAME)
+    turn: str | None = field(metadata=name_field)
     you: Literal["X", "O"]
     last: int | None = None
     rtt_ms: float | None = None
@@ -373,7 +343,7 @@ class MatchEnded(Message, wire="match_ended"):
     """The match is over: ``outcome`` is ``won`` or ``draw``; ``how`` says why."""
     match_id: int
     outcome: Literal["won", "draw"]
-    winner: str | None = field(metadata=_NAME)
+    winner: str | None = field(metadata=name_field)
     how: str = field(metadata={"max_len": 200})
     game_id: int | None = None
 
@@ -384,7 +354,7 @@ class AdminEvent(Message, wire="event"):
     """Pushed to every admin the moment something happens (``kind`` names what)."""
     kind: str = field(metadata={"max_len": 32})
     at: str = field(metadata={"max_len": 32})
-    text: str = field(metadata=_TEXT)
+    text: str = field(metadata=text_field)
     conn: str | None = field(default=None, metadata={"max_len": 64})
     peer: str | None = field(default=None, metadata={"max_len": 64})
     name: str | None = field(default=None, metadata={"max_len": NAME_MAX * 4})

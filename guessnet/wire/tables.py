@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 from guessnet import wire
-from guessnet.support.logs import escape
+from guessnet.wire.text import escape
 
 
 def table_frames(title: str, columns: Sequence[str],

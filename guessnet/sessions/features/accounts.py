@@ -5,27 +5,26 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from guessnet import wire
 from guessnet.games.guess import GuessRoom
 from guessnet.net.gate import address_key
-from guessnet.services import passwords as accounts
+from guessnet.services import passwords
 from guessnet.services.channels import LOBBY, envelope
 from guessnet.services.errors import NameBusy, Refused
 from guessnet.services.hashing import UNKNOWN, Asker, HashingBusy
 from guessnet.services.rounds import round_started
 from guessnet.sessions.features.guessing import leave_game, valid_name
 from guessnet.sessions.place import GAMES, Place
+from guessnet.sessions.player_session import PlayerSession
 from guessnet.sessions.session import Handler
 from guessnet.storage.base import NameTaken, Transition
 from guessnet.support.logs import audit, log, noisy
-
-if TYPE_CHECKING:
-    from guessnet.sessions.player_session import PlayerSession
+from guessnet.wire import text
 
 T = TypeVar("T")
-DUMMY_HASH = accounts.hash_password("not a real password")
+DUMMY_HASH = passwords.hash_password("not a real password")
 CHOOSE = "type a name, 'register NAME' or 'login NAME'"
 MAX_PAUSE = 5.0  # seconds a throttled connection is not read (its own wait, at most this)
 
@@ -58,7 +57,7 @@ def take_name(session: PlayerSession, name: str, account: bool) -> None:
     services.channels.join(session, LOBBY)
     services.registry.publish_presence(session)
     session.send(wire.Identified(name=name, account=account,
-                                     resume_token=services.resume.issue(session)))
+                                     resume_token=session.kit.resume.issue(session)))
 
 
 def on_name(session: PlayerSession, msg: wire.SetName) -> None:
@@ -81,7 +80,7 @@ def on_name(session: PlayerSession, msg: wire.SetName) -> None:
 def on_register(session: PlayerSession, msg: wire.Register) -> None:
     name = valid_name(msg.name)
     try:
-        accounts.check_password(msg.password)
+        text.check_password(msg.password)
     except ValueError as exc:
         raise Refused("bad_password", str(exc)) from None
     if session.account:
@@ -148,7 +147,7 @@ def on_passwd(session: PlayerSession, msg: wire.ChangePassword) -> None:
                       "an account")
     if msg.new is not None:
         try:
-            accounts.check_password(msg.new)
+            text.check_password(msg.new)
         except ValueError as exc:
             raise Refused("bad_password", str(exc)) from None
     services = session.services
@@ -187,7 +186,7 @@ def on_logout(session: PlayerSession, msg: wire.Logout) -> None:
     leave_game(session)
     services.channels.leave(session, LOBBY)
     services.registry.release_name(session)
-    services.resume.forget(session)
+    session.kit.resume.forget(session)
     session.name, session.account = None, False
     session.move_to(Place.ANONYMOUS)
     log("AUTH", f"{session.peer} logged out of {name}")
@@ -198,7 +197,7 @@ def on_resume(session: PlayerSession, msg: wire.Resume) -> None:
     if session.name is not None:
         raise Refused("logged_in", f"you are already playing as {session.name}")
     services = session.services
-    old = services.resume.take(msg.token)
+    old = session.kit.resume.take(msg.token)
     if old is None or old.abandoned:
         noisy(f"resume refused {session.peer.rsplit(':', 1)[0]}", "AUTH",
               f"{session.peer} resume refused: unknown, used or expired token")
@@ -211,7 +210,7 @@ def on_resume(session: PlayerSession, msg: wire.Resume) -> None:
     services.invitations.rebind(old, session)
     name = session.need_name()
     session.send(wire.Identified(name=name, account=session.account,
-                                     resume_token=services.resume.issue(session)))
+                                     resume_token=session.kit.resume.issue(session)))
     send_state(session, name)
     services.registry.publish_presence(session)
     log("AUTH", f"{session.peer} resumed the session of {name} ({old.peer})")

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING
 
 from guessnet import wire
 from guessnet.services.channels import LOBBY
 from guessnet.services.errors import Refused
-from guessnet.services.history import clean_text
 from guessnet.sessions.place import Place
+from guessnet.sessions.player_session import CHAT_MUTE, CHAT_RATE, PlayerSession
 from guessnet.sessions.session import Handler
 from guessnet.storage.base import room_channel
 from guessnet.support.logs import escape
-
-if TYPE_CHECKING:
-    from guessnet.sessions.player_session import PlayerSession
-
-CHAT_RATE, CHAT_BURST, CHAT_MUTE = 5.0, 10.0, 30.0
+from guessnet.wire.text import clean_text
 
 
 def on_say(session: PlayerSession, msg: wire.Say) -> None:

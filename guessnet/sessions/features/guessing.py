@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 from guessnet import wire
 from guessnet.games.guess import FinishedRound, GuessRoom, HintResult
-from guessnet.services import passwords as accounts
 from guessnet.services.channels import LOBBY, envelope
 from guessnet.services.errors import Refused
 from guessnet.services.rounds import hint_message, round_ended, round_started
 from guessnet.sessions.place import GUESSING, Place
+from guessnet.sessions.player_session import PlayerSession
 from guessnet.sessions.session import Handler
 from guessnet.storage.base import ADMIN_CHANNEL, PLAYERS_CHANNEL, Transition, room_channel
 from guessnet.support.logs import escape
-
-if TYPE_CHECKING:
-    from guessnet.sessions.player_session import PlayerSession
+from guessnet.wire import text
 
 MODES = ("single", "multi", "tictactoe")
 RESERVED_ROOMS = frozenset([LOBBY, ADMIN_CHANNEL, PLAYERS_CHANNEL])
@@ -26,8 +23,8 @@ RESERVED_ROOMS = frozenset([LOBBY, ADMIN_CHANNEL, PLAYERS_CHANNEL])
 def valid_name(name: str, *, new: bool = True) -> str:
     """``name`` if it is valid (and, when ``new``, not reserved), else ``Refused``."""
     try:
-        return accounts.check_name(name, new=new)
-    except accounts.NameInvalid as exc:
+        return text.check_name(name, new=new)
+    except text.NameInvalid as exc:
         raise Refused("bad_name", str(exc)) from None
 
 

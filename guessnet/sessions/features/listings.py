@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from guessnet import wire
 from guessnet.services.errors import Refused
 from guessnet.services.history import send_history, send_leaders, send_replay
+from guessnet.sessions.player_session import PlayerSession
 from guessnet.sessions.session import Handler
 from guessnet.wire.tables import counted
-
-if TYPE_CHECKING:
-    from guessnet.sessions.player_session import PlayerSession
 
 
 def on_who(session: PlayerSession, msg: wire.Who) -> None:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from guessnet import wire
+from guessnet.sessions.player_session import PlayerSession
 from guessnet.sessions.session import Handler
-
-if TYPE_CHECKING:
-    from guessnet.sessions.player_session import PlayerSession
 
 
 def on_invite(session: PlayerSession, msg: wire.Invite) -> None:

@@ -1,0 +1,103 @@
+"""The ground every message type stands on: the base class, the registry, and the errors.
+
+A message type is declared as ``class Hello(Message, wire="hello")`` (in
+``guessnet.wire.messages``): a frozen dataclass whose annotations are its schema, registered
+under its wire ``type``.  The errors live here too, named by who is to blame: a
+``RemoteProtocolError`` (the peer's) carries the ``Error`` message to answer with.
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Final
+
+__all__ = ["NAME_MAX", "PROTOCOL_VERSION", "REGISTRY", "TEXT_MAX", "Error", "LocalProtocolError",
+           "Message", "ProtocolError", "RemoteProtocolError", "Scalar", "name_field",
+           "text_field"]
+
+PROTOCOL_VERSION: Final = 1
+NAME_MAX: Final = 20
+TEXT_MAX: Final = 3000
+
+Scalar = str | int | float | bool | None
+
+
+class ProtocolError(Exception):
+    """Base class of every error this module raises."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer broke the protocol.
+
+    ``code`` is stable and machine-readable, ``str(self)`` is for humans.  ``fatal`` is true when
+    the framing itself is lost (a bad length prefix): the connection must then be closed after
+    the reply, because the next frame boundary cannot be found.
+    """
+
+    def __init__(self, code: str, message: str, *, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.fatal = fatal
+
+    def reply(self) -> Error:
+        return Error(code=self.code, message=str(self))
+
+
+class LocalProtocolError(ProtocolError):
+    """Our own code tried to send something the protocol cannot carry (a bug on this side)."""
+
+
+# --------------------------------------------------------------------------- message types
+
+REGISTRY: dict[str, type[Message]] = {}
+
+
+@typing.dataclass_transform(frozen_default=True, field_specifiers=(field,))
+class Message:
+    """Base of all message types: ``class Hello(Message, wire="hello")`` declares a frozen
+    dataclass whose annotations are its schema, registered under its wire ``type``."""
+
+    TYPE: ClassVar[str] = ""
+
+    def __init_subclass__(cls, *, wire: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if wire in REGISTRY:
+            raise LocalProtocolError(f"message type {wire!r} is declared twice")
+        cls.TYPE = wire
+        dataclass(frozen=True)(cls)
+        REGISTRY[wire] = cls
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.TYPE}
+        for name in _field_names(type(self)):
+            out[name] = _jsonable(getattr(self, name))
+        return out
+
+
+_FIELD_NAMES: dict[type[Message], tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[Message]) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+    return names
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+name_field: Final = {"max_len": NAME_MAX * 4}  # names are checked by the name rule later
+text_field: Final = {"max_len": TEXT_MAX}
+
+
+
+class Error(Message, wire="error"):
+    """Something the receiver sent was refused; ``code`` is stable, ``message`` is for people."""
+    code: str = field(metadata={"max_len": 64})
+    message: str = field(metadata=text_field)
+
