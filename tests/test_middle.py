@@ -35,18 +35,18 @@ def test_places_a_player_can_reach() -> None:
     assert place.MOVES[Place.ANONYMOUS] == {Place.LOBBY}  # a name first, always
     assert Place.SINGLE not in place.MOVES[Place.MATCH]  # a match ends before a game
     assert all(Place.ANONYMOUS in place.MOVES[p] for p in Place if p is not Place.ANONYMOUS)
-    assert [p.mode for p in Place] == [None, None, "single", "multi", "tictactoe"]
+    assert [p.value for p in Place] == ["-", "lobby", "single", "multi", "match"]
 
 
 EXAMPLES: list[control.ControlMessage] = [
     control.Evict(conn="7", reason="replaced", message="bye"),
     control.Deliver(conn="7", msg={"type": "notice", "text": "hi", "sender": "admin"}),
-    control.MatchInvite(to="bob", sender="ann", sender_owner="A/3"),
+    control.MatchInvite(to="bob", sender="ann", sender_owner="A/3", game="tictactoe"),
     control.MatchAnswer(inviter="ann", invitee="bob", invitee_owner="B/4", accept=True,
                         message="bob accepted"),
     control.MatchCancel(invitee="bob", outcome="timeout", message="too late"),
     control.MatchSeat(player="bob", host=None),
-    control.MatchSeat(player="bob", host="A/3"),
+    control.MatchSeat(player="bob", host="A/3", game="tic-tac-toe"),
     control.MatchOp(player="bob", op="move", cell="b2"),
 ]
 

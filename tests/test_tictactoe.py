@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import protocol
-from guessnet.games.tictactoe import Match, MoveRejected, best_move, parse_cell, winner_of
+from guessnet.games.matchgame import MoveRejected
+from guessnet.games.tictactoe import GAME, TicTacToeState, best_move, parse_cell, winner_of
 from guessnet.services import invitations
 from tests.conftest import Peer, Running
 
@@ -27,7 +28,7 @@ def test_bad_cells(text: str) -> None:
 
 
 def test_turns_taken_cells_and_win() -> None:
-    m = Match(x="ann", o="bob")
+    m = GAME.new("ann", "bob")
     with pytest.raises(MoveRejected, match="not your turn"):
         m.move("bob", "1")
     m.move("ann", "1")
@@ -45,11 +46,11 @@ def test_turns_taken_cells_and_win() -> None:
 
 
 def test_draw_and_resign() -> None:
-    m = Match(x="ann", o="bob")
+    m = GAME.new("ann", "bob")
     for player, cell in zip(["ann", "bob"] * 5, "153246879", strict=False):
         m.move(player, cell)
     assert m.state == "draw" and m.winner is None
-    r = Match(x="ann", o="bob")
+    r = GAME.new("ann", "bob")
     r.resign("ann")
     assert (r.state, r.winner, r.how) == ("won", "bob", "ann resigned")
 
@@ -81,7 +82,7 @@ def test_every_state_and_move_is_legal_or_rejected() -> None:
     for board in ALL_BOARDS:
         for player in ("ann", "bob"):
             for text in inputs:
-                m = Match(x="ann", o="bob", board=board)
+                m = TicTacToeState("ann", "bob", cells=board)
                 if winner_of(board):
                     m.state = "won"
                 elif " " not in board:

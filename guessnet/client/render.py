@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from tabulate import tabulate
 
 from guessnet import wire
-from guessnet.games.tictactoe import render
+from guessnet.games import catalog
 
 
 def render_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -36,23 +37,25 @@ class TableAssembler:
 def rules_text(msg: wire.RoundStarted, brief: bool = False) -> str:
     """The rules of the round: in full when a game begins, one line for each next round."""
     where = f" in room {msg.room}" if msg.room else ""
-    clock = f"; a round lasts {msg.time_limit} s from its first guess" if msg.time_limit else ""
     used = (f"(you have already used {msg.tries_used} of your {msg.tries} tries in this round)"
             if msg.tries_used else "")
     left = f"({msg.time_left} s left in this round)" if msg.time_left is not None else ""
-    if brief:
-        return " ".join(part for part in (f"Round {msg.round}{where}: guess {msg.low} ~ "
-                                          f"{msg.high}, {msg.tries} tries{clock}.", used, left)
-                        if part)
-    lines = [f"Rule Information{where}, round {msg.round}:" if msg.room else
-             "Rule Information:",
-             f"1. Number range: {msg.low} ~ {msg.high}",
-             f"2. Maximum try per player: {msg.tries}",
-             "3. You can leave the game by typing 'exit'."]
-    if msg.time_limit:
-        lines.append(f"4. A round ends for everyone {msg.time_limit} s after its first guess.")
-    lines += [part for part in (used, left) if part]
-    return "\n".join(lines)
+    lines = rules_line(msg, where) if brief else rules_lines(msg, where)
+    return (" " if brief else "\n").join(line for line in (*lines, used, left) if line)
+
+
+def rules_line(msg: wire.RoundStarted, where: str) -> list[str]:
+    clock = f"; a round lasts {msg.time_limit} s from its first guess" if msg.time_limit else ""
+    return [f"Round {msg.round}{where}: guess {msg.low} ~ {msg.high}, {msg.tries} tries{clock}."]
+
+
+def rules_lines(msg: wire.RoundStarted, where: str) -> list[str]:
+    title = f"Rule Information{where}, round {msg.round}:" if msg.room else "Rule Information:"
+    clock = f"4. A round ends for everyone {msg.time_limit} s after its first guess." \
+        if msg.time_limit else ""
+    return [title, f"1. Number range: {msg.low} ~ {msg.high}",
+            f"2. Maximum try per player: {msg.tries}",
+            "3. You can leave the game by typing 'exit'.", clock]
 
 
 def hint_text(msg: wire.Hint, mode: str | None) -> str:
@@ -92,6 +95,37 @@ def room_update_text(msg: wire.RoomUpdate) -> str:
     return f"* {msg.name} {msg.event} room {msg.room}"
 
 
+def chat_text(msg: wire.Chat) -> str:
+    where = "private" if msg.private else (msg.room or "lobby")
+    return f"[{where}] {msg.sender}: {msg.text}"
+
+
+def bye_text(msg: wire.Bye) -> str:
+    if msg.reason == "quit":
+        return f"You quit: {msg.message}."
+    return f"Disconnected by the server: {msg.message}"
+
+
+def identified_text(msg: wire.Identified) -> str:
+    kind = "logged in as" if msg.account else "playing as guest"
+    return f"Welcome, {msg.name}! ({kind} {msg.name})"
+
+
+def invited_text(msg: wire.Invited) -> str:
+    return (f"{msg.sender} invites you to {game_title(msg.game)}: type 'accept' (or y) to "
+            f"play, 'decline' (or n) to refuse, within {msg.seconds} s")
+
+
+# the line of each kind of message that reads the same for everyone
+PLAIN: dict[type[wire.Message], Callable[[Any], str]] = {
+    wire.RoomUpdate: room_update_text, wire.Chat: chat_text, wire.Bye: bye_text,
+    wire.Notice: lambda msg: f"[{msg.sender}] {msg.text}",
+    wire.Error: lambda msg: f"Error: {msg.message}", wire.Ok: lambda msg: msg.message,
+    wire.Identified: identified_text, wire.LeftGame: lambda msg: "You left the game.",
+    wire.Invited: invited_text, wire.InviteUpdate: lambda msg: msg.message,
+}
+
+
 def message_text(msg: wire.Message, me: str | None, mode: str | None,
                  brief: bool = False) -> str | None:
     """The line a player sees for a server message (None: nothing to show); ``brief``: the
@@ -102,49 +136,43 @@ def message_text(msg: wire.Message, me: str | None, mode: str | None,
         return hint_text(msg, mode)
     if isinstance(msg, wire.RoundEnded):
         return round_end_text(msg, me)
-    if isinstance(msg, wire.RoomUpdate):
-        return room_update_text(msg)
-    if isinstance(msg, wire.Chat):
-        where = "private" if msg.private else (msg.room or "lobby")
-        return f"[{where}] {msg.sender}: {msg.text}"
-    if isinstance(msg, wire.Notice):
-        return f"[{msg.sender}] {msg.text}"
-    if isinstance(msg, wire.Error):
-        return f"Error: {msg.message}"
-    if isinstance(msg, wire.Ok):
-        return msg.message
-    if isinstance(msg, wire.Bye):
-        return f"Disconnected by the server: {msg.message}"
-    if isinstance(msg, wire.Identified):
-        kind = "logged in as" if msg.account else "playing as guest"
-        return f"Welcome, {msg.name}! ({kind} {msg.name})"
-    if isinstance(msg, wire.LeftGame):
-        return "You left the game."
-    if isinstance(msg, wire.Invited):
-        return (f"{msg.sender} invites you to tic-tac-toe: type 'accept' (or y) to play, "
-                f"'decline' (or n) to refuse, within {msg.seconds} s")
-    if isinstance(msg, wire.InviteUpdate):
-        return msg.message
     if isinstance(msg, wire.Board):
         return board_text(msg)
     if isinstance(msg, wire.MatchEnded):
         return match_end_text(msg, me)
-    return None
+    plain = PLAIN.get(type(msg))
+    return None if plain is None else plain(msg)
+
+
+def game_title(name: str) -> str:
+    game = catalog.match_game(name)
+    return game.title if game is not None else name
 
 
 def board_text(msg: wire.Board) -> str:
-    """The tic-tac-toe board with the cells to type, whose turn it is, and the RTT."""
+    """The board with the moves to type, whose move it is, and the RTT."""
+    game = catalog.match_game(msg.game)
+    marks = game.marks if game is not None else ("X", "O")
     rtt = f"{msg.rtt_ms:.1f} ms" if msg.rtt_ms is not None else "-"
-    me = msg.x if msg.you == "X" else msg.o
-    lines = [f"tic-tac-toe #{msg.match_id}: {msg.x} (X) vs {msg.o} (O)    rtt: {rtt}"]
-    lines += ["    " + line for line in render(msg.board)]
-    if msg.turn is None:
-        pass
-    elif msg.turn == me:
-        lines.append(f"Your turn ({msg.you}): type a cell (1-9, b2 or 2,3); 'resign' concedes.")
-    else:
-        lines.append(f"{msg.turn}'s turn: waiting...")
-    return "\n".join(lines)
+    lines = [f"{game_title(msg.game)}: {msg.x} ({marks[0]}) vs {msg.o} ({marks[1]})    "
+             f"rtt: {rtt}"]
+    drawing = game.render(msg.board) if game is not None else [
+        msg.board[r * msg.columns:(r + 1) * msg.columns] for r in range(msg.rows)]
+    lines += ["    " + line for line in drawing]
+    me = msg.x if msg.you == marks[0] else msg.o
+    how = f"type {game.move_help}" if game is not None else "type your move"
+    lines.append(whose_move(msg, me, how))
+    return "\n".join(line for line in lines if line)
+
+
+def whose_move(msg: wire.Board, me: str, how: str) -> str:
+    if msg.turn == me or (msg.turn is None and me in msg.waiting):
+        return f"Your move ({msg.you}): {how}; 'resign' concedes."
+    if msg.turn is not None:
+        return f"{msg.turn}'s move: waiting..."
+    if msg.waiting:
+        return f"Waiting for {' and '.join(msg.waiting)} to choose..."
+    return ""
 
 
 def match_end_text(msg: wire.MatchEnded, me: str | None) -> str:

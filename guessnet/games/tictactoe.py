@@ -1,8 +1,8 @@
-"""Tic-tac-toe rules and a perfect opponent.
+"""Tic-tac-toe rules and a perfect opponent, on the match games' seam (``games.base``).
 
 Theory of operation
 -------------------
-A ``Match`` is a board of nine cells, numbered 1-9 row by row::
+A ``TicTacToeState`` is a board of nine cells, numbered 1-9 row by row::
 
      1 | 2 | 3          a1 | b1 | c1
      4 | 5 | 6    or    a2 | b2 | c2
@@ -14,7 +14,7 @@ A ``Match`` is a board of nine cells, numbered 1-9 row by row::
 * ``move(player, cell)``: in ``playing``, by the player whose turn it is, on a free cell given as
   ``1``-``9``, ``b2`` (column letter, row digit) or ``2,3`` / ``2 3`` (row, column).  Anything
   else raises ``MoveRejected`` and changes nothing.  Three in a row wins; a full board draws.
-* ``resign(player)`` / ``forfeit(player)``: in ``playing``, by either player; the other wins.
+* ``resign(player, how)``: in ``playing``, by either player; the other wins.
 
 ``best_move`` is a minimax player (with memoised positions) that never loses.  The module does
 no I/O, reads no clock and starts no threads.
@@ -24,16 +24,13 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
+
+from guessnet.games.matchgame import MatchGame, MatchMove, MatchState, MoveRejected
 
 LINES = ((0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6))
 _ROW_COL = re.compile(r"\s*([1-3])\s*[, ]\s*([1-3])\s*")
 _LETTER_ROW = re.compile(r"\s*([a-cA-C])\s*([1-3])\s*")
-
-
-class MoveRejected(Exception):
-    """A move the rules refuse; the message says why.  The match is unchanged."""
 
 
 def parse_cell(text: str) -> int:
@@ -56,69 +53,56 @@ def winner_of(board: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class TicMove:
-    player: str
-    mark: str
-    cell: int  # 1-9
-
-
 @dataclass
-class Match:
-    x: str
-    o: str
-    board: str = " " * 9
-    state: Literal["playing", "won", "draw"] = "playing"
-    winner: str | None = None
-    how: str = ""
-    moves: list[TicMove] = field(default_factory=list)
+class TicTacToeState(MatchState):
+    """A tic-tac-toe match (``first`` plays X and moves first)."""
+
+    cells: str = " " * 9
 
     @property
-    def turn(self) -> str | None:
-        """Whose move it is (a player name), None when the match is over."""
+    def board(self) -> str:
+        return self.cells
+
+    @property
+    def waiting_for(self) -> tuple[str, ...]:
         if self.state != "playing":
-            return None
-        return self.x if self.board.count("X") == self.board.count("O") else self.o
+            return ()
+        return (self.first if self.cells.count("X") == self.cells.count("O") else self.second,)
 
-    def mark_of(self, player: str) -> Literal["X", "O"]:
-        if player == self.x:
-            return "X"
-        if player == self.o:
-            return "O"
-        raise MoveRejected(f"{player} is not playing in this match")
-
-    def other(self, player: str) -> str:
-        return self.o if self.mark_of(player) == "X" else self.x
-
-    def move(self, player: str, cell_text: str) -> None:
-        mark = self.mark_of(player)
-        if self.state != "playing":
-            raise MoveRejected("the match is over")
-        if self.turn != player:
-            raise MoveRejected(f"not your turn: waiting for {self.turn}")
-        cell = parse_cell(cell_text)
-        if self.board[cell] != " ":
+    def move(self, player: str, text: str) -> None:
+        mark = self.check_turn(player)
+        cell = parse_cell(text)
+        if self.cells[cell] != " ":
             raise MoveRejected(f"cell {cell + 1} is taken: choose a free cell")
-        self.board = self.board[:cell] + mark + self.board[cell + 1:]
-        self.moves.append(TicMove(player=player, mark=mark, cell=cell + 1))
-        if winner_of(self.board):
+        self.cells = self.cells[:cell] + mark + self.cells[cell + 1:]
+        self.moves.append(MatchMove(player=player, mark=mark, square=cell + 1))
+        if winner_of(self.cells):
             self.state, self.winner, self.how = "won", player, "three in a row"
-        elif " " not in self.board:
+        elif " " not in self.cells:
             self.state, self.how = "draw", "board full"
 
-    @property
-    def result(self) -> Literal["won", "draw"]:
-        """How the finished match ended (``MoveRejected`` while it is still played)."""
-        if self.state == "playing":
-            raise MoveRejected("the match is still being played")
-        return self.state
 
-    def resign(self, player: str, how: str = "resigned") -> None:
-        """``player`` gives up (``how``: resigned, disconnected, ...); the other one wins."""
-        self.mark_of(player)
-        if self.state != "playing":
-            raise MoveRejected("the match is over")
-        self.state, self.winner, self.how = "won", self.other(player), f"{player} {how}"
+class TicTacToe(MatchGame):
+    """Tic-tac-toe against another player or the server's perfect player."""
+
+    name = "tictactoe"
+    title = "tic-tac-toe"
+    rows = columns = 3
+    move_help = "a cell: 1-9, a column and row like b2, or row,column like 2,3"
+    bot_promise = "it never loses"
+
+    def new(self, first: str, second: str) -> TicTacToeState:
+        return TicTacToeState(first, second)
+
+    def bot_move(self, state: MatchState, player: str) -> str:
+        return str(best_move(state.board, state.mark_of(player)))
+
+    def render(self, board: str) -> list[str]:
+        return render(board)
+
+
+GAME = TicTacToe()
+TicTacToeState.game = GAME
 
 
 @functools.cache

@@ -52,12 +52,14 @@ class Deliver(ControlMessage):
 
 @dataclass(frozen=True)
 class MatchInvite(ControlMessage):
-    """``sender`` (session ``sender_owner``) invites ``to``, a player of the receiver."""
+    """``sender`` (session ``sender_owner``) invites ``to``, a player of the receiver, to a
+    match of ``game``."""
 
-    KIND = "ttt_invite"
+    KIND = "match_invite"
     to: str
     sender: str
     sender_owner: str
+    game: str
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class MatchAnswer(ControlMessage):
     """``invitee`` answered ``inviter``'s invitation; on acceptance the inviter's process
     hosts the match and reaches the invitee at ``invitee_owner``."""
 
-    KIND = "ttt_answer"
+    KIND = "match_answer"
     inviter: str
     invitee: str
     invitee_owner: str
@@ -77,7 +79,7 @@ class MatchAnswer(ControlMessage):
 class MatchCancel(ControlMessage):
     """The invitation to ``invitee`` ended without a match (``outcome`` says how)."""
 
-    KIND = "ttt_cancel"
+    KIND = "match_cancel"
     invitee: str
     outcome: InviteOutcome
     message: str
@@ -85,11 +87,13 @@ class MatchCancel(ControlMessage):
 
 @dataclass(frozen=True)
 class MatchSeat(ControlMessage):
-    """``player`` now plays in a match hosted by ``host`` (None: in no match any more)."""
+    """``player`` now plays in a match of ``game`` (its title) hosted by ``host`` (None: in no
+    match any more)."""
 
-    KIND = "ttt_seat"
+    KIND = "match_seat"
     player: str
     host: str | None
+    game: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,7 @@ class MatchOp(ControlMessage):
     """To the host: ``player`` moved to ``cell`` (``op`` move) or left (``op`` resign,
     ``how`` says why)."""
 
-    KIND = "ttt_op"
+    KIND = "match_op"
     player: str
     op: str
     cell: str = ""

@@ -7,7 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from guessnet.games.catalog import BOARDS
+from guessnet.games import catalog
+from guessnet.games.matchgame import MatchMove
 from guessnet.services.errors import Refused
 from guessnet.storage.base import Store
 from guessnet.support.logs import clock_text, escape
@@ -17,10 +18,12 @@ SendTable = Callable[[str, list[str], list[list[Any]]], None]
 
 
 def send_leaders(send_table: SendTable, store: Store, game: str | None) -> None:
-    if game is not None and game not in BOARDS:
+    boards = catalog.boards()
+    if game is not None and game not in boards:
         raise Refused("bad_game", f"no leaderboard {escape(game, 16)!r}: "
-                      f"choose one of {', '.join(BOARDS)}")
-    boards = BOARDS if game is None else (game,)
+                      f"choose one of {', '.join(boards)}")
+    if game is not None:
+        boards = (game,)
     rows = [[board, i, r.player, r.wins, r.played, r.best or "-", f"{r.win_rate:.0%}"]
             for board in boards
             for i, r in enumerate(store.leaders(board, 10), 1)]
@@ -49,21 +52,14 @@ def send_replay(send_table: SendTable, store: Store, game_id: int) -> None:
     moves = record["moves"]
     rows = [[i, time.strftime("%H:%M:%S", time.localtime(m["at"])), m["player"], m["move"],
              m["result"]] for i, m in enumerate(moves, 1)]
-    if record["game"] == "tictactoe":  # the board after each move, row by row
-        for row, board in zip(rows, boards_after(moves), strict=True):
-            row.append(board)
-        send_table(title, ["#", "time", "player", "cell", "mark", "board after"], rows)
+    game = catalog.match_game(str(record["game"])) if record["game"] != "guess" else None
+    if game is not None:  # the board after each move, row by row
+        played = [MatchMove(str(m["player"]), str(m["result"]), int(m["move"]))
+                  for m in moves if isinstance(m.get("move"), int)]
+        for row, move, board in zip(rows, played, game.boards_after(played), strict=False):
+            row[3] = game.move_text(move.square)
+            row.append("|".join(board[r * game.columns:(r + 1) * game.columns].replace(" ", ".")
+                                for r in range(game.rows)))
+        send_table(title, ["#", "time", "player", game.move_name, "mark", "board after"], rows)
         return
     send_table(title, ["#", "time", "player", "move", "result"], rows)
-
-
-def boards_after(moves: list[dict[str, Any]]) -> list[str]:
-    """A tic-tac-toe board after each move, as ``X.O|.X.|..O`` (cells are 1-9)."""
-    cells = ["."] * 9
-    boards = []
-    for move in moves:
-        cell = move["move"]
-        if isinstance(cell, int) and 1 <= cell <= 9:
-            cells[cell - 1] = str(move["result"])[:1]
-        boards.append("|".join("".join(cells[r * 3:r * 3 + 3]) for r in range(3)))
-    return boards

@@ -1,4 +1,4 @@
-"""Tic-tac-toe invitations, between players of any processes.
+"""Invitations to a match of any match game, between players of any processes.
 
 An invitation lives ``INVITE_SECONDS``; it ends when answered, when it times out, or when either
 side leaves, and both sides are told why.  An accepted one starts a match (``Matches``) on the
@@ -12,6 +12,8 @@ import threading
 import time
 
 from guessnet import wire
+from guessnet.games import catalog
+from guessnet.games.matchgame import MatchGame
 from guessnet.services.channels import Channels
 from guessnet.services.control import Control, MatchAnswer, MatchCancel, MatchInvite
 from guessnet.services.errors import Refused
@@ -56,7 +58,7 @@ class Invitations:
                 if invitation.invitee is old:
                     invitation.invitee = new
 
-    def invite(self, inviter: LocalSeat, target: str) -> None:
+    def invite(self, inviter: LocalSeat, target: str, game: MatchGame) -> None:
         me = name_of(inviter)
         if target.casefold() == me.casefold():
             raise Refused("self_invite", "you cannot invite yourself: invite another player")
@@ -79,33 +81,38 @@ class Invitations:
             if other.casefold() in self._invites:
                 raise Refused("busy", f"{other} is answering another invitation")
             self._invites[other.casefold()] = Invitation(
-                inviter, invitee, time.monotonic() + INVITE_SECONDS)
+                inviter, invitee, time.monotonic() + INVITE_SECONDS, game)
         if isinstance(invitee, RemoteSeat):
-            self._seats.send(invitee.owner, MatchInvite(to=other, sender=me,
-                                                  sender_owner=self._seats.owner(inviter)))
+            self._seats.send(invitee.owner, MatchInvite(
+                to=other, sender=me, sender_owner=self._seats.owner(inviter), game=game.name))
         else:
-            invitee.send(wire.Invited(sender=me, seconds=INVITE_SECONDS))
+            invitee.send(wire.Invited(sender=me, seconds=INVITE_SECONDS, game=game.name))
         inviter.send(wire.InviteUpdate(
-            other=other, outcome="sent",
-            message=f"invitation sent to {other}; waiting up to {INVITE_SECONDS} s"))
-        self._channels.admin_event("invite", f"{me} invited {other} to tic-tac-toe")
+            other=other, outcome="sent", message=f"invitation to {game.title} sent to {other}; "
+            f"waiting up to {INVITE_SECONDS} s"))
+        self._channels.admin_event("invite", f"{me} invited {other} to {game.title}")
 
 
     def _on_remote_invite(self, msg: MatchInvite) -> None:
         """Another process's player invites one of ours."""
         invitee = self._seats.local(msg.to)
         inviter = self._seats.remote(msg.sender, msg.sender_owner)
+        game = catalog.match_game(msg.game)
         if invitee is None or invitee.name is None:
+            return
+        if game is None:  # a process with a game this one does not offer
+            self._answer_remote(inviter, invitee.name, False,
+                                f"{invitee.name}'s server does not offer {msg.game}")
             return
         with self._lock:
             taken = self._matches.busy(invitee.name) or invitee.name.casefold() in self._invites
             if not taken:
                 self._invites[invitee.name.casefold()] = Invitation(
-                    inviter, invitee, time.monotonic() + INVITE_SECONDS)
+                    inviter, invitee, time.monotonic() + INVITE_SECONDS, game)
         if taken:
             self._answer_remote(inviter, invitee.name, False, f"{invitee.name} is busy")
             return
-        invitee.send(wire.Invited(sender=inviter.name, seconds=INVITE_SECONDS))
+        invitee.send(wire.Invited(sender=inviter.name, seconds=INVITE_SECONDS, game=game.name))
 
 
     def _answer_remote(self, inviter: RemoteSeat, invitee: str, accept: bool,
@@ -123,8 +130,9 @@ class Invitations:
             raise Refused("no_invite", "there is no invitation to answer")
         inviter = invitation.inviter
         outcome: wire.InviteOutcome = "accepted" if accept else "declined"
-        message = f"{me} accepted: {inviter.name} plays X" if accept else \
-            f"{me} declined the invitation"
+        game = invitation.game
+        message = f"{me} accepted: {inviter.name} plays {game.marks[0]}" if accept else \
+            f"{me} declined the invitation to {game.title}"
         if accept:
             invitee.to_lobby()
         if isinstance(inviter, RemoteSeat):  # the match will be hosted by the inviter's side
@@ -135,7 +143,7 @@ class Invitations:
         self._tell_end(invitation, outcome, message)
         if accept:
             inviter.to_lobby()
-            self._matches.start_match(inviter, invitee)
+            self._matches.start_match(game, inviter, invitee)
 
 
     def _on_remote_answer(self, msg: MatchAnswer) -> None:
@@ -152,7 +160,8 @@ class Invitations:
                                            message=msg.message))
         if msg.accept and msg.invitee_owner:
             inviter.to_lobby()
-            self._matches.start_match(inviter, self._seats.remote(msg.invitee, msg.invitee_owner))
+            self._matches.start_match(invitation.game, inviter,
+                                      self._seats.remote(msg.invitee, msg.invitee_owner))
 
 
     def _on_remote_cancel(self, msg: MatchCancel) -> None:

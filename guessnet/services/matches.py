@@ -1,9 +1,12 @@
-"""Tic-tac-toe matches: between players of any processes, or against the bot.
+"""Two-player matches of any match game (``games.base``): between players of any processes, or
+against the server's player.
 
-The server owns every board: a client only names a cell, and ``games.tictactoe`` decides.  A
-match starts from an accepted invitation (``guessnet.invitations``) or ``play tictactoe``
-(against the bot).  A player in a match who disconnects loses it once the reconnect grace
-period is over.
+The server owns every board: a client only says its move, and the game's rules decide.  A match
+starts from an accepted invitation (``services.invitations``) or ``play GAME`` (against the
+server).  Nothing here knows a game: whose move it is (one player, or both in a simultaneous
+game), what is legal, what the board shows and what the server's player answers are the
+``MatchState``'s and the ``MatchGame``'s.  A player in a match who disconnects loses it once the
+reconnect grace period is over.
 
 Across processes (Redis): the match lives on the inviter's process, the *host*.  A player on
 another process is a ``RemoteSeat`` there: what the host sends it goes out by name through the
@@ -20,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from guessnet import wire
-from guessnet.games.tictactoe import Match, MoveRejected, best_move
+from guessnet.games.matchgame import MatchGame, MoveRejected
 from guessnet.services.channels import Channels
 from guessnet.services.control import Control, MatchOp, MatchSeat
 from guessnet.services.errors import Refused
@@ -55,30 +58,32 @@ class Matches:
         live = self.match_of(name)
         if live is None:
             return None
-        rules = live.rules
-        return {"id": live.match_id, "x": rules.x, "o": rules.o, "board": rules.board,
-                "turn": rules.turn}
+        rules, game = live.rules, live.rules.game
+        return {"id": live.match_id, "game": game.name, "title": game.title,
+                "rows": game.rows, "columns": game.columns, "x": rules.first,
+                "o": rules.second, "board": rules.board, "turn": rules.turn}
 
     def busy(self, name: str) -> bool:
         key = name.casefold()
         with self._lock:
             return key in self._matches or key in self._hosted_elsewhere
 
-    # ------------------------------------------------------------------ invitations
-
     # ------------------------------------------------------------------ matches
 
-    def start_match(self, x: LocalSeat, o: Seat | None) -> LiveMatch:
+    def start_match(self, game: MatchGame, x: LocalSeat, o: Seat | None) -> LiveMatch:
+        """A match of ``game``: ``x`` has the first mark, ``o`` the second (None: the
+        server plays it)."""
         x_name = name_of(x)
         o_name = o.name if o is not None and o.name else BOT
-        live = LiveMatch(next(self._ids), Match(x=x_name, o=o_name), {x_name: x, o_name: o})
+        live = LiveMatch(next(self._ids), game.new(x_name, o_name), {x_name: x, o_name: o})
         with self._lock:
             for name, seat in live.seats.items():
                 if seat is not None:  # not the bot
                     self._matches[name.casefold()] = live
         self._seat_state(live, x, True)
-        self._channels.admin_event("match", f"tic-tac-toe match #{live.match_id}: {x_name} "
-                                   f"(X) vs {o_name} (O)")
+        self._channels.admin_event("match", f"{live.label}: {x_name} ({game.marks[0]}) vs "
+                                   f"{o_name} ({game.marks[1]})")
+        self._bot_moves(live)  # a simultaneous game: the server's player chooses at once
         self._show(live, None)
         return live
 
@@ -88,10 +93,11 @@ class Matches:
         for name, seat in live.seats.items():
             if isinstance(seat, RemoteSeat):
                 owner = self._seats.locate(name) or seat.owner
-                self._seats.send(owner, MatchSeat(player=name, host=host if playing else None))
+                self._seats.send(owner, MatchSeat(player=name, host=host if playing else None,
+                                                  game=live.rules.game.title))
             elif seat is not None:
                 if playing:
-                    seat.enter_match()
+                    seat.enter_match(live.rules.game.title)
                 else:
                     seat.leave_match()
 
@@ -105,15 +111,15 @@ class Matches:
             else:
                 self._hosted_elsewhere.pop(player.name.casefold(), None)
         if msg.host:
-            player.enter_match()
+            player.enter_match(msg.game)
         else:
             player.leave_match()
 
-    def play_bot(self, player: LocalSeat) -> None:
+    def play_bot(self, player: LocalSeat, game: MatchGame) -> None:
         if self.busy(name_of(player)):
             raise Refused("busy", "finish your match first ('resign' concedes)")
         player.to_lobby()
-        self.start_match(player, None)
+        self.start_match(game, player, None)
 
     def _forward(self, player: LocalSeat, op: str, **fields: Any) -> bool:
         """Send ``player``'s action to the process hosting their match; False if none."""
@@ -139,31 +145,38 @@ class Matches:
         except Refused as exc:
             seat.send(wire.Error(code=exc.code, message=str(exc)))
 
-    def move(self, player: Seat, cell: str) -> None:
+    def move(self, player: Seat, text: str) -> None:
         name = name_of(player)
         live = self.match_of(name)
         if live is None:
-            if not isinstance(player, RemoteSeat) and self._forward(player, "move", cell=cell):
+            if not isinstance(player, RemoteSeat) and self._forward(player, "move", cell=text):
                 return
-            raise Refused("not_playing", "you are not in a tic-tac-toe match: 'invite NAME' or "
-                          "'play tictactoe'")
+            raise Refused("not_playing", "you are not in a match: 'invite NAME' or 'play GAME' "
+                          "starts one ('help' lists the games)")
         with self._lock:
             try:
-                live.rules.move(name, cell)
+                live.rules.move(name, text)
             except MoveRejected as exc:
                 raise Refused("rejected", str(exc)) from None
             live.times.append(time.time())
-            last = live.rules.moves[-1].cell
-            if live.rules.state == "playing" and live.against_bot:
-                reply = best_move(live.rules.board, live.rules.mark_of(BOT))
-                live.rules.move(BOT, str(reply))
-                live.times.append(time.time())
-                last = reply
+            last = live.rules.moves[-1].square
+            if self._bot_moves(live):
+                last = live.rules.moves[-1].square
         self._show(live, last)
         if live.rules.state != "playing":
             self._finish(live)
         else:
             self._seats.publish(live)  # the new board, for every process's scoreboard
+
+    def _bot_moves(self, live: LiveMatch) -> bool:
+        """The server's player moves while it is its move; True if it did."""
+        moved = False
+        rules = live.rules
+        while live.against_bot and rules.state == "playing" and BOT in rules.waiting_for:
+            rules.move(BOT, rules.game.bot_move(rules, BOT))
+            live.times.append(time.time())
+            moved = True
+        return moved
 
     def resign(self, player: Seat, how: str = "resigned") -> None:
         """``player`` concedes (or left: ``how`` says so); the other side wins."""
@@ -173,7 +186,7 @@ class Matches:
             if not isinstance(player, RemoteSeat) and self._forward(player, "resign", how=how):
                 return
             if how == "resigned":
-                raise Refused("not_playing", "you are not in a tic-tac-toe match")
+                raise Refused("not_playing", "you are not in a match")
             return
         with self._lock:
             if live.rules.state != "playing":
@@ -215,9 +228,11 @@ class Matches:
             if seat is None or (only is not None and seat is not only):
                 continue
             rtt = None if isinstance(seat, RemoteSeat) else seat.conn.rtt
+            game = rules.game
             seat.send(wire.Board(
-                match_id=live.match_id, x=rules.x, o=rules.o, board=rules.board, turn=rules.turn,
-                you=rules.mark_of(name), last=last,
+                match_id=live.match_id, game=game.name, x=rules.first, o=rules.second,
+                board=rules.board, rows=game.rows, columns=game.columns, turn=rules.turn,
+                waiting=rules.waiting_for, you=rules.mark_of(name), last=last,
                 rtt_ms=round(rtt * 1000, 1) if rtt is not None else None))
 
     def _finish(self, live: LiveMatch) -> None:
@@ -226,10 +241,10 @@ class Matches:
             for name in live.seats:
                 if self._matches.get(name.casefold()) is live:
                     del self._matches[name.casefold()]
-        recorded = self._record(match_record(live), f"tic-tac-toe match #{live.match_id}")
-        ended = wire.MatchEnded(match_id=live.match_id, outcome=rules.result,
-                                    winner=rules.winner, how=rules.how,
-                                    game_id=recorded.game_id)
+        recorded = self._record(match_record(live), live.label)
+        ended = wire.MatchEnded(match_id=live.match_id, game=rules.game.name,
+                                outcome=rules.result, winner=rules.winner, how=rules.how,
+                                game_id=recorded.game_id)
         # Seats are freed before the end is shown: a player who reads "match ended" and at
         # once asks for another game must find itself free, also on another process (both
         # go over the same bus channel, in this order).
@@ -243,8 +258,8 @@ class Matches:
                 if recorded.note is not None:
                     seat.send(wire.Notice(text=recorded.note))
         result = f"won by {rules.winner} ({rules.how})" if rules.winner else "a draw"
-        self._channels.admin_event("match", f"tic-tac-toe match #{live.match_id} {rules.x} vs "
-                                   f"{rules.o}: {result}")
+        self._channels.admin_event("match", f"{live.label} {rules.first} vs {rules.second}: "
+                                   f"{result}")
 
 
 def name_of(seat: Seat) -> str:

@@ -50,8 +50,8 @@ class Member(Listener, Protocol):
     def to_lobby(self) -> None:
         """Leave a guessing game, if in one, telling the player."""
 
-    def enter_match(self) -> None:
-        """The player now plays a tic-tac-toe match."""
+    def enter_match(self, game: str) -> None:
+        """The player now plays a match of ``game`` (its title)."""
 
     def leave_match(self) -> None:
         """The player's match ended: back to the lobby."""

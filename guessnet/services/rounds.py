@@ -59,7 +59,7 @@ def with_results(store: Store, record: dict[str, Any]) -> dict[str, Any]:
         moved[move["player"]] = moved.get(move["player"], 0) + 1
     if "seated" in record:
         moved = {name: count for name, count in moved.items() if name in record["seated"]}
-    board = "tictactoe" if record["game"] == "tictactoe" else record["mode"]
+    board = record["mode"] if record["game"] == "guess" else record["game"]
     accounts = store.accounts_among(moved)
     return dict(record, results=[
         {"player": player, "board": board, "won": player == record["winner"],

@@ -1,4 +1,4 @@
-"""Who sits at a tic-tac-toe match or invitation, and the history record of a match."""
+"""Who sits at a match or an invitation, and the history record of a match."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from guessnet import wire
-from guessnet.games.tictactoe import Match
+from guessnet.games.matchgame import MatchGame, MatchState
 from guessnet.services.channels import Channels
 from guessnet.services.control import Control, ControlMessage, split_owner
 from guessnet.services.registry import Member, Registry
@@ -39,12 +39,13 @@ class Invitation:
     inviter: Seat
     invitee: Seat
     expires: float
+    game: MatchGame
 
 
 @dataclass
 class LiveMatch:
     match_id: int
-    rules: Match
+    rules: MatchState
     seats: dict[str, Seat | None]  # name -> seat (None: the bot)
     started: float = field(default_factory=time.time)
     times: list[float] = field(default_factory=list)
@@ -53,17 +54,22 @@ class LiveMatch:
     def against_bot(self) -> bool:
         return any(s is None for s in self.seats.values())
 
+    @property
+    def label(self) -> str:
+        """How logs and admins name it: ``connect-four match #3``."""
+        return f"{self.rules.game.title} match #{self.match_id}"
+
 
 def match_record(live: LiveMatch) -> dict[str, Any]:
     """The history record of a finished match, keyed like a round (``records.with_results``
     adds the results of the seated accounts)."""
     rules = live.rules
     return {
-        "game": "tictactoe", "mode": "bot" if live.against_bot else "match", "room": None,
-        "key": f"match/{rules.x}/{rules.o}/{live.started!r}",
-        "started": live.started, "ended": time.time(), "players": [rules.x, rules.o],
+        "game": rules.game.name, "mode": "bot" if live.against_bot else "match", "room": None,
+        "key": f"match/{rules.first}/{rules.second}/{live.started!r}",
+        "started": live.started, "ended": time.time(), "players": [rules.first, rules.second],
         "seated": [name for name, seat in live.seats.items() if seat is not None],
-        "moves": [{"at": at, "player": m.player, "move": m.cell, "result": m.mark}
+        "moves": [{"at": at, "player": m.player, "move": m.square, "result": m.mark}
                   for m, at in zip(rules.moves, live.times, strict=False)],
         "outcome": rules.state, "winner": rules.winner, "how": rules.how,
     }

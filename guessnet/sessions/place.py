@@ -4,10 +4,10 @@ Theory of operation
 -------------------
 A connection starts ``ANONYMOUS``.  Taking a name (guest, account or resume) puts it in the
 ``LOBBY``; from there it plays a single-player game (``SINGLE``), a multiplayer room (``ROOM``)
-or a tic-tac-toe match (``MATCH``), and comes back to the ``LOBBY``.  A guessing game may be
-switched for another directly; a match must end first.  ``logout`` goes back to ``ANONYMOUS``
-from anywhere.  Any other move raises ``PlaceError`` (a bug of ours, not the player's: the
-handlers refuse what the player may not do before they move).
+or a two-player match of any game (``MATCH``), and comes back to the ``LOBBY``.  A guessing
+game may be switched for another directly; a match must end first.  ``logout`` goes back to
+``ANONYMOUS`` from anywhere.  Any other move raises ``PlaceError`` (a bug of ours, not the
+player's: the handlers refuse what the player may not do before they move).
 """
 
 from __future__ import annotations
@@ -20,13 +20,7 @@ class Place(enum.Enum):
     LOBBY = "lobby"
     SINGLE = "single"
     ROOM = "multi"
-    MATCH = "tictactoe"
-
-    @property
-    def mode(self) -> str | None:
-        """The game mode of the wire protocol (``single``, ``multi``, ``tictactoe``), or
-        None outside a game."""
-        return self.value if self in GAMES else None
+    MATCH = "match"
 
 
 GAMES = frozenset({Place.SINGLE, Place.ROOM, Place.MATCH})

@@ -62,6 +62,7 @@ class PlayerSession(Session):
         self.place = Place.ANONYMOUS
         self.room: str | None = None
         self.single: GuessRoom | None = None
+        self.match_title = ""  # the game of the match the player is in (presence shows it)
         self.token_hash: str | None = None
         self.transferred = False  # a resumed session took over everything
         self.abandoned = False    # the seat was released
@@ -79,7 +80,7 @@ class PlayerSession(Session):
         if self.place is Place.ROOM:
             return f"room {self.room}"
         if self.place is Place.MATCH:
-            return "tic-tac-toe"
+            return self.match_title
         return str(self.place.value)
 
     def need_name(self) -> str:
@@ -88,9 +89,10 @@ class PlayerSession(Session):
                           "'register NAME' or 'login NAME'")
         return self.name
 
-    def enter_match(self) -> None:
+    def enter_match(self, game: str) -> None:
         with self._lock:
             self.move_to(Place.MATCH)
+            self.match_title = game
         self.services.registry.publish_presence(self)
 
     def leave_match(self) -> None:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from guessnet.games.catalog import BOARDS
+from guessnet.games import catalog
 from guessnet.games.guess import GuessRoom
 from guessnet.services.registry import Registry
 from guessnet.services.rooms import Rooms
@@ -41,6 +41,13 @@ def leader_view(rows: list[LeaderRow]) -> list[JSONDict]:
             for r in rows]
 
 
+def board_titles() -> dict[str, str]:
+    """Each leaderboard's title on the page (the games' own, from the catalog)."""
+    titles = {"single": "Single player", "multi": "Rooms"}
+    titles.update({name: game.title.capitalize() for name, game in catalog.MATCH_GAMES.items()})
+    return titles
+
+
 def snapshot(rooms: list[GuessRoom], sessions: list[JSONDict], rounds: list[JSONDict],
              leaders: dict[str, list[LeaderRow]], now: float) -> JSONDict:
     """What the scoreboard shows (see the module docstring)."""
@@ -49,13 +56,15 @@ def snapshot(rooms: list[GuessRoom], sessions: list[JSONDict], rounds: list[JSON
         match = session.get("match")
         if isinstance(match, dict):
             matches[(str(session.get("instance")), int(match["id"]))] = {
-                "x": match["x"], "o": match["o"], "board": match["board"], "turn": match["turn"]}
+                key: match.get(key) for key in ("game", "title", "rows", "columns", "x", "o",
+                                                "board", "turn")}
     return {
         "online": sum(1 for s in sessions if s.get("name")),
         "rooms": [room_view(r, now) for r in sorted(rooms, key=lambda r: r.name.casefold())
                   if r.mode == "multi"],
         "rounds": rounds,
         "leaders": {board: leader_view(rows) for board, rows in leaders.items()},
+        "titles": board_titles(),
         "matches": [matches[key] for key in sorted(matches)],
     }
 
@@ -119,7 +128,8 @@ class Scoreboard:
         games = self._store.count_games()
         if games != self._games:
             self._rounds = self._recent_rounds()
-            self._leaders = {board: self._store.leaders(board, LEADERS) for board in BOARDS}
+            self._leaders = {board: self._store.leaders(board, LEADERS)
+                             for board in catalog.boards()}
             self._games = games
         return snapshot(self._rooms.live_rooms(), self._registry.sessions(), self._rounds,
                         self._leaders, self._clock())

@@ -128,7 +128,8 @@ class Logout(Message, wire="logout"):
 
 
 class Play(Message, wire="play"):
-    """Enter a game: ``mode`` is ``single`` or ``multi``; ``room`` names the multiplayer room."""
+    """Enter a game: ``mode`` is ``single`` or ``multi`` (``room`` names the multiplayer room),
+    or the name of a match game (``tictactoe``, ...) to play against the server."""
     mode: str = field(metadata={"max_len": 16})
     room: str | None = field(default=None, metadata={"max_len": NAME_MAX * 4})
 
@@ -169,8 +170,9 @@ class Replay(Message, wire="replay"):
 
 
 class Invite(Message, wire="invite"):
-    """Challenge a player to tic-tac-toe."""
+    """Challenge a player to a match of ``game``."""
     to: str = field(metadata=name_field)
+    game: str = field(default="tictactoe", metadata={"max_len": 16})
 
 
 class InviteReply(Message, wire="invite_reply"):
@@ -179,12 +181,13 @@ class InviteReply(Message, wire="invite_reply"):
 
 
 class Move(Message, wire="move"):
-    """A tic-tac-toe move: ``1``-``9``, ``b2`` (column, row) or ``2,3`` (row, column)."""
+    """A move in the current match, as typed (the game says how: for tic-tac-toe a cell,
+    ``1``-``9``, ``b2`` or ``2,3``)."""
     cell: str = field(metadata={"max_len": 10})
 
 
 class Resign(Message, wire="resign"):
-    """Concede the current tic-tac-toe match."""
+    """Concede the current match."""
 
 
 # -- admin -> server
@@ -312,9 +315,11 @@ class Table(Message, wire="table"):
 
 
 class Invited(Message, wire="invited"):
-    """Someone challenges the receiver; answer with ``invite_reply`` within ``seconds``."""
+    """Someone challenges the receiver to a match of ``game``; answer with ``invite_reply``
+    within ``seconds``."""
     sender: str = field(metadata=name_field)
     seconds: int
+    game: str = field(default="tictactoe", metadata={"max_len": 16})
 
 
 class InviteUpdate(Message, wire="invite_update"):
@@ -326,15 +331,22 @@ class InviteUpdate(Message, wire="invite_update"):
 
 
 class Board(Message, wire="board"):
-    """The tic-tac-toe board after every move: ``board`` is 9 characters of ``X``, ``O`` or
-    space, row by row; ``turn`` names who moves next (null when over); ``you`` is the
-    receiver's mark; ``rtt_ms`` the receiver's last measured round-trip time."""
+    """A match's board after every move.  ``game`` names the game; ``board`` is
+    ``rows * columns`` characters, row by row from the top: a player's mark or a space;
+    ``x`` and ``o`` are the players of the first and second mark; ``turn`` names who moves
+    next (null when the match is over, or in a game where both choose at once: then
+    ``waiting`` lists who has still to choose); ``you`` is the receiver's mark; ``last`` the
+    square (1 = top left) of the last move; ``rtt_ms`` the receiver's round-trip time."""
     match_id: int
     x: str = field(metadata=name_field)
     o: str = field(metadata=name_field)
-    board: str = field(metadata={"max_len": 9})
+    board: str = field(metadata={"max_len": 64})
     turn: str | None = field(metadata=name_field)
-    you: Literal["X", "O"]
+    you: str = field(metadata={"max_len": 1})
+    game: str = field(default="tictactoe", metadata={"max_len": 16})
+    rows: int = field(default=3, metadata={"min": 1, "max": 8})
+    columns: int = field(default=3, metadata={"min": 1, "max": 8})
+    waiting: tuple[str, ...] = ()
     last: int | None = None
     rtt_ms: float | None = None
 
@@ -346,6 +358,7 @@ class MatchEnded(Message, wire="match_ended"):
     winner: str | None = field(metadata=name_field)
     how: str = field(metadata={"max_len": 200})
     game_id: int | None = None
+    game: str = field(default="tictactoe", metadata={"max_len": 16})
 
 
 # -- server -> admin

@@ -13,10 +13,8 @@ from guessnet.sessions.place import GUESSING, Place
 from guessnet.sessions.player_session import PlayerSession
 from guessnet.sessions.session import Handler
 from guessnet.storage.base import ADMIN_CHANNEL, PLAYERS_CHANNEL, Transition, room_channel
-from guessnet.support.logs import escape
 from guessnet.wire import text
 
-MODES = ("single", "multi", "tictactoe")
 RESERVED_ROOMS = frozenset([LOBBY, ADMIN_CHANNEL, PLAYERS_CHANNEL])
 
 
@@ -37,18 +35,11 @@ def room_name(name: str) -> str:
     return name
 
 
-def on_play(session: PlayerSession, msg: wire.Play) -> None:
+def enter(session: PlayerSession, mode: str, room_asked: str | None) -> None:
+    """Enter a guessing game: a single-player game, or room ``room_asked`` (``main``)."""
     name = session.need_name()
     services = session.services
-    if msg.mode not in MODES:
-        raise Refused("bad_mode", f"unknown mode {escape(msg.mode, 16)!r}: "
-                      "use 'single', 'multi' or 'tictactoe'")
-    if session.place is Place.MATCH:
-        raise Refused("busy", "finish your match first ('resign' concedes)")
-    if msg.mode == "tictactoe":
-        services.matches.play_bot(session)
-        return
-    room = room_name(msg.room or "main") if msg.mode == "multi" else None
+    room = room_name(room_asked or "main") if mode == "multi" else None
     leave_game(session)
     if room is None:
         single = services.rooms.new_room(f"single-{session.conn_id}", "single")
@@ -124,7 +115,7 @@ def on_guess(session: PlayerSession, msg: wire.Guess) -> None:
 def on_leave(session: PlayerSession, msg: wire.Leave) -> None:
     session.need_name()
     if session.place is Place.MATCH:
-        raise Refused("busy", "you are in a tic-tac-toe match: 'resign' concedes it")
+        raise Refused("busy", "you are in a match: 'resign' concedes it")
     if session.place not in GUESSING:
         raise Refused("not_playing", "you are not in a game")
     session.to_lobby()
@@ -181,5 +172,5 @@ def leave_game(session: PlayerSession) -> None:
 
 
 HANDLERS: dict[type[wire.Message], Handler] = {
-    wire.Play: on_play, wire.Guess: on_guess, wire.Leave: on_leave,
+    wire.Guess: on_guess, wire.Leave: on_leave,
 }

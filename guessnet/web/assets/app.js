@@ -2,7 +2,6 @@
 // players, so it is only ever set as text (textContent), never parsed as HTML.
 "use strict";
 
-const BOARD_NAMES = { single: "Single player", multi: "Rooms", tictactoe: "Tic-tac-toe" };
 let clocks = [];  // [element, seconds left, when received]
 
 function el(tag, text, cls) {
@@ -53,14 +52,19 @@ function roundLine(round) {
   return item;
 }
 
+// Any match game: a grid of rows x columns squares, each a mark or empty; a game may add
+// its own look with a rule for ".board.GAME" in style.css.
 function board(match) {
-  const box = el("div", null, "board");
-  box.append(el("div", `${match.x} (X) vs ${match.o} (O)`));
+  const rows = match.rows || 3, columns = match.columns || 3;
+  const box = el("div", null, `board ${match.game || ""}`);
+  box.append(el("div", match.title || match.game, "game"));
+  box.append(el("div", `${match.x} (X) vs ${match.o} (O)`, "players"));
   const table = el("table");
-  for (let row = 0; row < 3; row++) {
+  for (let row = 0; row < rows; row++) {
     const tr = el("tr");
-    for (let col = 0; col < 3; col++) {
-      tr.append(el("td", match.board[row * 3 + col].trim()));
+    for (let col = 0; col < columns; col++) {
+      const mark = (match.board[row * columns + col] || " ").trim();
+      tr.append(el("td", mark, mark ? `mark-${mark}` : null));
     }
     table.append(tr);
   }
@@ -69,9 +73,9 @@ function board(match) {
   return box;
 }
 
-function leaderTable(name, rows) {
+function leaderTable(name, rows, title) {
   const box = el("div");
-  box.append(el("h3", BOARD_NAMES[name] || name));
+  box.append(el("h3", title || name));
   if (!rows.length) {
     box.append(el("p", "No results yet.", "empty"));
     return box;
@@ -104,7 +108,8 @@ function render(state) {
   fill(document.getElementById("matches"), state.matches.map(board),
        "No match is being played.");
   fill(document.getElementById("leaders"),
-       Object.keys(state.leaders).map((name) => leaderTable(name, state.leaders[name])),
+       Object.keys(state.leaders).map(
+         (name) => leaderTable(name, state.leaders[name], (state.titles || {})[name])),
        "No results yet.");
   tick();
 }
