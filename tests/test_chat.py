@@ -63,7 +63,7 @@ def test_client_refuses_a_long_message_before_sending(srv: Running, tmp_path: ob
         input="ann\nsay " + "z" * 4000 + "\n/q\n", capture_output=True, text=True, timeout=30,
         cwd=ROOT)
     assert result.returncode == 0, result.stderr
-    assert "Message too long" in result.stdout and "not sent" in result.stdout
+    assert "Not sent: the message is too long (at most 3000 characters)" in result.stdout
     assert "z" * 100 not in (ROOT / str(tmp_path) / "client.log").read_text()
 
 

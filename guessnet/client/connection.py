@@ -9,77 +9,23 @@ for the message that answers it, so piped scripts see every answer before their 
 from __future__ import annotations
 
 import os
-import queue
 import random
-import socket
-import ssl
-import sys
+import re
 import threading
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any
 
 from guessnet import wire
-from guessnet.net.conn import Connection, HandshakeFailed, tls_handshake
-from guessnet.net.pacing import Limits
+from guessnet.net.conn import Connection
 from guessnet.wire.redaction import redact
 from guessnet.wire.text import escape
 
-CONNECT_TIMEOUT = 5.0
 REPLY_TIMEOUT = 15.0
-# The server is trusted not to flood us, and its frames must never be dropped: no rate limit.
-# Clients ping too, so a server that vanished without a word is noticed within 3 intervals.
-CLIENT_LIMITS = Limits(heartbeat=10.0, rate=1e9, burst=1e9, outbox_bytes=4 * 1024 * 1024)
-
-
-HOSTNAME_MISMATCH, IP_MISMATCH = 62, 64  # OpenSSL's X509_V_ERR_HOSTNAME/IP_ADDRESS_MISMATCH
 
 
 class ClientError(Exception):
     """An expected failure the user can fix (server down, bad certificate); printed, exit 1."""
-
-
-def connect(host: str, port: int, context: ssl.SSLContext, accepted: frozenset[str],
-            cafile: Path, on_wire: Callable[[str, bytes], None] | None = None,
-            limits: Limits | None = None) -> Connection:
-    """Open a verified TLS connection or raise ``ClientError`` saying what went wrong."""
-    where = f"{host}:{port}"
-    try:
-        sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
-    except ConnectionRefusedError:
-        raise ClientError(f"cannot connect to {where} (connection refused) - "
-                          "is server.py running?") from None
-    except socket.gaierror as exc:
-        raise ClientError(f"cannot connect to {where}: unknown host ({exc.strerror})") from None
-    except TimeoutError:
-        raise ClientError(f"cannot connect to {where} (timed out) - is the address right "
-                          "and the port open?") from None
-    except OSError as exc:
-        raise ClientError(f"cannot connect to {where} ({exc.strerror or exc})") from None
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        tls = tls_handshake(sock, context, server_side=False, timeout=CONNECT_TIMEOUT,
-                            server_hostname=host)
-    except HandshakeFailed as exc:
-        sock.close()
-        cause = exc.__cause__
-        if isinstance(cause, ssl.SSLCertVerificationError) and \
-                cause.verify_code in (HOSTNAME_MISMATCH, IP_MISMATCH):
-            raise ClientError(
-                f"the server at {where} has a certificate from the right CA, but it does not "
-                f"name {host!r} ({cause.verify_message}). Connect with a name it carries (the "
-                "server prints them when it starts), or ask the host to add this one: "
-                f"server.py --cert-name {host}") from None
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            raise ClientError(
-                f"the server at {where} presented a certificate that does not verify against "
-                f"{cafile} ({cause.verify_message}); connection refused. Use --cafile with the "
-                "ca.pem of the server you mean to reach.") from None
-        raise ClientError(f"TLS with {where} failed: {exc}") from None
-    return Connection(tls, accepted=accepted, limits=limits or CLIENT_LIMITS,
-                      peer=where, on_wire=on_wire)
 
 
 class NetThread:
@@ -152,18 +98,35 @@ class InputRefused(Exception):
     """A line the client will not send; the message says why, in one line."""
 
 
+# what a field of an outgoing message is, in the words of the player who typed it
+FIELD_WORDS = {"text": "the message", "name": "the name", "to": "the name", "room": "the room "
+               "name", "game": "the game's name", "cell": "the move", "password": "the password",
+               "old": "the password", "new": "the password", "target": "the name",
+               "reason": "the reason", "mode": "the game's name"}
+_FIELD = re.compile(r"field '(\w+)' (.*)")
+_LONGER = re.compile(r"is longer than (\d+)")
+
+
 def check_outgoing(msg: wire.Message) -> None:
     """Raise ``InputRefused`` when the server would refuse ``msg`` for its form (a field too
-    long, a number out of range, a lone surrogate) or it would not fit in one frame."""
+    long, a number out of range, a lone surrogate) or it would not fit in one frame; the
+    message says what to change in the player's words, not the protocol's."""
     try:
         wire.from_dict(msg.to_dict())
         wire.encode(msg)
     except wire.RemoteProtocolError as exc:
-        raise InputRefused(f"Not sent: {exc}. Shorten or correct it.") from None
+        found = _FIELD.search(str(exc))
+        what = FIELD_WORDS.get(found.group(1), "what you typed") if found else "what you typed"
+        longer = _LONGER.search(str(exc))
+        if longer:
+            raise InputRefused(f"Not sent: {what} is too long (at most {longer.group(1)} "
+                               "characters). Shorten it.") from None
+        raise InputRefused(f"Not sent: {what} holds characters that cannot be sent. Correct "
+                           "it.") from None
     except wire.LocalProtocolError:
         size = len(wire.payload_of(msg))
-        raise InputRefused(f"Not sent: that is {size} bytes, more than one message carries "
-                           f"({wire.MAX_PAYLOAD}). Shorten it.") from None
+        raise InputRefused(f"Not sent: that is {size} bytes once encoded, and one message "
+                           f"carries at most {wire.MAX_PAYLOAD}. Shorten it.") from None
 
 
 def small_int(text: str, digits: int = 15) -> int | None:
@@ -185,62 +148,6 @@ def answers(*types: type[wire.Message]) -> Callable[[wire.Message], bool]:
         return isinstance(msg, wanted)
 
     return is_answer
-
-
-class LineInput:
-    """Lines from the user: prompt_toolkit on a terminal, plain lines from a pipe.
-
-    ``read`` returns None at end of input, or when ``interrupt`` was called (connection lost).
-    """
-
-    def __init__(self, history_file: Path | None = None) -> None:
-        self.interactive = sys.stdin.isatty() and sys.stdout.isatty()
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        self._session: Any = None
-        if self.interactive:
-            from prompt_toolkit import PromptSession
-            from prompt_toolkit.history import FileHistory, InMemoryHistory
-            history = FileHistory(str(history_file)) if history_file else InMemoryHistory()
-            self._session = PromptSession(history=history)
-        else:
-            threading.Thread(target=self._pump_stdin, name="stdin", daemon=True).start()
-
-    def _pump_stdin(self) -> None:
-        for line in sys.stdin:
-            self._lines.put(line.rstrip("\r\n"))
-        self._lines.put(None)
-
-    def printing(self) -> AbstractContextManager[object]:
-        """Context in which other threads may print without breaking the prompt."""
-        if self.interactive:
-            from prompt_toolkit.patch_stdout import patch_stdout
-            return patch_stdout(raw=True)
-        return nullcontext()
-
-    def read(self, prompt: Callable[[], str], hidden: bool = False) -> str | None:
-        if self._session is not None:
-            try:
-                text: str | None = self._session.prompt(prompt, is_password=hidden)
-            except (EOFError, KeyboardInterrupt):
-                return None
-            return text
-        print(prompt(), end="", flush=True)
-        line = self._lines.get()
-        if line is not None:
-            print("*" * len(line) if hidden else line)
-        return line
-
-    def refresh(self) -> None:
-        """Redraw the prompt (its text changed because of a message from the server)."""
-        if self._session is not None and self._session.app.is_running:
-            self._session.app.invalidate()
-
-    def interrupt(self) -> None:
-        """Make a pending ``read`` return None (the connection is gone)."""
-        if self._session is not None and self._session.app.is_running:
-            self._session.app.loop.call_soon_threadsafe(self._session.app.exit)
-        else:
-            self._lines.put(None)
 
 
 def retry_delay(attempt: int, elapsed: float) -> float:

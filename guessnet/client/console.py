@@ -8,46 +8,23 @@
 from __future__ import annotations
 
 import argparse
+import ssl
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from guessnet import wire
-from guessnet.client.connection import (
-    ClientError,
-    InputRefused,
-    LineInput,
-    NetThread,
-    Reconnector,
-    answers,
-    connect,
-    small_int,
-)
+from guessnet.client import admin_commands
+from guessnet.client.connection import ClientError, InputRefused, NetThread, Reconnector, answers
+from guessnet.client.dial import connect, port_number
+from guessnet.client.lines import LineInput
 from guessnet.client.render import TableAssembler, event_text, message_text
 from guessnet.net import tlsconf
 from guessnet.net.conn import Connection
 from guessnet.wire.text import escape
 
 HERE = Path(__file__).resolve().parents[2]  # the repository (#25: per-user when installed)
-
-HELP = """Admin commands
-  list (or who)          connected player sockets: id, peer, name, where, tries, since, rtt
-  rooms                  rooms with their members and round number
-  stats                  players online, rounds played and won, correct answers, uptime
-  kick ID|NAME [REASON]  tell the player why and disconnect them
-  say TEXT               a message to every player
-  msg NAME TEXT          a message to one player
-  history [N]            the last N games of everyone
-  replay ID              one game, move by move
-  help                   this text
-  /q, quit or exit       quit
-Events (players connecting, joining, leaving, rounds ending) are printed as they happen."""
-
-
-USAGE = {"kick": "kick ID|NAME [REASON]", "say": "say TEXT", "msg": "msg NAME TEXT",
-         "replay": "replay ID   (a game number, as 'history' lists them)"}
-
 
 class AdminClient:
     """The admin's session: ``greet`` once connected, then ``command`` per line; a lost
@@ -130,41 +107,25 @@ class AdminClient:
 
     def _command(self, line: str) -> bool:
         words = line.split()
-        command = words[0].lower()
+        word = words[0].lower()
         rest = line[len(words[0]):].strip()
-        net = self.net
-        if command in ("/q", "quit", "exit"):
+        if word in ("/q", "quit", "exit"):
             return False
-        if net.closed.is_set() and command != "help":
+        if word == "help":
+            print(admin_commands.help_text())
+            return True
+        if self.net.closed.is_set():
             print("Not sent: the connection was lost; reconnecting ('/q' quits).")
             return True
-        if command == "help":
-            print(HELP)
-        elif command in ("list", "who"):
-            net.request(wire.ListPlayers(), answers(wire.Table))
-        elif command == "rooms":
-            net.request(wire.ListRooms(), answers(wire.Table))
-        elif command == "stats":
-            net.request(wire.Stats(), answers(wire.Table))
-        elif command == "kick" and len(words) >= 2:
-            reason = rest[len(words[1]):].strip()
-            net.request(wire.Kick(target=words[1], reason=reason), answers(wire.Ok))
-        elif command == "say" and rest:
-            net.request(wire.Say(text=rest), answers(wire.Ok))
-        elif command == "msg" and len(words) >= 3:
-            net.request(wire.DirectMessage(to=words[1], text=rest[len(words[1]):].strip()),
-                        answers(wire.Ok))
-        elif command == "history":
-            limit = small_int(words[1], 6) if len(words) > 1 else 10
-            net.request(wire.History(limit=max(1, min(100, limit if limit is not None
-                                                          else 100))), answers(wire.Table))
-        elif command == "replay" and len(words) == 2 and small_int(words[1]) is not None:
-            net.request(wire.Replay(game_id=max(1, small_int(words[1]) or 1)),
-                        answers(wire.Table))
-        elif command in USAGE:
-            print(f"Usage: {USAGE[command]}")
-        else:
+        command = admin_commands.BY_WORD.get(word)
+        if command is None:
             print(f"Unknown command: {escape(words[0], 40)!r}. Type 'help'.")
+            return True
+        request = command.build(words, rest) if len(words) - 1 >= command.needs else None
+        if request is None:
+            print(f"Usage: {command.usage}   ({command.text})")
+            return True
+        self.net.request(request, answers(*command.answers))
         return True
 
 
@@ -172,7 +133,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     certs = HERE / "certs"
     parser = argparse.ArgumentParser(prog="aclient.py", description="guessnet admin client.")
     parser.add_argument("--host", default="127.0.0.1", help="server address (default %(default)s)")
-    parser.add_argument("--port", type=int, default=4001, help="admin port (default %(default)s)")
+    parser.add_argument("--port", type=port_number, default=4001,
+                        help="admin port (default %(default)s)")
     parser.add_argument("--cert", type=Path, default=certs / "admin.pem",
                         help="admin certificate (default: certs/admin.pem)")
     parser.add_argument("--key", type=Path, default=certs / "admin.key",
@@ -185,18 +147,42 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+def admin_context(args: argparse.Namespace) -> ssl.SSLContext | str:
+    """The admin's TLS context, or the line that says why there is none."""
     for path, what in ((args.cert, "admin certificate"), (args.key, "admin key"),
                        (args.cafile, "CA certificate")):
         if not path.exists():
-            print(f"no {what} at {path}: run server.py once to create certs/, or pass "
-                  "--cert/--key/--cafile (see server.py --issue-admin-cert)", file=sys.stderr)
-            return 1
+            return (f"no {what} at {path}: run server.py once to create certs/, or pass "
+                    "--cert/--key/--cafile (see server.py --issue-admin-cert)")
     try:
-        context = tlsconf.client_context(args.cafile, args.cert, args.key)
+        return tlsconf.client_context(args.cafile, args.cert, args.key)
     except (OSError, ValueError) as exc:
-        print(f"cannot load the admin certificate: {exc}", file=sys.stderr)
+        return f"cannot load the admin certificate: {exc}"
+
+
+def console(client: AdminClient, lines: LineInput | None) -> int:
+    """Run the session: events only (``--watch``) or events and typed commands."""
+    if lines is None:
+        status = client.greet(client.net)
+        if status is not None:
+            return status
+        client.finished.wait()
+        return 0
+    with lines.printing():
+        status = client.greet(client.net)
+        if status is not None:
+            return status
+        while True:
+            line = lines.read(lambda: "admin> ")
+            if line is None or (line.strip() and not client.command(line.strip())):
+                return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    context = admin_context(args)
+    if isinstance(context, str):
+        print(context, file=sys.stderr)
         return 1
 
     def connect_once() -> Connection:
@@ -209,27 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 1
     try:
-        if lines is None:
-            status = client.greet(client.net)
-            if status is not None:
-                return status
-            client.finished.wait()
-            return 0
-        with lines.printing():
-            status = client.greet(client.net)
-            if status is not None:
-                return status
-            while True:
-                line = lines.read(lambda: "admin> ")
-                if line is None:
-                    return 0
-                if line.strip() and not client.command(line.strip()):
-                    return 0
+        return console(client, lines)
     except KeyboardInterrupt:
         return 0
     finally:
         client.finish()
-
-
-if __name__ == "__main__":
-    sys.exit(main())
