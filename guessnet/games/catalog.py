@@ -8,7 +8,7 @@ change: matches, invitations, the wire, history and both clients know games only
 
 from __future__ import annotations
 
-from guessnet.games import tictactoe
+from guessnet.games import connect4, tictactoe
 from guessnet.games.matchgame import MatchGame
 
 GUESSING_MODES = ("single", "multi")
@@ -32,3 +32,4 @@ def boards() -> tuple[str, ...]:
 
 
 register(tictactoe.GAME)
+register(connect4.GAME)
