@@ -23,6 +23,7 @@ from guessnet.net.outbox import Outbox
 from guessnet.net.pacing import Limits
 from guessnet.services.channels import envelope, frames_of
 from guessnet.services.rooms import SecretDraws
+from guessnet.wire.closing import Close
 
 FRAME = protocol.encode(protocol.Pong(nonce=1))
 
@@ -82,7 +83,7 @@ def test_send_to_many_queues_every_frame_in_order_and_wakes_sleepers(
 def test_overrun_member_is_closed_alone(waker: CountingWakeup) -> None:
     small, roomy = idle(waker, outbox_bytes=len(FRAME) + 1), idle(waker)
     send_to_many([small, roomy], FRAME, FRAME)
-    assert small.close_reason == "slow reader" and not small.outbox.queued()
+    assert small.close_reason is Close.SLOW_READER and not small.outbox.queued()
     assert roomy.close_reason is None and len(roomy.outbox.queued()) == 2
 
 
@@ -90,10 +91,10 @@ def test_a_finished_outbox_takes_nothing_and_wakes_nobody(waker: CountingWakeup)
     box = Outbox(4096, waker)
     assert box.may_sleep(closing=False, write_blocked=False)
     fd = box.wake_fd
-    assert box.finish("dropped") == "dropped"
+    assert box.finish(Close.DROPPED) is Close.DROPPED
     assert not box.put(FRAME) and waker.woken[fd] == 0
-    box.request_close("kicked")
-    assert box.close_reason == "dropped"  # the first reason wins
+    box.request_close(Close.KICKED)
+    assert box.close_reason is Close.DROPPED  # the first reason wins
 
 
 def test_switch_interval_is_restored_after_nested_and_concurrent_wakes() -> None:
@@ -186,7 +187,7 @@ def test_sleeping_owner_is_woken_by_another_thread(
         tls_pair: tuple[Connection, ssl.SSLSocket]) -> None:
     conn, client = tls_pair
     asleep = threading.Event()
-    reasons: list[str] = []
+    reasons: list[Close] = []
 
     def on_message(msg: protocol.Message) -> None:
         conn.send(protocol.Pong(nonce=99))
@@ -204,14 +205,14 @@ def test_sleeping_owner_is_woken_by_another_thread(
     send_to_many([conn], protocol.encode(protocol.Pong(nonce=1)),
                  protocol.encode(protocol.Pong(nonce=2)))
     assert [m.nonce for m in read_frames(client, 2)] == [1, 2]  # type: ignore[attr-defined]
-    conn.close("kicked")
+    conn.close(Close.KICKED)
     owner.join(timeout=10)
-    assert reasons == ["kicked"]
+    assert reasons == [Close.KICKED]
 
 
-def run_owner(conn: Connection) -> tuple[threading.Thread, list[str]]:
+def run_owner(conn: Connection) -> tuple[threading.Thread, list[Close]]:
     """Start ``conn``'s owner thread; it answers a ``hello`` with ``pong`` 0."""
-    reasons: list[str] = []
+    reasons: list[Close] = []
 
     def on_message(msg: protocol.Message) -> None:
         conn.send(protocol.Pong(nonce=0))
@@ -248,7 +249,7 @@ def asleep_and_lending(conn: Connection, client: ssl.SSLSocket,
 
 
 def lending_owner(conn: Connection, client: ssl.SSLSocket
-                  ) -> tuple[threading.Thread, list[str], list[threading.Thread]]:
+                  ) -> tuple[threading.Thread, list[Close], list[threading.Thread]]:
     """Start ``conn``'s owner, greet it, and return once it sleeps lending its writer: the
     owner thread, its close reasons and the threads that called the lent writer."""
     callers = lent_writes_by(conn)
@@ -267,9 +268,9 @@ def test_frames_for_a_sleeping_owner_are_written_by_the_sender(
     send_to_many([conn], *(protocol.encode(protocol.Pong(nonce=n)) for n in (500, 501)))
     assert [m.nonce for m in read_frames(client, 2)] == [500, 501]  # type: ignore[attr-defined]
     assert waker.woken[conn.outbox.wake_fd] == woken
-    conn.close("kicked")
+    conn.close(Close.KICKED)
     owner.join(timeout=10)
-    assert reasons == ["kicked"] and owner not in callers
+    assert reasons == [Close.KICKED] and owner not in callers
 
 
 def test_what_a_lent_write_leaves_is_finished_by_the_owner_in_order(
@@ -288,9 +289,9 @@ def test_what_a_lent_write_leaves_is_finished_by_the_owner_in_order(
     got = read_frames(client, total)
     assert [m.nonce for m in got] == list(range(1, total + 1))  # type: ignore[attr-defined]
     assert waker.woken[conn.outbox.wake_fd] >= 1  # and the owner finished the rest
-    conn.close("kicked")
+    conn.close(Close.KICKED)
     owner.join(timeout=10)
-    assert reasons == ["kicked"]
+    assert reasons == [Close.KICKED]
 
 
 def test_a_lent_write_that_finds_the_connection_broken_drops_it(
@@ -301,6 +302,6 @@ def test_a_lent_write_that_finds_the_connection_broken_drops_it(
     with socket.socket(fileno=os.dup(conn.tls.fileno())) as raw:
         raw.shutdown(socket.SHUT_WR)
     send_to_many([conn], protocol.encode(protocol.Pong(nonce=1)))
-    assert conn.close_reason == "dropped"
+    assert conn.close_reason is Close.DROPPED
     owner.join(timeout=10)
-    assert reasons == ["dropped"]
+    assert reasons == [Close.DROPPED]

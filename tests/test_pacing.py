@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from guessnet.net.pacing import IDLE_WAIT, Admission, Due, Limits, Pacing, TokenBucket
+from guessnet.wire.closing import Close
 
 QUIET = Limits(heartbeat=None, frame_timeout=10.0, rate=2.0, burst=4.0, rate_strikes=3)
 
@@ -33,7 +34,7 @@ def test_a_frame_must_complete_within_its_deadline() -> None:
     assert pacing.due(11.0) == Due()
     assert pacing.wait(10.0, closing=False) == 1.005  # due at 11.0: sleep until just after
     assert pacing.wait(11.0, closing=False) == 0.01  # never under 10 ms
-    assert pacing.due(11.5).close == "frame deadline"
+    assert pacing.due(11.5).close is Close.FRAME_DEADLINE
     pacing.heard(12.0, partial_frame=False)  # the frame completed: no deadline any more
     assert pacing.due(30.0) == Due()
     assert pacing.wait(30.0, closing=False) == IDLE_WAIT
@@ -49,7 +50,7 @@ def test_heartbeat_pings_then_cuts_a_silent_peer() -> None:
     pacing.heard(15.0, partial_frame=False)  # the pong
     assert pacing.due(20.0) == Due(ping=True)
     assert pacing.due(44.0).close is None
-    assert pacing.due(45.5).close == "timed out"  # 30 s after the last byte heard
+    assert pacing.due(45.5).close is Close.TIMED_OUT  # 30 s after the last byte heard
 
 
 def test_the_sessions_timer_runs_when_it_asked_to() -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from guessnet import wire
 from guessnet.net.conn import Connection
+from guessnet.wire.closing import Close
 from guessnet.wire.redaction import redact
 from guessnet.wire.text import escape
 
@@ -41,7 +42,7 @@ class NetThread:
         self._answer: wire.Message | None = None
         self._answered = threading.Event()
         self.closed = threading.Event()
-        self.close_reason: str | None = None
+        self.close_reason: Close | None = None
         self._thread = threading.Thread(target=self._run, name="net", daemon=True)
 
     def start(self) -> None:
@@ -84,7 +85,7 @@ class NetThread:
             return self._answer
 
     def stop(self, timeout: float = 3.0) -> None:
-        self.conn.close("quit")
+        self.conn.close(Close.QUIT)
         self._thread.join(timeout)
 
     def hang_up(self) -> None:

@@ -24,10 +24,9 @@ from guessnet import wire
 from guessnet.client.connection import InputRefused, NetThread, Reconnector, answers
 from guessnet.client.view import PlayerView, Where
 from guessnet.net.conn import Connection
+from guessnet.wire.closing import Close, close_of
 
 NAME_HELD, NAME_RETRY = 40.0, 2.0  # seconds: a guest name held by a seat on another process
-# the server closed us on purpose: coming back would be wrong
-FINAL = frozenset(["quit", "kicked", "replaced", "version", "refused", "idle", "banned"])
 
 
 class PlayerLink:
@@ -57,10 +56,10 @@ class PlayerLink:
         if net is not self.net or self.finished.is_set():
             return
         self.online.clear()
-        reason = self.view.bye or net.close_reason or "dropped"
-        if reason in FINAL:
+        reason = close_of(self.view.bye) or net.close_reason or Close.DROPPED
+        if reason.final:  # the server meant it: coming back would be wrong
             self.finished.set()
-            self._closed(reason)
+            self._closed(reason.value)
             return
         self.reconnector.start()
 

@@ -26,6 +26,7 @@ from guessnet.sessions.player_session import PlayerKit, PlayerSession
 from guessnet.support import logs
 from guessnet.support.logs import audit, escape, noisy
 from guessnet.web.site import WebServer
+from guessnet.wire.closing import Close
 
 SEND_BUFFER = 128 * 1024
 
@@ -116,7 +117,7 @@ class PlayerHandler(socketserver.BaseRequestHandler):
         if refusal is not None:
             noisy(f"refused {host}", "CONNECTION", f"{peer} refused: {refusal}")
             conn.send(wire.Error(code="server_full", message=refusal))
-            conn.close("refused")
+            conn.close(Close.REFUSED)
             conn.run(lambda msg: None, lambda exc: None)
             return
         try:
@@ -144,9 +145,9 @@ class AdminHandler(socketserver.BaseRequestHandler):
         if role != tlsconf.ADMIN_ROLE:
             audit("ADMIN", f"admin port: {peer} refused: certificate of "
                   f"{escape(holder)} is for role {escape(role)!r}, not admin")
-            conn.send(wire.Bye(reason="refused",
+            conn.send(wire.Bye(reason=Close.REFUSED.value,
                                    message="this certificate is not issued for the admin role"))
-            conn.close("refused")
+            conn.close(Close.REFUSED)
             conn.run(lambda msg: None, lambda exc: None)
             return
         AdminSession(runtime.services, conn, peer, holder).serve()

@@ -25,6 +25,7 @@ from guessnet.storage.base import BackendError
 from guessnet.support.logs import log
 from guessnet.web.scoreboard import Scoreboard
 from guessnet.web.site import WebServer, WebSite
+from guessnet.wire.closing import Close
 
 
 class StartError(Exception):
@@ -132,10 +133,10 @@ def stop(runtime: Runtime, grace: float = 3.0) -> None:
         runtime.web.shutdown()
         runtime.web.site.scoreboard.close()
         runtime.web.server_close()
-    bye = wire.Bye(reason="shutdown", message="server shutting down")
+    bye = wire.Bye(reason=Close.SHUTDOWN.value, message="server shutting down")
     for member in [*registry.players(), *registry.admins()]:
         member.conn.send(bye)
-        member.conn.close("server shutting down")
+        member.conn.close(Close.SHUTDOWN)
     deadline = time.monotonic() + grace
     while (registry.players() or registry.admins()) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -24,14 +24,14 @@ import time
 from collections.abc import Callable
 
 from guessnet import wire
-from guessnet.net.outbox import SLOW_READER, Outbox
+from guessnet.net.outbox import Outbox
 from guessnet.net.pacing import NOTHING_DUE, Admission, Limits, Pacing
 from guessnet.net.wakeup import PortableWakeup, Wakeup
 from guessnet.wire import FrameDecoder, Message, RemoteProtocolError
+from guessnet.wire.closing import Close
 
 READ_CHUNK = 65536
 WRITE_CHUNK = 65536
-ABRUPT = ("dropped", SLOW_READER)  # close reasons with nothing left to flush
 CLOSE_FLUSH = 2.0  # seconds a closing connection may spend flushing what is queued
 
 
@@ -121,7 +121,7 @@ class Connection:
     # ------------------------------------------------------------------ any thread
 
     @property
-    def close_reason(self) -> str | None:
+    def close_reason(self) -> Close | None:
         return self.outbox.close_reason
 
     def send(self, msg: Message) -> bool:
@@ -131,7 +131,7 @@ class Connection:
         """Queue one encoded frame; False if the connection is closing or was overrun."""
         return self.outbox.put(frame)
 
-    def close(self, reason: str) -> None:
+    def close(self, reason: Close) -> None:
         """Ask the owner thread to flush what is queued and close; the first reason wins."""
         self.outbox.request_close(reason)
 
@@ -153,7 +153,7 @@ class Connection:
 
     def run(self, on_message: Callable[[Message], None],
             on_protocol_error: Callable[[RemoteProtocolError], None],
-            on_tick: Callable[[float], float | None] | None = None) -> str:
+            on_tick: Callable[[float], float | None] | None = None) -> Close:
         """Pump until closed; returns the close reason (``dropped`` for a lost peer).
 
         ``on_tick(now)`` runs when it asked to: it returns the next time, or None for never."""
@@ -163,7 +163,7 @@ class Connection:
         out = bytearray()
         pacing = Pacing(self.limits, time.monotonic(), ticking=on_tick is not None)
         closing_deadline: float | None = None
-        reason = "dropped"
+        reason = Close.DROPPED
         readable = True  # read only when poll() says the socket has something
         watching_out = False  # POLLOUT is registered (a write would block)
         watching_in = True  # POLLIN is registered (reading is not paused)
@@ -194,10 +194,10 @@ class Connection:
                     if due.tick and on_tick is not None:
                         pacing.ticked(on_tick(now))
                 requested = self.outbox.take(out, WRITE_CHUNK)
-                out_blocked = False if requested in ABRUPT else self._flush(out)
+                out_blocked = False if requested and requested.abrupt else self._flush(out)
                 if requested is not None:
                     closing_deadline = closing_deadline or now + CLOSE_FLUSH
-                    if requested in ABRUPT or not (out or self.outbox.queued()) or \
+                    if requested.abrupt or not (out or self.outbox.queued()) or \
                             now > closing_deadline:
                         reason = requested
                         break
@@ -226,7 +226,7 @@ class Connection:
                 self.outbox.woke(poked)
         finally:
             reason = self.outbox.finish(reason)
-            self._shutdown(polite=reason not in ABRUPT)
+            self._shutdown(polite=not reason.abrupt)
         return reason
 
     def _handle_frames(self, pacing: Pacing, now: float,
@@ -244,12 +244,12 @@ class Connection:
             except RemoteProtocolError as exc:
                 on_protocol_error(exc)
                 if exc.fatal:
-                    self.close("protocol error")
+                    self.close(Close.PROTOCOL_ERROR)
                     return
                 continue
             admission = pacing.admit(now)
             if admission is Admission.CUT:
-                self.close(admission.value)
+                self.close(Close.FLOODING)
                 return
             if admission is Admission.REFUSE:
                 on_protocol_error(RemoteProtocolError(admission.value,
@@ -279,7 +279,7 @@ class Connection:
                 return True
             except OSError:
                 out.clear()
-                self.close("dropped")
+                self.close(Close.DROPPED)
                 return False
             del out[:sent]
         return False

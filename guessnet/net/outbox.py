@@ -3,8 +3,8 @@
 Any thread may ``put`` frames, ``put_to_all`` (a fan-out), or ``request_close``.  Only the
 owner thread ``take``s frames, goes to sleep (``may_sleep``/``woke``) and ``finish``es.  The
 outbox is bounded in bytes: a peer that stops reading fills it, and that connection alone is
-closed as a ``slow reader`` (what was queued is dropped; nothing is ever written to a socket
-from a thread that does not own it).
+closed as a ``slow reader`` (what was queued is dropped).  Another thread writes to the socket
+only through the writer the owner lends while it sleeps (below), never while the owner uses it.
 
 Waking the owner costs a system call (and, under one GIL, a hand-off), so a sender pokes the
 owner's eventfd only while the owner sleeps in ``poll()``, and only once per sleep: the owner
@@ -30,8 +30,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 
 from guessnet.net.wakeup import Wakeup
+from guessnet.wire.closing import Close
 
-SLOW_READER = "slow reader"
 LENT_WRITE = 65536  # bytes another thread writes for a sleeping owner at most, per call
 
 # A lent writer returns the bytes the socket took (0: it would block); it raises OSError when
@@ -57,13 +57,13 @@ class Outbox:
         self._writer: Writer | None = None
         self._poked = False
         self._finished = False
-        self._close_reason: str | None = None
+        self._close_reason: Close | None = None
         self.queued_total = 0  # frames ever queued (metrics read it; written under the lock)
 
     # ------------------------------------------------------------------ any thread
 
     @property
-    def close_reason(self) -> str | None:
+    def close_reason(self) -> Close | None:
         """Why the connection is closing (the first reason given wins), or None."""
         return self._close_reason
 
@@ -99,7 +99,7 @@ class Outbox:
                 with box._lock:
                     box._deliver()
 
-    def request_close(self, reason: str) -> None:
+    def request_close(self, reason: Close) -> None:
         """Ask the owner to flush what is queued and close; the first reason wins."""
         with self._lock:
             if self._close_reason is None:
@@ -111,7 +111,7 @@ class Outbox:
         if self._finished or self._close_reason is not None:
             return False
         if self._bytes + len(frame) > self.limit:
-            self._close_reason = SLOW_READER
+            self._close_reason = Close.SLOW_READER
             self._frames.clear()
             self._bytes = 0
             return False
@@ -139,7 +139,7 @@ class Outbox:
         try:
             sent = self._writer(data)
         except OSError:
-            self._close_reason = self._close_reason or "dropped"
+            self._close_reason = self._close_reason or Close.DROPPED
             self._frames.clear()
             self._bytes = 0
             self._poke()
@@ -159,7 +159,7 @@ class Outbox:
 
     # ------------------------------------------------------------------ owner thread
 
-    def take(self, into: bytearray, up_to: int) -> str | None:
+    def take(self, into: bytearray, up_to: int) -> Close | None:
         """Move queued frames into ``into`` while it holds under ``up_to`` bytes (what a peer
         does not read stays here, where it counts against the limit); return the close
         reason, if any."""
@@ -197,7 +197,7 @@ class Outbox:
         with self._lock:
             self._writer = writer
 
-    def finish(self, reason: str) -> str:
+    def finish(self, reason: Close) -> Close:
         """The owner stops: nothing more is queued, the eventfd is closed; return the close
         reason (``reason`` unless one was requested before)."""
         with self._lock:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from guessnet.wire.closing import Close
+
 IDLE_WAIT = 60.0  # seconds a connection with no timer due sleeps (any event wakes it)
 CLOSING_WAIT = 0.1  # while closing, how often the loop looks whether the outbox drained
 
@@ -54,14 +56,14 @@ class TokenBucket:
 class Admission(enum.Enum):
     ACCEPT = "accept"
     REFUSE = "rate_limited"  # answered with an error; the connection lives on
-    CUT = "flooding"  # too many refusals: close the connection
+    CUT = "flooding"  # too many refusals: close the connection (Close.FLOODING)
 
 
 @dataclass(frozen=True)
 class Due:
     """What is due at one moment: a close reason (None: none), a ping, the session's tick."""
 
-    close: str | None = None
+    close: Close | None = None
     ping: bool = False
     tick: bool = False
 
@@ -100,11 +102,11 @@ class Pacing:
         close, ping = None, False
         if self._partial_since is not None and \
                 now - self._partial_since > self.limits.frame_timeout:
-            close = "frame deadline"
+            close = Close.FRAME_DEADLINE
         hb = self.limits.heartbeat
         if close is None and hb is not None:
             if now - self._last_heard > hb * self.limits.heartbeat_misses:
-                close = "timed out"
+                close = Close.TIMED_OUT
             elif now - self._last_ping >= hb:
                 self._last_ping, ping = now, True
         tick = self._next_tick is not None and now >= self._next_tick

@@ -29,12 +29,12 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from guessnet import wire
+from guessnet.wire.closing import Close
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # seconds: a guess takes ~0.1 ms of CPU; a login's scrypt ~50 ms
 REQUEST_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                    0.25, 0.5, 1.0, 2.5)
-EVICTIONS = frozenset(["kicked", "replaced"])
 
 
 class Metrics:
@@ -113,15 +113,15 @@ class Metrics:
                                       self._sent_closed + self._live_sent())
             return self._sent_reported
 
-    def closed(self, reason: str, sent: int) -> None:
+    def closed(self, reason: Close, sent: int) -> None:
         """A player connection ended for ``reason`` (one of the connection's own reasons)
         after ``sent`` messages were queued to it."""
         with self._sent_lock:
             self._sent_closed += sent
-        self.disconnects.labels(reason).inc()
-        if reason == "slow reader":
+        self.disconnects.labels(reason.value).inc()
+        if reason is Close.SLOW_READER:
             self.slow_readers.inc()
-        elif reason in EVICTIONS:
+        elif reason.eviction:
             self.evictions.inc()
 
     def exposition(self) -> bytes:

@@ -24,6 +24,7 @@ from guessnet.services.errors import NameBusy
 from guessnet.services.ticker import Ticker
 from guessnet.storage.base import BackendError, JSONDict, Presence
 from guessnet.support.logs import escape, log
+from guessnet.wire.closing import Close, close_of
 
 
 class Listener(Protocol):
@@ -42,7 +43,7 @@ class Member(Listener, Protocol):
     def info(self) -> JSONDict:
         """This session's presence entry (listed by admins on every process)."""
 
-    def evict(self, reason: str, message: str) -> None:
+    def evict(self, reason: Close, message: str) -> None:
         """Close this session from another thread, telling the player why."""
 
     def send(self, msg: wire.Message) -> None: ...
@@ -186,10 +187,10 @@ class Registry:
             self._names[key] = member
         message = f"{name} logged in from another connection; this one is closed"
         if local is not None and local is not member:
-            local.evict("replaced", message)
+            local.evict(Close.REPLACED, message)
         elif holder is not None:
             instance, conn = split_owner(holder)
-            self._control.try_send(instance, Evict(conn=conn, reason="replaced",
+            self._control.try_send(instance, Evict(conn=conn, reason=Close.REPLACED.value,
                                                    message=message))
 
     def rebind(self, old: Member, new: Member) -> None:
@@ -236,17 +237,28 @@ class Registry:
             return target if any(s.get("owner") == target for s in self.sessions()) else None
         return self.presence.owner_of(target)
 
-    def evict_remote(self, owner: str, reason: str, message: str) -> None:
-        """Ask the process holding session ``owner`` to close it (raises ``BackendError``)."""
+    def evict(self, target: str, reason: Close, message: str) -> tuple[str, str] | None:
+        """Close the session of player ``target`` (a name, a connection id or an owner id)
+        wherever it lives: here at once, on another process through the control protocol
+        (``BackendError`` if the bus is down).  Who was closed (name or address) and their
+        connection, or None when no such player is online."""
+        local = self.find_player(target)
+        if local is not None:
+            local.evict(reason, message)
+            return local.name or local.conn.peer, local.conn_id
+        owner = self.locate(target)
+        if owner is None:
+            return None
         instance, conn = split_owner(owner)
-        self._control.send(instance, Evict(conn=conn, reason=reason, message=message))
+        self._control.send(instance, Evict(conn=conn, reason=reason.value, message=message))
+        return target, owner
 
     def _on_evict(self, msg: Evict) -> None:
         member = self.local(msg.conn)
         if member is None:  # gone, or a session of an earlier run: nobody else is hit
             log("CONNECTION", f"eviction of {escape(msg.conn)} ignored: no such session")
             return
-        member.evict(msg.reason, msg.message)
+        member.evict(close_of(msg.reason) or Close.KICKED, msg.message)
 
     # ------------------------------------------------------------------ presence
 

@@ -16,6 +16,7 @@ from guessnet.services.errors import Refused
 from guessnet.services.history import send_history, send_replay
 from guessnet.sessions.session import HandlerTable, Session
 from guessnet.support.logs import audit, escape
+from guessnet.wire.closing import Close
 from guessnet.wire.tables import counted, since_text
 from guessnet.wire.text import clean_text
 
@@ -42,7 +43,7 @@ class AdminSession(Session):
     def label(self) -> str:
         return f"admin {self.peer}"
 
-    def serve(self) -> str:
+    def serve(self) -> Close:
         audit("ADMIN", f"admin {escape(self.holder)} connected from {self.peer}")
         try:
             reason = self.conn.run(self.on_message, self.on_protocol_error)
@@ -118,19 +119,12 @@ class AdminSession(Session):
 
     def on_kick(self, msg: wire.Kick) -> None:
         reason = clean_text(msg.reason) or "no reason given"
-        bye = f"kicked by the admin: {reason}"
-        registry = self.services.registry
-        target = registry.find_player(msg.target)
-        if target is not None:
-            who, conn = target.name or target.conn.peer, target.conn_id
-            target.evict("kicked", bye)
-        else:
-            owner = registry.locate(msg.target)
-            if owner is None:
-                raise Refused("not_found", f"no player {escape(msg.target, 40)!r}: "
-                              "'list' shows ids and names")
-            who, conn = msg.target, owner
-            registry.evict_remote(owner, "kicked", bye)
+        evicted = self.services.registry.evict(msg.target, Close.KICKED,
+                                               f"kicked by the admin: {reason}")
+        if evicted is None:
+            raise Refused("not_found", f"no player {escape(msg.target, 40)!r}: "
+                          "'list' shows ids and names")
+        who, conn = evicted
         self.services.channels.admin_event(
             "kick", f"{who} (#{conn}) kicked by {self.holder}: {reason}", "ADMIN",
             audit_event=True, conn=conn, name=who)

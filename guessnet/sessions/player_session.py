@@ -27,9 +27,8 @@ from guessnet.sessions.place import Place
 from guessnet.sessions.session import HandlerTable, Session
 from guessnet.storage.base import BackendError, JSONDict
 from guessnet.support.logs import CONNECTIONS_BURST, escape, log, noisy
+from guessnet.wire.closing import Close
 
-# connections lost this way may come back with their resume token
-RESUMABLE = frozenset(["dropped", "timed out", "frame deadline", "slow reader"])
 CHAT_RATE, CHAT_BURST, CHAT_MUTE = 5.0, 10.0, 30.0  # chat lines a second, a burst, the mute
 
 
@@ -134,7 +133,7 @@ class PlayerSession(Session):
         self.kit.resume.forget(self)
         super().on_quit(msg)
 
-    def serve(self) -> str:
+    def serve(self) -> Close:
         """Run the connection to its end; hold the seat for a resume if it dropped."""
         services = self.services
         services.registry.add_player(self)
@@ -147,13 +146,13 @@ class PlayerSession(Session):
         try:
             self.conn.run(self.on_message, self.on_protocol_error, self.on_tick)
         finally:
-            reason = self.conn.close_reason or "dropped"
+            reason = self.conn.close_reason or Close.DROPPED
             with self._lock:
                 services.registry.unlist(self)
                 services.metrics.closed(reason, self.conn.outbox.queued_total)
                 if self.transferred:
                     pass
-                elif reason in RESUMABLE and self.name and \
+                elif reason.resumable and self.name and \
                         not services.registry.shutting_down and self.kit.resume.hold(self):
                     held = True
                     services.invitations.cancel_for(self)
@@ -163,16 +162,16 @@ class PlayerSession(Session):
                     except BackendError as exc:
                         log("ERROR", f"{self.peer}: room not told of the drop: {escape(exc)}")
                 else:
-                    self.abandon("quit" if reason == "quit" else "disconnected")
+                    self.abandon("quit" if reason is Close.QUIT else "disconnected")
         who = f" ({self.name})" if self.name else ""
         seat = f"; seat held for {grace:g} s" if held else ""
-        line = f"{self.peer}{who} disconnected: {reason}{seat}"
+        line = f"{self.peer}{who} disconnected: {reason.value}{seat}"
         if self.name is None:  # never named: one of a flood, perhaps
             noisy(f"disconnected {self.host}", "CONNECTION", line, burst=CONNECTIONS_BURST)
         else:
             log("CONNECTION", line)
         services.channels.admin_event("disconnected", f"{self.peer}{who} disconnected: "
-                                      f"{reason}{seat}", None, conn=self.conn_id,
+                                      f"{reason.value}{seat}", None, conn=self.conn_id,
                                       peer=self.peer, name=self.name)
         return reason
 
@@ -192,7 +191,8 @@ class PlayerSession(Session):
                 log("ERROR", f"{self.peer} left without a trace in its room: {escape(exc)}")
             services.channels.leave_all(self)
             services.registry.remove_player(self)
-        if self.conn.close_reason in RESUMABLE and self.name:
+        reason = self.conn.close_reason
+        if reason is not None and reason.resumable and self.name:
             log("GAME", f"{self.name}'s seat released: {how}")
             services.channels.admin_event("left", f"{self.name}'s seat released: {how}", None,
                                           name=self.name)
@@ -204,23 +204,23 @@ class PlayerSession(Session):
         deadline = self._connected_mono + self.services.settings.idle_timeout
         if now < deadline:
             return deadline
-        self.send(wire.Bye(reason="idle", message="no name given in time"))
-        self.conn.close("idle")
+        self.send(wire.Bye(reason=Close.IDLE.value, message="no name given in time"))
+        self.conn.close(Close.IDLE)
         return None
 
-    def evict(self, reason: str, message: str) -> None:
+    def evict(self, reason: Close, message: str) -> None:
         """Close this session from another thread (kick, login elsewhere), seat and all."""
         with self._lock:
-            self.send(wire.Bye(reason=reason, message=message))
+            self.send(wire.Bye(reason=reason.value, message=message))
             self.conn.close(reason)
-            self.abandon(reason)
+            self.abandon(reason.value)
 
     def hand_over(self, new: PlayerSession) -> None:
         """A resume: ``new`` takes this dropped session's name, place and game; this one
         closes and will release nothing."""
         with self._lock:
             self.transferred = True
-            self.send(wire.Bye(reason="replaced", message="session resumed elsewhere"))
-            self.conn.close("replaced")
+            self.send(wire.Bye(reason=Close.REPLACED.value, message="session resumed elsewhere"))
+            self.conn.close(Close.REPLACED)
             new.name, new.account, new.place = self.name, self.account, self.place
             new.room, new.single = self.room, self.single

@@ -29,6 +29,7 @@ from guessnet.services.errors import Refused
 from guessnet.services.metrics import Metrics
 from guessnet.storage.base import BackendError
 from guessnet.support.logs import escape, log, noisy
+from guessnet.wire.closing import Close
 from guessnet.wire.tables import table_frames
 
 Handler = Callable[[Any, Any], None]  # (session, message of the type it is registered for)
@@ -118,10 +119,10 @@ class Session:
 
     def on_hello(self, msg: wire.Hello) -> None:
         if msg.version != wire.PROTOCOL_VERSION:
-            self.send(wire.Bye(reason="version", message=(
+            self.send(wire.Bye(reason=Close.VERSION.value, message=(
                 f"this server speaks protocol {wire.PROTOCOL_VERSION}, "
                 f"not {msg.version}: update your client")))
-            self.conn.close("version")
+            self.conn.close(Close.VERSION)
             return
         self.greeted = True
         self.welcomed()
@@ -130,5 +131,5 @@ class Session:
         """Send the ``welcome`` (and whatever follows it for this kind of session)."""
 
     def on_quit(self, msg: wire.Quit) -> None:
-        self.send(wire.Bye(reason="quit", message="goodbye"))
-        self.conn.close("quit")
+        self.send(wire.Bye(reason=Close.QUIT.value, message="goodbye"))
+        self.conn.close(Close.QUIT)
