@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 State = Literal["playing", "won", "draw"]
+Mark = Literal["X", "O"]  # the two players' marks, in every game
 
 
 class MoveRejected(Exception):
@@ -82,7 +83,7 @@ class MatchState(abc.ABC):
         waiting = self.waiting_for
         return waiting[0] if len(waiting) == 1 and not self.game.simultaneous else None
 
-    def mark_of(self, player: str) -> str:
+    def mark_of(self, player: str) -> Mark:
         if player == self.first:
             return self.game.marks[0]
         if player == self.second:
@@ -92,7 +93,7 @@ class MatchState(abc.ABC):
     def other(self, player: str) -> str:
         return self.second if self.mark_of(player) == self.game.marks[0] else self.first
 
-    def check_turn(self, player: str) -> str:
+    def check_turn(self, player: str) -> Mark:
         """``player``'s mark if they may move now, else ``MoveRejected`` saying why."""
         mark = self.mark_of(player)
         if self.state != "playing":
@@ -124,7 +125,7 @@ class MatchGame(abc.ABC):
     title: ClassVar[str]          # for people: "tic-tac-toe"
     rows: ClassVar[int]
     columns: ClassVar[int]
-    marks: ClassVar[tuple[str, str]] = ("X", "O")
+    marks: ClassVar[tuple[Mark, Mark]] = ("X", "O")
     simultaneous: ClassVar[bool] = False
     move_help: ClassVar[str]      # how a move is typed: "a cell: 1-9, b2 or 2,3"
     move_name: ClassVar[str] = "cell"  # what a move names, as history's column title

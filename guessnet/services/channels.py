@@ -29,17 +29,11 @@ ADMIN_EVERY = 0.02  # seconds: how late an admin may hear of an event
 LOBBY = "lobby"
 
 
-def frame_of(payload: JSONDict) -> bytes:
-    """Encode an already-built message dict once (it was validated when it was made)."""
-    body = wire.payload_of(payload)
-    return wire.HEADER.pack(len(body)) + body
-
-
 def frames_of(envelope: JSONDict) -> list[bytes]:
     """The frames of a bus envelope: one ``msg``, or several ``msgs`` delivered together."""
     if "msgs" in envelope:
-        return [frame_of(msg) for msg in envelope["msgs"]]
-    return [frame_of(envelope["msg"])]
+        return [wire.encode_built(msg) for msg in envelope["msgs"]]
+    return [wire.encode_built(envelope["msg"])]
 
 
 def envelope(*msgs: wire.Message, only: str | None = None,
@@ -191,7 +185,7 @@ class Channels:
     def _on_deliver(self, msg: Deliver) -> None:
         member = self._registry.local(msg.conn)
         if member is not None:
-            member.conn.send_frame(frame_of(msg.msg))
+            member.conn.send_frame(wire.encode_built(msg.msg))
 
     # ------------------------------------------------------------------ admin events
 

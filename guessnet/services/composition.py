@@ -140,16 +140,17 @@ def build(settings: Settings, backends: Backends, wakeup: Wakeup,
     control = Control(backends.bus, settings.instance)
     registry = Registry(settings.instance, backends.presence, control, settings.admission)
     channels = Channels(backends.bus, registry, control, wakeup, clock)
-    rooms = Rooms(backends.rooms, settings.rules, channels, secrets or SecretDraws(), clock)
     metrics = Metrics()
+    records = Records(backends.store, backends.counters, registry, channels,
+                      Journal(settings.data_dir), metrics)
+    rooms = Rooms(backends.rooms, settings.rules, channels, secrets or SecretDraws(),
+                  records.round, clock)
     metrics.gauge("guessnet_players_connected", "Player connections to this process",
                   lambda: len(registry.players()))
     metrics.gauge("guessnet_rooms", "Multiplayer rooms with players (in the whole game)",
                   lambda: len(rooms.live_rooms()))
     metrics.count_sent(lambda: sum(m.conn.outbox.queued_total for m in registry.players()))
-    records = Records(backends.store, backends.counters, registry, channels,
-                      Journal(settings.data_dir), metrics)
-    departures = Departures(rooms, registry, records, backends.presence.ttl / 3)
+    departures = Departures(rooms, registry, backends.presence.ttl / 3)
     seats = Seats(registry, channels, control)
     matches = Matches(seats, channels, control, records.match)
     invitations = Invitations(seats, channels, control, backends.store, matches)
@@ -158,6 +159,6 @@ def build(settings: Settings, backends: Backends, wakeup: Wakeup,
                     rooms=rooms, logins=Logins(),
                     hashing=PasswordHashing(settings.hash_workers),
                     records=records, departures=departures,
-                    round_clock=RoundClock(rooms, records, channels), metrics=metrics,
+                    round_clock=RoundClock(rooms, channels), metrics=metrics,
                     matches=matches,
                     invitations=invitations, clock=clock)

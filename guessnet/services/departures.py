@@ -13,7 +13,6 @@ from __future__ import annotations
 from guessnet import wire
 from guessnet.games.guess import FinishedRound, GuessRoom
 from guessnet.services.channels import envelope
-from guessnet.services.records import Records
 from guessnet.services.registry import Registry
 from guessnet.services.rooms import Rooms
 from guessnet.services.ticker import Ticker
@@ -26,11 +25,9 @@ STUCK_SECONDS = 15.0  # a round's end unannounced for this long was its dead pro
 class Departures:
     """Callers use ``sweep`` (or ``start``/``close`` for the periodic one)."""
 
-    def __init__(self, rooms: Rooms, registry: Registry, records: Records,
-                 interval: float) -> None:
+    def __init__(self, rooms: Rooms, registry: Registry, interval: float) -> None:
         self._rooms = rooms
         self._registry = registry
-        self._records = records
         self._ticker = Ticker("departures", interval, self.sweep)
 
     def start(self) -> None:
@@ -61,7 +58,7 @@ class Departures:
                         f"{escape(exc)}")
                     continue
                 if finished is not None:
-                    self._rooms.announce(room, finished, self._records.round(finished))
+                    self._rooms.end_round(room, finished)
 
     def _lose(self, room: str, name: str) -> FinishedRound | None:
         now, next_secret = self._rooms.clock(), self._rooms.draw_secret()

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from guessnet import wire
 from guessnet.games.guess import FinishedRound, GuessRejected, GuessRoom, Mode, Rules
-from guessnet.services.channels import Channels, envelope, frame_of
+from guessnet.services.channels import Channels, envelope
 from guessnet.services.records import Recorded
 from guessnet.services.rounds import round_ended, round_started
 from guessnet.storage.base import BackendError, JSONDict, RoomStore, T, Transition
@@ -73,8 +73,10 @@ class Rooms:
     """Callers use ``new_room``, ``draw_secret``, ``live_rooms``, ``transact`` and ``resync``."""
 
     def __init__(self, store: RoomStore[GuessRoom], rules: Rules, channels: Channels,
-                 secrets: SecretSource, clock: Callable[[], float] = time.time) -> None:
+                 secrets: SecretSource, record: Callable[[FinishedRound], Recorded],
+                 clock: Callable[[], float] = time.time) -> None:
         self._store = store
+        self._record = record  # Records.round: stored, or journaled, before it is told
         self.rules = rules
         self._channels = channels
         self._secrets = secrets
@@ -102,6 +104,14 @@ class Rooms:
         if live.round > live.announced + 1:
             raise GuessRejected(f"round {live.round - 1} in room {live.name!r} has just ended "
                                 "and is being recorded: the next round starts in a moment")
+
+    def end_round(self, room: str, finished: FinishedRound,
+                  before: Sequence[JSONDict] = ()) -> None:
+        """The one way a room's round ends, whoever ended it (a guess, a leave, a drop, the
+        clock, a dead process): commit, then announce.  Nobody, the winner included, hears
+        of the end before the round is recorded (stored, or journaled); ``before`` goes out
+        first, in the same step (the winner's hint)."""
+        self.announce(room, finished, self._record(finished), before)
 
     def announce(self, room: str, finished: FinishedRound, recorded: Recorded,
                  before: Sequence[JSONDict] = ()) -> None:
@@ -164,7 +174,7 @@ class Rooms:
                 missed = live.last_end["msgs"] if live.last_end is not None and \
                     live.last_end["at"] >= lost_at - CLOCK_SKEW else []
                 return Transition(Resync({n: round_started(live, n, now) for n in names},
-                                         [frame_of(msg) for msg in missed]))
+                                         [wire.encode_built(msg) for msg in missed]))
 
             try:
                 state = self.transact(room, rejoin)

@@ -10,7 +10,6 @@ running and out of time.
 from __future__ import annotations
 
 from guessnet.services.channels import Channels
-from guessnet.services.records import Records
 from guessnet.services.rooms import Rooms
 from guessnet.services.ticker import Ticker
 from guessnet.storage.base import BackendError
@@ -22,10 +21,8 @@ TICK = 1.0  # seconds: how late after its deadline a round may end
 class RoundClock:
     """Callers use ``check`` (or ``start``/``close`` for the periodic one)."""
 
-    def __init__(self, rooms: Rooms, records: Records, channels: Channels,
-                 interval: float = TICK) -> None:
+    def __init__(self, rooms: Rooms, channels: Channels, interval: float = TICK) -> None:
         self._rooms = rooms
-        self._records = records
         self._channels = channels
         self._ticker = Ticker("round-clock", interval, self.check)
 
@@ -54,6 +51,6 @@ class RoundClock:
                 finished = self._rooms.expire(room)
                 if finished is not None:
                     log("GAME", f"round {finished.round} in room {escape(room)}: time is up")
-                    self._rooms.announce(room, finished, self._records.round(finished))
+                    self._rooms.end_round(room, finished)
             except BackendError as exc:
                 log("ERROR", f"end round in room {escape(room)}: {escape(exc)}")

@@ -22,5 +22,5 @@ __all__ = ["ADMIN_TO_SERVER", "HEADER", "MAX_INT", "MAX_PAYLOAD", "NAME_MAX", "P
            "MatchEnded", "Message", "Mode", "Move", "Notice", "Ok", "Ping", "Play", "Pong",
            "ProtocolError", "Quit", "Register", "RemoteProtocolError", "Replay", "Resign",
            "Resume", "RoomUpdate", "RoundEnded", "RoundStarted", "Say", "Scalar", "SetName",
-           "Stats", "Table", "Welcome", "Who", "encode", "from_dict", "name_field",
+           "Stats", "Table", "Welcome", "Who", "encode", "encode_built", "from_dict", "name_field",
            "parse_payload", "payload_of", "text_field"]

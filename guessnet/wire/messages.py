@@ -333,7 +333,8 @@ class InviteUpdate(Message, wire="invite_update"):
 class Board(Message, wire="board"):
     """A match's board after every move.  ``game`` names the game; ``board`` is
     ``rows * columns`` characters, row by row from the top: a player's mark or a space;
-    ``x`` and ``o`` are the players of the first and second mark; ``turn`` names who moves
+    ``x`` and ``o`` are the players of the first and second mark (``X``, ``O`` in every game);
+    ``turn`` names who moves
     next (null when the match is over, or in a game where both choose at once: then
     ``waiting`` lists who has still to choose); ``you`` is the receiver's mark; ``last`` the
     square (1 = top left) of the last move; ``rtt_ms`` the receiver's round-trip time."""
@@ -342,7 +343,7 @@ class Board(Message, wire="board"):
     o: str = field(metadata=name_field)
     board: str = field(metadata={"max_len": 64})
     turn: str | None = field(metadata=name_field)
-    you: str = field(metadata={"max_len": 1})
+    you: Literal["X", "O"]
     game: str = field(default="tictactoe", metadata={"max_len": 16})
     rows: int = field(default=3, metadata={"min": 1, "max": 8})
     columns: int = field(default=3, metadata={"min": 1, "max": 8})

@@ -106,10 +106,8 @@ def on_guess(session: PlayerSession, msg: wire.Guess) -> None:
     if finished is None:
         session.send(hint_message(hint))
         return
-    # Commit, then announce: nobody (the winner included) hears of the end before the
-    # round is recorded; guesses meanwhile are refused, using no try.
-    recorded = session.services.records.round(finished)
-    rooms.announce(room, finished, recorded, [envelope(hint_message(hint), only=name)])
+    # guesses while it is recorded are refused, using no try
+    rooms.end_round(room, finished, [envelope(hint_message(hint), only=name)])
 
 
 def on_leave(session: PlayerSession, msg: wire.Leave) -> None:
@@ -137,7 +135,7 @@ def hold_seat(session: PlayerSession, seconds: float) -> None:
 
     finished = services.rooms.transact(room, drop)
     if finished is not None:
-        services.rooms.announce(room, finished, services.records.round(finished))
+        services.rooms.end_round(room, finished)
 
 
 def leave_game(session: PlayerSession) -> None:
@@ -165,7 +163,7 @@ def leave_game(session: PlayerSession) -> None:
             if session.name is not None:
                 services.channels.join(session, LOBBY)
         if finished is not None:
-            services.rooms.announce(room, finished, services.records.round(finished))
+            services.rooms.end_round(room, finished)
     text = f"room {room}" if room else "single-player game"
     services.channels.admin_event("left", f"{name} left the {text}", conn=session.conn_id,
                                   name=name, room=room)
