@@ -1,4 +1,4 @@
-"""One contract for every Bus, RoomStore and Presence backend (in memory and Redis), and a
+"""One contract for every Bus, RoomStore, Presence and ChatLog backend (in memory and Redis), and a
 check that every backend of an interface offers the same public methods.
 
 Each test runs once per backend, through the interface alone; what a test needs to know of a
@@ -26,6 +26,7 @@ from guessnet.storage import (
 )
 from guessnet.storage.base import (
     Bus,
+    ChatLog,
     Counters,
     JSONDict,
     Presence,
@@ -72,6 +73,7 @@ class SharedState:
     bus: Bus
     rooms: RoomStore[GuessRoom]
     presence: Presence
+    chatlog: ChatLog
     cut_bus: Callable[[], None] | None  # None: this bus has no connection to lose
 
 
@@ -80,7 +82,7 @@ def shared(request: pytest.FixtureRequest) -> Iterator[SharedState]:
     if request.param == "memory":
         bus = memory.MemoryBus()
         yield SharedState(bus, memory.MemoryRoomStore(bus, GuessRoom.from_dict),
-                          memory.MemoryPresence(ttl=1.0), None)
+                          memory.MemoryPresence(ttl=1.0), memory.MemoryChatLog(), None)
         bus.close()
         return
     url = request.getfixturevalue("redis_url")
@@ -92,7 +94,8 @@ def shared(request: pytest.FixtureRequest) -> Iterator[SharedState]:
         admin.client_kill_filter(_type="pubsub")
 
     yield SharedState(redis_bus, redis_backend.RedisRoomStore(client, GuessRoom.from_dict),
-                      redis_backend.RedisPresence(client, ttl=1.0), cut_bus)
+                      redis_backend.RedisPresence(client, ttl=1.0),
+                      redis_backend.RedisChatLog(client), cut_bus)
     redis_bus.close()
     client.close()
     admin.close()
@@ -292,6 +295,17 @@ def test_entries_expire_after_ttl_unless_refreshed(shared: SharedState) -> None:
     assert presence.claim("ghost", "live/1", steal=False) is None
 
 
+def test_a_chat_log_keeps_each_channels_last_lines_in_order(shared: SharedState) -> None:
+    log = shared.chatlog
+    assert log.recent("room:empty") == []
+    for i in range(ChatLog.LINES + 5):
+        log.add("room:a", {"sender": "ann", "text": f"line {i}"})
+    log.add("lobby", {"sender": "bob", "text": "hi"})
+    assert [line["text"] for line in log.recent("room:a")] == \
+        [f"line {i}" for i in range(5, ChatLog.LINES + 5)]
+    assert log.recent("lobby") == [{"sender": "bob", "text": "hi"}]
+
+
 # ----------------------------------------------------------------------------- same methods
 
 # Public methods a backend may have beyond its interface, and why.
@@ -313,6 +327,7 @@ def public_methods(cls: type) -> set[str]:
     (Bus, [memory.MemoryBus, redis_backend.RedisBus]),
     (RoomStore, [memory.MemoryRoomStore, redis_backend.RedisRoomStore]),
     (Presence, [memory.MemoryPresence, redis_backend.RedisPresence]),
+    (ChatLog, [memory.MemoryChatLog, redis_backend.RedisChatLog]),
 ])
 def test_every_backend_offers_its_interfaces_methods_and_no_others(
         interface: type, backends: list[type]) -> None:

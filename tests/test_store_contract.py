@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from guessnet.storage.base import BackendError, Counters, NameTaken, Store
+from guessnet.storage.base import BackendError, Counters, NameTaken, Sanction, Store
 from guessnet.storage.memory import MemoryCounters
 from tests.services import Service
 
@@ -228,3 +228,51 @@ def test_redis_store_saves_after_its_script_cache_is_flushed(redis_url: str) -> 
     assert [(r.player, r.wins, r.played, r.best) for r in store.leaders("single")] == \
         [("ann", 2, 2, 1)]
     store.close()
+
+
+def test_sanctions_are_kept_replaced_lifted_and_forgotten_when_over(store: Store) -> None:
+    ban = Sanction("ban", "name", "ann", until=200.0, reason="spam", by="admin", since=100.0)
+    store.set_sanction(ban)
+    store.set_sanction(Sanction("ban", "address", "10.0.0.9", 150.0, "", "admin", 100.0))
+    store.set_sanction(Sanction("mute", "name", "ann", 300.0, "", "admin", 100.0))
+    assert sorted((s.kind, s.scope, s.target) for s in store.sanctions(120.0)) == [
+        ("ban", "address", "10.0.0.9"), ("ban", "name", "ann"), ("mute", "name", "ann")]
+    assert ban in store.sanctions(120.0)  # every field comes back as it went in
+    store.set_sanction(Sanction("ban", "name", "ann", 400.0, "again", "admin", 110.0))
+    assert [s.until for s in store.sanctions(120.0) if s.kind == "ban" and s.scope == "name"] \
+        == [400.0]  # replaced, not doubled
+    assert [s.target for s in store.sanctions(160.0) if s.scope == "address"] == []  # over
+    assert store.lift_sanction("mute", "name", "ann")
+    assert not store.lift_sanction("mute", "name", "ann")
+    assert [(s.kind, s.scope) for s in store.sanctions(160.0)] == [("ban", "name")]
+
+
+def test_a_rename_carries_password_games_and_results(store: Store) -> None:
+    store.create_user("Ann", "hash1", 1.0)
+    store.create_user("bob", "hash2", 1.0)
+    played = store.save_game(game("Ann", ["Ann", "bob"], board="multi"))
+    assert not store.rename_user("nobody", "zed")
+    with pytest.raises(NameTaken):
+        store.rename_user("ann", "BOB")
+    assert store.rename_user("ann", "Anna")
+    assert store.get_user("ann") is None
+    user = store.get_user("anna")
+    assert user is not None and (user.name, user.password_hash) == ("Anna", "hash1")
+    assert [row.player for row in store.leaders("multi")] == ["Anna", "bob"]
+    # in the new name's history; the record keeps the name the game was played under
+    assert [(g.game_id, g.winner) for g in store.recent_games(5, player="Anna")] == \
+        [(played, "Ann")]
+    assert store.recent_games(5, player="Ann") == []
+    store.create_user("ann", "hash3", 2.0)  # the old name is free again
+
+
+def test_games_since_returns_whole_records_oldest_first(store: Store) -> None:
+    for ended in (100.0, 200.0, 300.0, 400.0):
+        record = game("ann", ["ann"], ended=ended)
+        record["room"] = "main" if ended != 300.0 else "side"
+        store.save_game(record)
+    assert [g["ended"] for g in store.games_since(200.0, None, 10)] == [200.0, 300.0, 400.0]
+    assert [g["ended"] for g in store.games_since(0.0, "main", 10)] == [100.0, 200.0, 400.0]
+    assert [g["ended"] for g in store.games_since(0.0, None, 2)] == [300.0, 400.0]
+    whole = store.games_since(400.0, None, 1)[0]
+    assert whole["moves"] and whole["players"] == ["ann"] and whole["secret"] == 4

@@ -8,6 +8,7 @@
 * ``Bus``: publish/subscribe of small JSON objects on named channels (room events, admin events).
   Delivery is at most once; handlers run on a backend thread and must not block.
 * ``Counters``: best-effort integer counters (correct answers per session, user and room).
+* ``ChatLog``: the last lines said in each room (and the lobby), for whoever arrives next.
 
 Backends translate their own failures into ``BackendError`` in one place each, raised ``from`` the
 original, so callers handle one exception whatever the backend.
@@ -19,7 +20,7 @@ import abc
 import json
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 T = TypeVar("T")
 JSONDict = dict[str, Any]
@@ -62,6 +63,29 @@ class GameSummary:
     players: tuple[str, ...]
     outcome: str
     winner: str | None
+
+
+@dataclass(frozen=True)
+class Sanction:
+    """A ban or a mute the host set, in force until ``until`` (a Unix time): on a ``name``
+    (its case-folded key) or, for a ban, an ``address`` (``gate.address_key``)."""
+
+    kind: Literal["ban", "mute"]
+    scope: Literal["name", "address"]
+    target: str
+    until: float
+    reason: str
+    by: str
+    since: float
+
+    def to_dict(self) -> JSONDict:
+        return {"kind": self.kind, "scope": self.scope, "target": self.target,
+                "until": self.until, "reason": self.reason, "by": self.by, "since": self.since}
+
+    @classmethod
+    def from_dict(cls, data: JSONDict) -> Sanction:
+        return cls(data["kind"], data["scope"], data["target"], float(data["until"]),
+                   data["reason"], data["by"], float(data["since"]))
 
 
 def stored_game(game_id: int, text: str | bytes) -> JSONDict:
@@ -111,6 +135,23 @@ class Store(abc.ABC):
     def set_password(self, name: str, password_hash: str) -> None: ...
 
     @abc.abstractmethod
+    def rename_user(self, name: str, new: str) -> bool:
+        """Give account ``name`` the name ``new``, with its password, games and leaderboard
+        results; False if there is no such account, ``NameTaken`` if ``new`` is another's."""
+
+    @abc.abstractmethod
+    def set_sanction(self, sanction: Sanction) -> None:
+        """Keep ``sanction`` (replacing one of the same kind, scope and target)."""
+
+    @abc.abstractmethod
+    def lift_sanction(self, kind: str, scope: str, target: str) -> bool:
+        """Remove a sanction; False if there was none in force."""
+
+    @abc.abstractmethod
+    def sanctions(self, now: float) -> list[Sanction]:
+        """Every sanction still in force at ``now`` (the others are forgotten)."""
+
+    @abc.abstractmethod
     def save_game(self, record: JSONDict) -> int:
         """Store a finished game durably; return its id (1, 2, 3, ...).  A record with a
         ``key`` already stored is not stored again: its existing id is returned."""
@@ -121,6 +162,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def recent_games(self, limit: int, player: str | None = None) -> list[GameSummary]:
         """The last ``limit`` games, newest first; only ``player``'s when given."""
+
+    @abc.abstractmethod
+    def games_since(self, since: float, room: str | None, limit: int) -> list[JSONDict]:
+        """Whole records of the games that ended at or after ``since`` (in ``room`` only,
+        when given), oldest first, at most ``limit`` (the newest ``limit`` then)."""
 
     @abc.abstractmethod
     def count_games(self) -> int: ...
@@ -280,3 +326,16 @@ class Counters(abc.ABC):
 
     def close(self) -> None:
         """Release connections."""
+
+
+class ChatLog(abc.ABC):
+    """The last ``LINES`` chat lines of each channel (a room, the lobby), oldest first: a
+    player arriving sees what was said.  Best effort: a lost line costs nobody a game."""
+
+    LINES = 20
+
+    @abc.abstractmethod
+    def add(self, channel: str, line: JSONDict) -> None: ...
+
+    @abc.abstractmethod
+    def recent(self, channel: str) -> list[JSONDict]: ...

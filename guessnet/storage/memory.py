@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Mapping
 
 from guessnet.storage.base import (
     Bus,
+    ChatLog,
     Counters,
     Handler,
     JSONDict,
@@ -162,3 +163,19 @@ class MemoryPresence(Presence):
     def owner_of(self, name: str) -> str | None:
         with self._lock:
             return self._live_owner(name_key(name))
+
+
+class MemoryChatLog(ChatLog):
+    """The last lines of each channel of this process, in deques."""
+
+    def __init__(self) -> None:
+        self._lines: dict[str, deque[JSONDict]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, channel: str, line: JSONDict) -> None:
+        with self._lock:
+            self._lines.setdefault(channel, deque(maxlen=self.LINES)).append(line)
+
+    def recent(self, channel: str) -> list[JSONDict]:
+        with self._lock:
+            return list(self._lines.get(channel, ()))

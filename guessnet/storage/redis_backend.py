@@ -34,6 +34,7 @@ import redis
 from guessnet.storage.base import (
     BackendError,
     Bus,
+    ChatLog,
     Handler,
     JSONDict,
     Presence,
@@ -301,3 +302,28 @@ class RedisPresence(Presence):
         with translate_errors("look up name"):
             value = self._client.get(f"{PREFIX}name:{name_key(name)}")
         return str(value) if value else None
+
+
+# --------------------------------------------------------------------------- chat log
+
+CHAT_KEEP = 86_400  # seconds a channel's last lines outlive its last line
+
+
+class RedisChatLog(ChatLog):
+    """The last lines of each channel, for every process: a capped list per channel."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+
+    def add(self, channel: str, line: JSONDict) -> None:
+        key = f"{PREFIX}chat:{channel}"
+        with translate_errors("chat log"), self._client.pipeline(transaction=False) as pipe:
+            pipe.rpush(key, json.dumps(line, separators=(",", ":")))
+            pipe.ltrim(key, -self.LINES, -1)
+            pipe.expire(key, CHAT_KEEP)  # a room gone quiet for a day leaves nothing behind
+            pipe.execute()
+
+    def recent(self, channel: str) -> list[JSONDict]:
+        with translate_errors("chat log"):
+            raws = self._client.lrange(f"{PREFIX}chat:{channel}", 0, -1)
+        return [json.loads(raw) for raw in raws]

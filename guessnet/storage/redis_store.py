@@ -16,6 +16,7 @@ from guessnet.storage.base import (
     JSONDict,
     LeaderRow,
     NameTaken,
+    Sanction,
     Store,
     UserRecord,
     name_key,
@@ -58,12 +59,47 @@ return id
 """
 
 
+# An account's new name (ARGV: the prefix, the old and new name keys, the new name, then each
+# board the account has results on).  The account record, its list of games and, per board,
+# its stats, leaderboard and best-score entries move to the new key, all or nothing.
+_RENAME = """
+local prefix, old, new, name = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local user = redis.call("GET", prefix .. "user:" .. old)
+if not user then return 0 end
+if old ~= new and redis.call("EXISTS", prefix .. "user:" .. new) == 1 then return -1 end
+local record = cjson.decode(user)
+record["name"] = name
+redis.call("DEL", prefix .. "user:" .. old)
+redis.call("SET", prefix .. "user:" .. new, cjson.encode(record))
+if old ~= new and redis.call("EXISTS", prefix .. "player-games:" .. old) == 1 then
+  redis.call("RENAME", prefix .. "player-games:" .. old, prefix .. "player-games:" .. new)
+end
+for i = 5, #ARGV do
+  local board = ARGV[i]
+  local stats = prefix .. "stats:" .. board .. ":"
+  if redis.call("EXISTS", stats .. old) == 1 then
+    if old ~= new then redis.call("RENAME", stats .. old, stats .. new) end
+    redis.call("HSET", stats .. new, "name", name)
+  end
+  for _, set in ipairs({prefix .. "leaders:" .. board, prefix .. "best:" .. board}) do
+    local score = redis.call("ZSCORE", set, old)
+    if score and old ~= new then
+      redis.call("ZREM", set, old)
+      redis.call("ZADD", set, score, new)
+    end
+  end
+end
+return 1
+"""
+
+
 class RedisStore(Store):
     """Accounts, games and leaderboards in Redis (run it with AOF for durability)."""
 
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
         self._save_game = client.register_script(_SAVE_GAME)  # EVALSHA, EVAL when flushed
+        self._rename = client.register_script(_RENAME)
 
     def create_user(self, name: str, password_hash: str, now: float) -> None:
         record = json.dumps({"name": name, "password_hash": password_hash, "created": now})
@@ -106,6 +142,34 @@ class RedisStore(Store):
                 except redis.WatchError:
                     continue
 
+    def rename_user(self, name: str, new: str) -> bool:
+        old_key = name_key(name)
+        with translate_errors("rename user"):
+            boards = sorted({str(key).split(":")[-2] for key in self._client.scan_iter(
+                f"{PREFIX}stats:*:{old_key}", count=500)})
+            done = int(self._rename(args=[PREFIX, old_key, name_key(new), new, *boards]))
+        if done < 0:
+            raise NameTaken(new)
+        return done > 0
+
+    def set_sanction(self, sanction: Sanction) -> None:
+        field = f"{sanction.kind}|{sanction.scope}|{sanction.target}"
+        with translate_errors("set sanction"):
+            self._client.hset(f"{PREFIX}sanctions", field, json.dumps(sanction.to_dict()))
+
+    def lift_sanction(self, kind: str, scope: str, target: str) -> bool:
+        with translate_errors("lift sanction"):
+            return bool(self._client.hdel(f"{PREFIX}sanctions", f"{kind}|{scope}|{target}"))
+
+    def sanctions(self, now: float) -> list[Sanction]:
+        with translate_errors("sanctions"):
+            raw = self._client.hgetall(f"{PREFIX}sanctions")
+            found = [Sanction.from_dict(json.loads(value)) for value in raw.values()]
+            over = [f"{s.kind}|{s.scope}|{s.target}" for s in found if s.until <= now]
+            if over:
+                self._client.hdel(f"{PREFIX}sanctions", *over)
+        return sorted((s for s in found if s.until > now), key=lambda s: s.until)
+
     def save_game(self, record: JSONDict) -> int:
         """One round trip: ``_SAVE_GAME`` runs alone in Redis, so the key check, the new id,
         the record and the leaderboard are written together or not at all.  The stored JSON
@@ -131,6 +195,29 @@ class RedisStore(Store):
             raws = self._client.mget([f"{PREFIX}game:{i}" for i in ids]) if ids else []
         return [summarize(stored_game(game_id, raw))
                 for game_id, raw in zip(ids, raws, strict=True) if raw]
+
+    def games_since(self, since: float, room: str | None, limit: int) -> list[JSONDict]:
+        """The games list is newest first: read it a page at a time (a game journaled during
+        an outage is stored late, so the whole list is read, not only up to ``since``)."""
+        found: list[JSONDict] = []
+        start, page = 0, 500
+        with translate_errors("games since"):
+            while len(found) < limit:
+                ids = [int(i) for i in self._client.lrange(f"{PREFIX}games", start,
+                                                           start + page - 1)]
+                if not ids:
+                    break
+                raws = self._client.mget([f"{PREFIX}game:{i}" for i in ids])
+                for game_id, raw in zip(ids, raws, strict=True):
+                    record = stored_game(game_id, raw) if raw else None
+                    if record is None or float(record["ended"]) < since or \
+                            (room is not None and record.get("room") != room):
+                        continue
+                    found.append(record)
+                    if len(found) == limit:
+                        break
+                start += page
+        return list(reversed(found))
 
     def count_games(self) -> int:
         with translate_errors("count games"):

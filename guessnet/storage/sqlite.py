@@ -24,6 +24,7 @@ from guessnet.storage.base import (
     JSONDict,
     LeaderRow,
     NameTaken,
+    Sanction,
     Store,
     UserRecord,
     name_key,
@@ -66,6 +67,17 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE games ADD COLUMN key TEXT;
     CREATE UNIQUE INDEX games_key ON games(key);
+    """,
+    # 4: the host's bans and mutes, which outlive a restart
+    """
+    CREATE TABLE sanctions (
+        kind TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        target TEXT NOT NULL,
+        until REAL NOT NULL,
+        record TEXT NOT NULL,
+        PRIMARY KEY (kind, scope, target)
+    );
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -180,6 +192,54 @@ class SQLiteStore(Store):
             db.execute("UPDATE users SET password_hash = ? WHERE name_key = ?",
                        (password_hash, name_key(name)))
 
+    def rename_user(self, name: str, new: str) -> bool:
+        """One transaction: the account and its leaderboard results (games keep the names
+        they were played under)."""
+        with self._write_lock, self._using() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                found = db.execute("SELECT 1 FROM users WHERE name_key = ?",
+                                   (name_key(name),)).fetchone()
+                if found is None:
+                    db.execute("ROLLBACK")
+                    return False
+                if name_key(new) != name_key(name) and db.execute(
+                        "SELECT 1 FROM users WHERE name_key = ?", (name_key(new),)).fetchone():
+                    db.execute("ROLLBACK")
+                    raise NameTaken(new)
+                db.execute("UPDATE users SET name_key = ?, name = ? WHERE name_key = ?",
+                           (name_key(new), new, name_key(name)))
+                db.execute("UPDATE results SET player_key = ?, player = ? WHERE player_key = ?",
+                           (name_key(new), new, name_key(name)))
+                db.execute("COMMIT")
+            except NameTaken:
+                raise
+            except BaseException:
+                _roll_back(db)
+                raise
+        return True
+
+    # ------------------------------------------------------------------ sanctions
+
+    def set_sanction(self, sanction: Sanction) -> None:
+        with self._write_lock, self._using() as db:
+            db.execute("DELETE FROM sanctions WHERE until <= ?", (sanction.since,))
+            db.execute("INSERT OR REPLACE INTO sanctions(kind, scope, target, until, record) "
+                       "VALUES (?,?,?,?,?)", (sanction.kind, sanction.scope, sanction.target,
+                                              sanction.until, json.dumps(sanction.to_dict())))
+
+    def lift_sanction(self, kind: str, scope: str, target: str) -> bool:
+        with self._write_lock, self._using() as db:
+            cursor = db.execute("DELETE FROM sanctions WHERE kind = ? AND scope = ? AND "
+                                "target = ?", (kind, scope, target))
+        return cursor.rowcount > 0
+
+    def sanctions(self, now: float) -> list[Sanction]:
+        with self._using() as db:
+            rows = db.execute("SELECT record FROM sanctions WHERE until > ? ORDER BY until",
+                              (now,)).fetchall()
+        return [Sanction.from_dict(json.loads(row[0])) for row in rows]
+
     # ------------------------------------------------------------------ games
 
     def save_game(self, record: JSONDict) -> int:
@@ -221,6 +281,14 @@ class SQLiteStore(Store):
                     "results WHERE player_key = ?) ORDER BY g.id DESC LIMIT ?",
                     (name_key(player), limit)).fetchall()
         return [summarize(stored_game(*row)) for row in rows]
+
+    def games_since(self, since: float, room: str | None, limit: int) -> list[JSONDict]:
+        where, args = ("ended >= ? AND room = ?", (since, room)) if room is not None else \
+            ("ended >= ?", (since,))
+        with self._using() as db:
+            rows = db.execute(f"SELECT id, record FROM games WHERE {where} "  # noqa: S608
+                              "ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [stored_game(*row) for row in reversed(rows)]
 
     def count_games(self) -> int:
         with self._using() as db:
