@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import field
 from typing import Final, Literal
 
+from guessnet.wire import hosting
 from guessnet.wire.schema import NAME_MAX, Error, Message, Scalar, name_field, text_field
 
 __all__ = [
@@ -241,7 +242,8 @@ InviteOutcome = Literal["sent", "accepted", "declined", "timeout", "cancelled"]
 class RoundStarted(Message, wire="round_started"):
     """A round begins (or the player joined one): the rules of this round.  ``time_limit``:
     seconds the round lasts from its first guess (null: no limit); ``time_left``: seconds
-    left when this was sent (null: no limit, or nobody has guessed yet)."""
+    left when this was sent (null: no limit, or nobody has guessed yet); ``paused``: the host
+    stopped the room's clock, and guesses wait for them to resume it."""
     mode: Mode
     room: str | None = field(metadata={"max_len": NAME_MAX * 4})
     round: int
@@ -251,6 +253,7 @@ class RoundStarted(Message, wire="round_started"):
     tries_used: int
     time_limit: int | None = None
     time_left: int | None = None
+    paused: bool = False
 
 
 class Hint(Message, wire="hint"):
@@ -262,12 +265,12 @@ class Hint(Message, wire="hint"):
 
 
 class RoundEnded(Message, wire="round_ended"):
-    """The round is over for everyone in it: ``outcome`` is ``won``, ``failed`` or
-    ``timeout``."""
+    """The round is over for everyone in it: ``outcome`` is ``won``, ``failed``, ``timeout``
+    or ``stopped`` (the host ended it)."""
     mode: Mode
     room: str | None = field(metadata={"max_len": NAME_MAX * 4})
     round: int
-    outcome: Literal["won", "failed", "timeout"]
+    outcome: Literal["won", "failed", "timeout", "stopped"]
     winner: str | None = field(metadata={"max_len": NAME_MAX * 4})
     secret: int
     game_id: int | None = None
@@ -290,11 +293,13 @@ class LeftGame(Message, wire="left_game"):
 
 
 class Chat(Message, wire="chat"):
-    """A chat line: ``room`` for room chat, ``private`` for a direct message."""
+    """A chat line: ``room`` for room chat, ``private`` for a direct message; ``earlier``
+    for one said before the receiver arrived (the last lines, replayed on joining)."""
     sender: str = field(metadata=name_field)
     text: str = field(metadata=text_field)
     room: str | None = field(default=None, metadata={"max_len": NAME_MAX * 4})
     private: bool = False
+    earlier: bool = False
 
 
 class Notice(Message, wire="notice"):
@@ -343,7 +348,7 @@ class Board(Message, wire="board"):
     o: str = field(metadata=name_field)
     board: str = field(metadata={"max_len": 64})
     turn: str | None = field(metadata=name_field)
-    you: Literal["X", "O"]
+    you: Literal["X", "O"] | None
     game: str = field(default="tictactoe", metadata={"max_len": 16})
     rows: int = field(default=3, metadata={"min": 1, "max": 8})
     columns: int = field(default=3, metadata={"min": 1, "max": 8})
@@ -381,11 +386,14 @@ def _types(*classes: type[Message]) -> frozenset[str]:
 
 PLAYER_TO_SERVER: Final = _types(
     Hello, Ping, Pong, Quit, SetName, Register, Login, ChangePassword, Logout, Play, Guess, Leave,
-    Say, DirectMessage, Who, Leaders, History, Replay, Invite, InviteReply, Move, Resign, Resume)
+    Say, DirectMessage, Who, Leaders, History, Replay, Invite, InviteReply, Move, Resign, Resume,
+    hosting.Watch)
 ADMIN_TO_SERVER: Final = _types(
     Hello, Ping, Pong, Quit, ListPlayers, ListRooms, Stats, Kick, Say, DirectMessage, History,
-    Replay)
+    Replay, hosting.Ban, hosting.Unban, hosting.Bans, hosting.Mute, hosting.Rename,
+    hosting.PauseRoom, hosting.ResumeRoom, hosting.NextRound, hosting.LockRoom,
+    hosting.UnlockRoom, hosting.RoomRules, hosting.Export)
 SERVER_TO_PLAYER: Final = _types(
     Welcome, Ping, Pong, Error, Bye, Identified, Ok, RoundStarted, Hint, RoundEnded, RoomUpdate,
-    LeftGame, Chat, Notice, Table, Invited, InviteUpdate, Board, MatchEnded)
+    LeftGame, Chat, Notice, Table, Invited, InviteUpdate, Board, MatchEnded, hosting.Guessed)
 SERVER_TO_ADMIN: Final = _types(Welcome, Ping, Pong, Error, Bye, Ok, Notice, Table, AdminEvent)

@@ -60,3 +60,20 @@ def escape(text: object, limit: int = 300) -> str:
         return raw
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
                    for ch in raw)
+
+
+_DURATION = re.compile(r"(\d+)([dhms])")
+UNITS = {"d": 86_400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(text: str) -> int | None:
+    """Seconds in ``1h10m``, ``30m``, ``2d``, ``90s`` or a plain ``90`` (seconds); None if it
+    is none of these (or over a year)."""
+    text = text.strip().lower()
+    if text.isdigit() and len(text) <= 9:
+        seconds = int(text)
+    elif text and _DURATION.sub("", text) == "" and len(text) <= 20:
+        seconds = sum(int(n) * UNITS[unit] for n, unit in _DURATION.findall(text))
+    else:
+        return None
+    return seconds if seconds <= 366 * 86_400 else None
