@@ -155,8 +155,9 @@ def test_every_module_is_on_the_readme_map() -> None:
 
 def test_the_wire_names_every_name_of_its_modules() -> None:
     from guessnet import wire
-    from guessnet.wire import codec, messages, schema
-    assert set(wire.__all__) == {*schema.__all__, *messages.__all__, *codec.__all__}
+    from guessnet.wire import codec, hosting, messages, schema
+    assert set(wire.__all__) == {*schema.__all__, *messages.__all__, *codec.__all__,
+                                 *hosting.__all__}
 
 
 def test_no_client_function_is_complex() -> None:

@@ -60,6 +60,7 @@ TYPICAL: dict[str, dict[str, Any]] = {
     "msg": {"to": "host", "text": "hi"}, "who": {}, "leaders": {}, "history": {"limit": 3},
     "replay": {"game_id": 1}, "invite": {"to": "host"}, "invite_reply": {"accept": True},
     "move": {"cell": "5"}, "resign": {}, "resume": {"token": "not-a-token"},
+    "watch": {"room": "main"},
 }
 assert set(TYPICAL) == protocol.PLAYER_TO_SERVER
 

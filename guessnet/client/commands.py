@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from guessnet.client.connection import small_int
 from guessnet.client.view import Where
 from guessnet.games import catalog
 
@@ -50,6 +51,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("accept", "accept, decline", "answer an invitation (also y or n, alone on a "
             "line)", MATCHES, ("decline",)),
     Command("resign", "resign", "concede the match", MATCHES, places=frozenset({Where.MATCH})),
+    Command("watch", "watch ROOM|NAME", "follow a room's rounds, or NAME's match, without "
+            "playing ('exit' stops)", MATCHES, places=frozenset({Where.MENU}), needs=1),
     Command("say", "say TEXT", "chat to everyone in your room (the lobby is a room too)",
             ANYWHERE, needs=1),
     Command("msg", "msg NAME TEXT", "a private message to NAME", ANYWHERE, needs=2),
@@ -98,3 +101,16 @@ def help_text() -> str:
 
 def usage(command: Command) -> str:
     return f"Usage: {command.usage}   ({command.text})"
+
+
+def is_number(typed: str) -> bool:
+    """A whole number as typed (of any length: ``guess`` says when it is out of range)."""
+    body = typed[1:] if typed[:1] in ("+", "-") else typed
+    return body.isascii() and body.isdigit()
+
+
+def int_arg(words: list[str], index: int, default: int, low: int, high: int) -> int:
+    value = small_int(words[index], 6) if len(words) > index else None
+    if value is None:
+        return high if len(words) > index and is_number(words[index]) else default
+    return max(low, min(high, value))

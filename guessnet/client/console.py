@@ -18,6 +18,7 @@ from guessnet import wire
 from guessnet.client import admin_commands
 from guessnet.client.connection import ClientError, InputRefused, NetThread, Reconnector, answers
 from guessnet.client.dial import connect, port_number
+from guessnet.client.exports import ExportFiles
 from guessnet.client.lines import LineInput
 from guessnet.client.render import TableAssembler, event_text, message_text
 from guessnet.net import tlsconf
@@ -36,6 +37,7 @@ class AdminClient:
         self._connect = connect
         self.net = NetThread(connect(), self.show, self.on_closed)
         self.probing = False  # the answer to the port check is not shown
+        self.exports = ExportFiles()
         self.finished = threading.Event()
         self.reconnector = Reconnector(self.reopen, self.note)
 
@@ -48,6 +50,10 @@ class AdminClient:
             return
         if isinstance(msg, wire.AdminEvent):
             print(event_text(msg), flush=True)
+        elif isinstance(msg, wire.Table) and self.exports.belongs(msg):
+            line = self.exports.take(msg)
+            if line:
+                self.note(line)
         elif isinstance(msg, wire.Table):
             text = self.tables.add(msg)
             if text:
@@ -125,6 +131,8 @@ class AdminClient:
         if request is None:
             print(f"Usage: {command.usage}   ({command.text})")
             return True
+        if isinstance(request, wire.Export):
+            self.exports.expecting(Path(words[1]))
         self.net.request(request, answers(*command.answers))
         return True
 

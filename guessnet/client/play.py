@@ -16,6 +16,7 @@ from pathlib import Path
 from guessnet import wire
 from guessnet.client import commands
 from guessnet.client.account_prompts import PasswordPrompts
+from guessnet.client.commands import int_arg, is_number
 from guessnet.client.connection import ClientError, ClientLog, small_int
 from guessnet.client.dial import connect, port_number
 from guessnet.client.lines import LineInput
@@ -113,7 +114,7 @@ class PlayerClient:
 
     def not_a_command(self, line: str) -> None:
         """A guess in a guessing game, a move in a match; elsewhere, what to type."""
-        if self.view.where is Where.GUESSING and _is_number(line):
+        if self.view.where is Where.GUESSING and is_number(line):
             self.guess(line)
         elif self.view.where is Where.MATCH:
             self.link.ask(wire.Move(cell=line[:10]), wire.Board)
@@ -139,13 +140,18 @@ class PlayerClient:
     # ------------------------------------------------------------------ the commands
 
     def do_exit(self, words: list[str], rest: str) -> bool:
-        if self.view.where is Where.GUESSING:
+        if self.view.where is Where.WATCHING:
+            if isinstance(self.link.ask(wire.Watch(), wire.Ok), wire.Ok):
+                self.view.move(Where.MENU)
+        elif self.view.where is Where.GUESSING:
             self.link.ask(wire.Leave(), wire.LeftGame)
         elif self.view.where is Where.MATCH:
             self.link.ask(wire.Resign(), wire.MatchEnded)
         else:
             return False
         return True
+
+    do_resign = do_exit  # offered in a match only, where exit concedes
 
     def do_single(self, words: list[str], rest: str) -> None:
         self.link.ask(wire.Play(mode="single"), wire.RoundStarted)
@@ -168,8 +174,9 @@ class PlayerClient:
     def do_accept(self, words: list[str], rest: str) -> None:
         self.link.ask(wire.InviteReply(accept=words[0].lower() == "accept"), wire.InviteUpdate)
 
-    def do_resign(self, words: list[str], rest: str) -> None:
-        self.link.ask(wire.Resign(), wire.MatchEnded)
+    def do_watch(self, words: list[str], rest: str) -> None:
+        if isinstance(self.link.ask(wire.Watch(room=words[1]), wire.Ok), wire.Ok):
+            self.view.move(Where.WATCHING)
 
     def do_say(self, words: list[str], rest: str) -> None:
         self.link.ask(wire.Say(text=rest), wire.Chat)
@@ -186,7 +193,7 @@ class PlayerClient:
         self.link.ask(wire.Leaders(game=game), wire.Table)
 
     def do_history(self, words: list[str], rest: str) -> None:
-        self.link.ask(wire.History(limit=_int_arg(words, 1, 10, 1, 100)), wire.Table)
+        self.link.ask(wire.History(limit=int_arg(words, 1, 10, 1, 100)), wire.Table)
 
     def do_replay(self, words: list[str], rest: str) -> None:
         game_id = small_int(words[1])
@@ -238,19 +245,6 @@ class PlayerClient:
             return isinstance(msg, wire.Error | wire.Bye)
 
         self.link.ask(wire.Guess(value=value), until=answered)
-
-
-def _is_number(typed: str) -> bool:
-    """A whole number as typed (of any length: ``guess`` says when it is out of range)."""
-    body = typed[1:] if typed[:1] in ("+", "-") else typed
-    return body.isascii() and body.isdigit()
-
-
-def _int_arg(words: list[str], index: int, default: int, low: int, high: int) -> int:
-    value = small_int(words[index], 6) if len(words) > index else None
-    if value is None:
-        return high if len(words) > index and _is_number(words[index]) else default
-    return max(low, min(high, value))
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

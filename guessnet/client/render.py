@@ -40,6 +40,8 @@ def rules_text(msg: wire.RoundStarted, brief: bool = False) -> str:
     used = (f"(you have already used {msg.tries_used} of your {msg.tries} tries in this round)"
             if msg.tries_used else "")
     left = f"({msg.time_left} s left in this round)" if msg.time_left is not None else ""
+    if msg.paused:
+        left = "(paused by the host: guesses wait until they resume the game)"
     lines = rules_line(msg, where) if brief else rules_lines(msg, where)
     return (" " if brief else "\n").join(line for line in (*lines, used, left) if line)
 
@@ -72,6 +74,9 @@ def hint_text(msg: wire.Hint, mode: str | None) -> str:
 def round_end_text(msg: wire.RoundEnded, me: str | None) -> str:
     if msg.outcome == "timeout":
         return f"Time is up: the number was {msg.secret}. Starting a new round."
+    if msg.outcome == "stopped":
+        return (f"The host ended round {msg.round}: the number was {msg.secret}. Starting a "
+                "new round.")
     if msg.mode == "single":
         if msg.outcome == "won":
             return (f"Congratulations, you guessed it: the number was {msg.secret}! "
@@ -97,7 +102,15 @@ def room_update_text(msg: wire.RoomUpdate) -> str:
 
 def chat_text(msg: wire.Chat) -> str:
     where = "private" if msg.private else (msg.room or "lobby")
-    return f"[{where}] {msg.sender}: {msg.text}"
+    earlier = ", earlier" if msg.earlier else ""
+    return f"[{where}{earlier}] {msg.sender}: {msg.text}"
+
+
+def guessed_text(msg: wire.Guessed) -> str:
+    if msg.result == "correct":
+        return f"* {msg.name} guessed {msg.value}: correct! (room {msg.room})"
+    return (f"* {msg.name} guessed {msg.value}: too {msg.result} ({msg.tries_left} "
+            f"{'try' if msg.tries_left == 1 else 'tries'} left; room {msg.room})")
 
 
 def bye_text(msg: wire.Bye) -> str:
@@ -123,6 +136,7 @@ PLAIN: dict[type[wire.Message], Callable[[Any], str]] = {
     wire.Error: lambda msg: f"Error: {msg.message}", wire.Ok: lambda msg: msg.message,
     wire.Identified: identified_text, wire.LeftGame: lambda msg: "You left the game.",
     wire.Invited: invited_text, wire.InviteUpdate: lambda msg: msg.message,
+    wire.Guessed: guessed_text,
 }
 
 

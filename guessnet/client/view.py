@@ -3,13 +3,14 @@
 Theory of operation
 -------------------
 The client's ``Where`` is one of ``NAMING`` (no name yet), ``MENU`` (named, in the lobby),
-``GUESSING`` (in a single-player game or a room) and ``MATCH``.  Only messages from the server
-move it (``PlayerView.note``), through ``MOVES``: ``identified`` names the player (the menu,
-unless a resumed session puts them back in a game next), ``round_started`` enters or goes on
-with a guessing game, ``left_game`` and ``match_ended`` return to the menu, ``board`` is a
-match, and a logout (``forget_name``) goes back to ``NAMING``.  A message that would move the
-view where the table does not allow it is a server the client does not understand: the view
-stays where it is.  The prompt follows from the place.  Pure: no I/O.
+``GUESSING`` (in a single-player game or a room), ``MATCH`` and ``WATCHING`` (following a room
+or a match).  Messages from the server move it (``PlayerView.note``), through ``MOVES``:
+``identified`` names the player (the menu, unless a resumed session puts them back in a game
+next), ``round_started`` enters or goes on with a guessing game, ``left_game`` and
+``match_ended`` return to the menu, ``board`` is a match, and a logout (``forget_name``) goes
+back to ``NAMING``; the server's ``ok`` to ``watch`` moves it to ``WATCHING`` and back.  A
+message that would move the view where the table does not allow it is a server the client does
+not understand: the view stays where it is.  The prompt follows from the place.  Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -26,11 +27,14 @@ class Where(enum.Enum):
     MENU = "menu"
     GUESSING = "guessing"
     MATCH = "match"
+    WATCHING = "watching"
 
 
 MOVES: dict[Where, frozenset[Where]] = {
     Where.NAMING: frozenset({Where.MENU}),
-    Where.MENU: frozenset({Where.MENU, Where.GUESSING, Where.MATCH, Where.NAMING}),
+    Where.MENU: frozenset({Where.MENU, Where.GUESSING, Where.MATCH, Where.NAMING,
+                           Where.WATCHING}),
+    Where.WATCHING: frozenset({Where.MENU, Where.NAMING}),
     Where.GUESSING: frozenset({Where.MENU, Where.GUESSING, Where.MATCH, Where.NAMING}),
     Where.MATCH: frozenset({Where.MENU, Where.MATCH, Where.NAMING}),
 }
@@ -92,7 +96,9 @@ class PlayerView:
             self.invite_from = None
 
     def _board(self, msg: wire.Board) -> None:
-        if self.move(Where.MATCH):
+        if self.where is Where.WATCHING:
+            self.board = msg
+        elif self.move(Where.MATCH):
             self.board, self.mode, self.room = msg, None, None
 
     def _match_ended(self, msg: wire.MatchEnded) -> None:
@@ -137,4 +143,6 @@ class PlayerView:
                 "(waiting for the other player) "
         if self.where is Where.GUESSING:
             return f"Input a number ({self.low} ~ {self.high}): "
+        if self.where is Where.WATCHING:
+            return "(watching: 'say' chats, 'exit' stops) "
         return MENU_PROMPT

@@ -24,6 +24,12 @@ The machine has one state per round, always "running"; these moves change it:
   guess; once it has run out the round ends as ``timeout`` for everyone.  A round nobody has
   guessed in never runs out (an idle room does not fill history with empty rounds).
 
+The host's hand on a room (``Pace``): ``pause(now)`` stops the round's clock and refuses every
+guess until ``resume(now)``; ``lock()`` refuses newcomers (players of this round come back) until
+``unlock()``; ``set_rules(rules)`` gives the next round other rules; ``stop(now)`` ends the
+round at once as ``stopped``, revealing the number.  ``watch(player)`` lets a player follow the
+room without taking part: a watcher never counts for the end of a round.
+
 A move that ends a round returns a ``FinishedRound`` (the record stored in history) and starts the
 next round at once with the ``next_secret`` the caller handed in; the caller draws secrets from
 ``secrets`` and reads the clock, this module does neither.  Everything the module returns is plain
@@ -37,7 +43,7 @@ from typing import Any, Literal
 
 Mode = Literal["single", "multi"]
 HintText = Literal["high", "low", "correct"]
-Outcome = Literal["won", "failed", "timeout"]
+Outcome = Literal["won", "failed", "timeout", "stopped"]
 
 
 class GuessRejected(Exception):
@@ -106,6 +112,34 @@ class FinishedRound:
 
 
 @dataclass
+class Pace:
+    """The host's hand on a room (see the module docstring): whether its clock stands still,
+    since when, and for how long it has stood in this round; whether the door is locked; the
+    rules of the next round."""
+
+    paused_at: float | None = None
+    stood: float = 0.0
+    locked: bool = False
+    next_rules: Rules | None = None
+
+    def stood_for(self, now: float) -> float:
+        """Seconds the running round's clock has stood still, up to ``now``."""
+        return self.stood + (now - self.paused_at if self.paused_at is not None else 0.0)
+
+    def to_list(self) -> list[Any]:
+        rules = self.next_rules
+        return [self.paused_at, self.stood, self.locked, None if rules is None else
+                [rules.low, rules.high, rules.tries, rules.seconds]]
+
+    @classmethod
+    def from_list(cls, data: list[Any] | None) -> Pace:
+        if not data:
+            return cls()
+        paused_at, stood, locked, rules = data
+        return cls(paused_at, stood, locked, None if rules is None else Rules(*rules))
+
+
+@dataclass
 class GuessRoom:
     """The running round of one room (see the module docstring for the moves)."""
 
@@ -120,6 +154,8 @@ class GuessRoom:
     ever: list[str] = field(default_factory=list)
     moves: list[Move] = field(default_factory=list)
     away: list[str] = field(default_factory=list)
+    watchers: list[str] = field(default_factory=list)
+    pace: Pace = field(default_factory=Pace)
     # The caller's bookkeeping, never read by the rules: the last round whose end the room's
     # members were told (a server announces a round's end only once it is recorded), and that
     # announcement (its messages and wall-clock time), to send again to members who may have
@@ -143,14 +179,23 @@ class GuessRoom:
         return self.tries.get(player, self.departed.get(player, 0))
 
     @property
-    def deadline(self) -> float | None:
-        """When the round's time runs out (None: no limit, or its clock has not started)."""
+    def upcoming_rules(self) -> Rules:
+        """The rules the next round will play by (its secret is drawn within them)."""
+        return self.pace.next_rules or self.rules
+
+    @property
+    def paused(self) -> bool:
+        return self.pace.paused_at is not None
+
+    def deadline(self, now: float) -> float | None:
+        """When the round's time runs out, seen at ``now`` (None: no limit, or its clock has
+        not started); a paused clock stands still."""
         if self.rules.seconds is None or not self.moves:
             return None
-        return self.moves[0].at + self.rules.seconds
+        return self.moves[0].at + self.rules.seconds + self.pace.stood_for(now)
 
     def time_left(self, now: float) -> float | None:
-        deadline = self.deadline
+        deadline = self.deadline(now)
         return None if deadline is None else max(0.0, deadline - now)
 
     # ------------------------------------------------------------------ moves
@@ -160,6 +205,11 @@ class GuessRoom:
             return
         if self.mode == "single" and self.tries:
             raise GuessRejected(f"room {self.name!r} is a single-player game")
+        if self.pace.locked and player not in self.departed and player not in self.away:
+            raise GuessRejected(f"room {self.name!r} is locked by the host: no new players "
+                                "for now; try another room")
+        if player in self.watchers:
+            self.watchers.remove(player)
         self.tries[player] = self.departed.pop(player, 0)
         if player not in self.ever:
             self.ever.append(player)
@@ -169,6 +219,9 @@ class GuessRoom:
         """Apply one guess; return the hint and, when the round ended, its record."""
         if player not in self.tries:
             raise GuessRejected(f"cannot guess: you are not playing in room {self.name!r}")
+        if self.paused:
+            raise GuessRejected(f"the host paused room {self.name!r}: guesses wait until they "
+                                "resume it (your tries are kept)")
         if player in self.away:
             self.away.remove(player)
         used = self.tries[player]
@@ -223,10 +276,46 @@ class GuessRoom:
 
     def expire(self, now: float, next_secret: int) -> FinishedRound | None:
         """End the round as ``timeout`` if its time has run out; return the record if so."""
-        deadline = self.deadline
-        if deadline is None or now < deadline:
+        deadline = self.deadline(now)
+        if deadline is None or now < deadline or self.paused:
             return None
         return self._finish("timeout", None, now, next_secret)
+
+    # ------------------------------------------------------------------ the host
+
+    def pause(self, now: float) -> None:
+        if self.paused:
+            raise GuessRejected(f"room {self.name!r} is paused already: 'resume' goes on")
+        self.pace.paused_at = now
+
+    def resume(self, now: float) -> None:
+        pace = self.pace
+        if pace.paused_at is None:
+            raise GuessRejected(f"room {self.name!r} is not paused")
+        pace.stood += now - pace.paused_at
+        pace.paused_at = None
+
+    def lock(self, locked: bool) -> None:
+        self.pace.locked = locked
+
+    def set_rules(self, rules: Rules) -> None:
+        """``rules`` for the next round (the running one keeps its own)."""
+        self.pace.next_rules = rules
+
+    def stop(self, now: float, next_secret: int) -> FinishedRound:
+        """End the round now, as ``stopped`` (the host's ``next``), revealing the number."""
+        return self._finish("stopped", None, now, next_secret)
+
+    def watch(self, player: str) -> None:
+        """``player`` follows the room without taking part (leaving the round if in it)."""
+        if player in self.tries:
+            raise GuessRejected(f"you play in room {self.name!r}: 'exit' first to watch it")
+        if player not in self.watchers:
+            self.watchers.append(player)
+
+    def unwatch(self, player: str) -> None:
+        if player in self.watchers:
+            self.watchers.remove(player)
 
     # ------------------------------------------------------------------ internals
 
@@ -252,7 +341,12 @@ class GuessRoom:
         return record
 
     def _reset(self, now: float, next_secret: int) -> None:
+        if self.pace.next_rules is not None:
+            self.rules, self.pace.next_rules = self.pace.next_rules, None
         self.rules.check(next_secret)
+        self.pace.stood = 0.0
+        if self.pace.paused_at is not None:  # a paused room stays paused, its new clock too
+            self.pace.paused_at = now
         self.secret = next_secret
         self.started = now
         self.tries = {}
@@ -265,8 +359,8 @@ class GuessRoom:
 
     @property
     def vacant(self) -> bool:
-        """Nobody takes part in the round (a room store removes the room)."""
-        return not self.tries
+        """Nobody takes part in the round, or watches it (a room store removes the room)."""
+        return not self.tries and not self.watchers
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -276,6 +370,7 @@ class GuessRoom:
             "tries": self.tries, "departed": self.departed, "ever": self.ever,
             "moves": [[m.at, m.player, m.value, m.result] for m in self.moves],
             "away": self.away, "announced": self.announced, "last_end": self.last_end,
+            "watchers": self.watchers, "pace": self.pace.to_list(),
         }
 
     @classmethod
@@ -287,6 +382,7 @@ class GuessRoom:
             secret=data["secret"], round=data["round"], started=data["started"],
             tries=dict(data["tries"]), departed=dict(data["departed"]), ever=list(data["ever"]),
             moves=[Move(at=a, player=p, value=v, result=r) for a, p, v, r in data["moves"]],
-            away=list(data.get("away", ())),
+            away=list(data.get("away", ())), watchers=list(data.get("watchers", ())),
+            pace=Pace.from_list(data.get("pace")),
             announced=int(data.get("announced", data["round"] - 1)),
             last_end=data.get("last_end"))

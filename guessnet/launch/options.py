@@ -80,6 +80,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     game.add_argument("--max", type=int, default=10, help="highest secret (default %(default)s)")
     game.add_argument("--tries", type=int, default=5,
                       help="tries per player per round (default %(default)s)")
+    game.add_argument("--word-filter", type=Path, default=None, metavar="FILE",
+                      help="refuse names, room names and chat holding a word of FILE (one "
+                           "word, or 're:' and a pattern, a line; case, repeated letters and "
+                           "digits for letters are seen through) (default: no filter)")
     game.add_argument("--round-time", type=float, default=120.0, metavar="SECONDS",
                       help="a room's round ends for everyone this long after its first guess; "
                            "0 turns it off; single-player games have none "
@@ -194,6 +198,7 @@ def open_backends(args: argparse.Namespace) -> Backends:
         from guessnet.storage.redis_counters import RedisCounters
         counters = RedisCounters(client)
     return Backends(store=redis_store.RedisStore(client),
+                    chatlog=redis_backend.RedisChatLog(client),
                     rooms=redis_backend.RedisRoomStore(client, GuessRoom.from_dict),
                     bus=redis_backend.RedisBus(client), counters=counters,
                     presence=redis_backend.RedisPresence(client, args.presence_ttl))

@@ -12,7 +12,7 @@ import socket
 import socketserver
 import ssl
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from guessnet import wire
 from guessnet.net import tlsconf
@@ -21,6 +21,7 @@ from guessnet.net.listener import GameTCPServer
 from guessnet.net.pacing import Limits
 from guessnet.net.wakeup import Wakeup
 from guessnet.services.composition import Services
+from guessnet.services.moderation import until_text
 from guessnet.sessions.admin_session import AdminSession
 from guessnet.sessions.player_session import PlayerKit, PlayerSession
 from guessnet.support import logs
@@ -29,6 +30,7 @@ from guessnet.web.site import WebServer
 from guessnet.wire.closing import Close
 
 SEND_BUFFER = 128 * 1024
+ADMIN_OUTBOX = 16 * 1024 * 1024  # bytes an admin's connection may have queued
 
 
 @dataclass
@@ -114,11 +116,21 @@ class PlayerHandler(socketserver.BaseRequestHandler):
         conn = Connection(tls, accepted=wire.PLAYER_TO_SERVER, limits=runtime.limits,
                           peer=peer, on_wire=_wire_logger(peer),  # type: ignore[arg-type]
                           wakeup=runtime.wakeup)
-        if refusal is not None:
-            noisy(f"refused {host}", "CONNECTION", f"{peer} refused: {refusal}")
-            conn.send(wire.Error(code="server_full", message=refusal))
-            conn.close(Close.REFUSED)
+        banned = runtime.services.moderation.address_ban(host)
+        if refusal is not None or banned is not None:
+            if banned is not None:  # told why and until when, then closed
+                noisy(f"banned {host}", "ADMIN", f"{peer} refused: the address is banned",
+                      audit_event=True)
+                conn.send(wire.Bye(reason=Close.BANNED.value, message="this address is "
+                                   f"banned by the host {until_text(banned)}"))
+                conn.close(Close.BANNED)
+            else:
+                noisy(f"refused {host}", "CONNECTION", f"{peer} refused: {refusal}")
+                conn.send(wire.Error(code="server_full", message=refusal or ""))
+                conn.close(Close.REFUSED)
             conn.run(lambda msg: None, lambda exc: None)
+            if refusal is None:
+                runtime.services.registry.release(host)
             return
         try:
             PlayerSession(runtime.services, runtime.kit, conn, peer).serve()
@@ -139,7 +151,10 @@ class AdminHandler(socketserver.BaseRequestHandler):
         cert = tls.getpeercert()
         role = tlsconf.subject_field(cert, "organizationalUnitName")
         holder = tlsconf.subject_field(cert, "commonName") or "?"
-        conn = Connection(tls, accepted=wire.ADMIN_TO_SERVER, limits=runtime.limits,
+        # an admin (mutual TLS: trusted) may ask for a big export at once
+        limits = replace(runtime.limits, outbox_bytes=max(ADMIN_OUTBOX,
+                                                          runtime.limits.outbox_bytes))
+        conn = Connection(tls, accepted=wire.ADMIN_TO_SERVER, limits=limits,
                           peer=peer, on_wire=_wire_logger(peer),  # type: ignore[arg-type]
                           wakeup=runtime.wakeup)
         if role != tlsconf.ADMIN_ROLE:

@@ -20,6 +20,7 @@ from guessnet.net.wakeup import WakeupUnavailable
 from guessnet.services.composition import Backends, Settings, build
 from guessnet.services.registry import Admission
 from guessnet.services.rooms import SecretSource
+from guessnet.services.wordfilter import FilterFileError, WordFilter
 from guessnet.sessions.player_kit import player_kit
 from guessnet.storage.base import BackendError
 from guessnet.support.logs import log
@@ -57,10 +58,21 @@ def listen(args: argparse.Namespace) -> tuple[list[GameTCPServer], WebServer | N
     return games, web
 
 
+def word_filter(args: argparse.Namespace) -> WordFilter | None:
+    """The host's word filter (``--word-filter``), or ``StartError`` saying what is wrong."""
+    if args.word_filter is None:
+        return None
+    try:
+        return WordFilter.load(args.word_filter)
+    except FilterFileError as exc:
+        raise StartError(str(exc)) from None
+
+
 def start(args: argparse.Namespace, backends: Backends,
           secrets: SecretSource | None = None) -> Runtime:
     """Create certificates if needed, bind the ports, build and start the services, and
     serve every port in background threads; ``secrets`` replaces the CSPRNG (tests)."""
+    words = word_filter(args)  # before any port is bound: a bad file is one line
     try:
         made = tlsconf.ensure_certs(args.certs, [args.host, *args.cert_name])
     except OSError as exc:
@@ -76,7 +88,8 @@ def start(args: argparse.Namespace, backends: Backends,
     settings = Settings(rules=rules_of(args), instance=instance,
                         admission=Admission(args.max_connections, args.max_per_peer),
                         resume_grace=args.resume_grace, idle_timeout=args.idle_timeout,
-                        hash_workers=args.hash_workers, data_dir=args.data_dir)
+                        hash_workers=args.hash_workers, data_dir=args.data_dir,
+                        word_filter=words)
     limits = Limits(handshake_timeout=args.handshake_timeout, hello_timeout=args.hello_timeout,
                     frame_timeout=args.frame_timeout,
                     heartbeat=args.heartbeat if args.heartbeat > 0 else None,

@@ -13,7 +13,7 @@ import functools
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from guessnet import wire
 from guessnet.net.outbox import Outbox
@@ -36,9 +36,10 @@ def frames_of(envelope: JSONDict) -> list[bytes]:
     return [wire.encode_built(envelope["msg"])]
 
 
-def envelope(*msgs: wire.Message, only: str | None = None,
-             skip: str | None = None) -> JSONDict:
-    """The bus payload for room messages; ``only``/``skip`` name a player (case-folded).
+def envelope(*msgs: wire.Message, only: str | None = None, skip: str | None = None,
+             to: Collection[str] | None = None) -> JSONDict:
+    """The bus payload for room messages; ``only``/``skip`` name a player, ``to`` several
+    (a room's watchers) (case-folded).
 
     Several messages (a round's end and the next round's start) travel in one envelope, so
     they cost one publish and one pass over the members."""
@@ -48,6 +49,8 @@ def envelope(*msgs: wire.Message, only: str | None = None,
         payload["only"] = only.casefold()
     if skip is not None:
         payload["skip"] = skip.casefold()
+    if to is not None:
+        payload["to"] = [name.casefold() for name in to]
     return payload
 
 
@@ -153,10 +156,12 @@ class Channels:
         started = time.perf_counter()
         with self._lock:
             members = list(self._members.get(channel, ()))
-        only, skip = payload.get("only"), payload.get("skip")
+        only, skip, to = payload.get("only"), payload.get("skip"), payload.get("to")
         frames = frames_of(payload)  # encoded once for every member
         if only is not None or skip is not None:
             members = [m for m in members if _addressed(m.name, only, skip)]
+        if to is not None:
+            members = [m for m in members if m.name is not None and m.name.casefold() in to]
         self._send_all(members, frames)
         if only is None and len(members) > 1:
             self.last_broadcast = (len(members), time.perf_counter() - started)

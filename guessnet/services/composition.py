@@ -25,13 +25,17 @@ from guessnet.services.invitations import Invitations
 from guessnet.services.journal import Journal
 from guessnet.services.matches import Matches
 from guessnet.services.metrics import Metrics
+from guessnet.services.moderation import Moderation, until_text
 from guessnet.services.passwords import Throttle
 from guessnet.services.records import Records
 from guessnet.services.registry import Admission, Registry
 from guessnet.services.rooms import Rooms, SecretDraws, SecretSource
 from guessnet.services.roundclock import RoundClock
 from guessnet.services.seats import Seats
-from guessnet.storage.base import Bus, Counters, Presence, RoomStore, Store
+from guessnet.services.wordfilter import WordFilter
+from guessnet.storage.base import Bus, ChatLog, Counters, Presence, RoomStore, Store
+from guessnet.storage.memory import MemoryChatLog
+from guessnet.wire.closing import Close
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class Settings:
     idle_timeout: float = 120.0
     data_dir: Path = Path("data")
     hash_workers: int = DEFAULT_WORKERS
+    word_filter: WordFilter | None = None
 
 
 @dataclass
@@ -52,6 +57,7 @@ class Backends:
     bus: Bus
     counters: Counters
     presence: Presence
+    chatlog: ChatLog = field(default_factory=MemoryChatLog)
 
     def close(self) -> None:
         self.bus.close()
@@ -105,6 +111,8 @@ class Services:
     metrics: Metrics
     matches: Matches
     invitations: Invitations
+    moderation: Moderation
+    chatlog: ChatLog
     clock: Callable[[], float]
     started: float = field(default_factory=time.time)
 
@@ -121,10 +129,12 @@ class Services:
         self.departures.start()
         self.round_clock.start()
         self.invitations.start()
+        self.moderation.start()
 
     def close(self) -> None:
         """Stop every service's thread and wait for it (the backends stay open)."""
         self.hashing.close()
+        self.moderation.close()
         self.invitations.close()
         self.records.close()
         self.departures.close()
@@ -154,11 +164,22 @@ def build(settings: Settings, backends: Backends, wakeup: Wakeup,
     seats = Seats(registry, channels, control)
     matches = Matches(seats, channels, control, records.match)
     invitations = Invitations(seats, channels, control, backends.store, matches)
+    moderation = Moderation(backends.store, backends.bus, settings.word_filter, clock)
+    moderation.enforce = lambda: enforce_bans(registry, moderation)
     return Services(settings=settings, store=backends.store, counters=backends.counters,
                     bus=backends.bus, control=control, registry=registry, channels=channels,
                     rooms=rooms, logins=Logins(),
                     hashing=PasswordHashing(settings.hash_workers),
                     records=records, departures=departures,
                     round_clock=RoundClock(rooms, channels), metrics=metrics,
-                    matches=matches,
-                    invitations=invitations, clock=clock)
+                    matches=matches, invitations=invitations, moderation=moderation,
+                    chatlog=backends.chatlog, clock=clock)
+
+
+def enforce_bans(registry: Registry, moderation: Moderation) -> None:
+    """Close this process's players whom a ban covers (by name, or by address)."""
+    for member in registry.players():
+        ban = moderation.name_ban(member.name) if member.name else None
+        ban = ban or moderation.address_ban(member.conn.peer.rsplit(":", 1)[0])
+        if ban is not None:
+            member.evict(Close.BANNED, f"banned by the host {until_text(ban)}")

@@ -108,9 +108,18 @@ class MatchOp(ControlMessage):
     how: str = "resigned"
 
 
+@dataclass(frozen=True)
+class RenameSession(ControlMessage):
+    """The host renamed the player of session ``conn`` (as in ``Evict``): they are ``new``."""
+
+    KIND = "rename"
+    conn: str
+    new: str
+
+
 KINDS: dict[str, type[ControlMessage]] = {
     cls.KIND: cls for cls in (Evict, Deliver, MatchInvite, MatchAnswer, MatchCancel, MatchSeat,
-                              MatchOp)}
+                              MatchOp, RenameSession)}
 M = TypeVar("M", bound=ControlMessage)
 
 

@@ -61,12 +61,12 @@ class Departures:
                     self._rooms.end_round(room, finished)
 
     def _lose(self, room: str, name: str) -> FinishedRound | None:
-        now, next_secret = self._rooms.clock(), self._rooms.draw_secret()
+        now = self._rooms.clock()
 
         def lose(live: GuessRoom) -> Transition[FinishedRound | None]:
             if name not in live.players:
                 return Transition(None)  # another process was quicker
-            finished = live.leave(name, now, next_secret)
+            finished = live.leave(name, now, self._rooms.draw_secret(live.upcoming_rules))
             update = wire.RoomUpdate(room=room, name=name, event="lost")
             return Transition(finished, broadcasts=[envelope(update)])
 

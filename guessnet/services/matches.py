@@ -28,7 +28,17 @@ from guessnet.services.channels import Channels
 from guessnet.services.control import Control, MatchOp, MatchSeat
 from guessnet.services.errors import Refused
 from guessnet.services.records import Recorded
-from guessnet.services.seats import BOT, LiveMatch, LocalSeat, RemoteSeat, Seat, Seats, match_record
+from guessnet.services.seats import (
+    BOT,
+    LiveMatch,
+    LocalSeat,
+    RemoteSeat,
+    Seat,
+    Seats,
+    board_for,
+    board_view,
+    match_record,
+)
 from guessnet.storage.base import JSONDict
 
 
@@ -56,12 +66,7 @@ class Matches:
     def board_of(self, name: str) -> JSONDict | None:
         """The match ``name`` plays in, if hosted here, as the scoreboard shows it."""
         live = self.match_of(name)
-        if live is None:
-            return None
-        rules, game = live.rules, live.rules.game
-        return {"id": live.match_id, "game": game.name, "title": game.title,
-                "rows": game.rows, "columns": game.columns, "x": rules.first,
-                "o": rules.second, "board": rules.board, "turn": rules.turn}
+        return None if live is None else board_view(live)
 
     def busy(self, name: str) -> bool:
         key = name.casefold()
@@ -222,18 +227,30 @@ class Matches:
         if player.name is not None:
             self.resign(player, how)
 
+    def watch(self, watcher: LocalSeat, player: str) -> bool:
+        """``watcher`` follows the match ``player`` plays here; False if there is none."""
+        live = self.match_of(player)
+        if live is None:
+            return False
+        with self._lock:
+            live.watchers.append(watcher)
+        watcher.send(board_for(live, None, None, None))
+        return True
+
+    def unwatch(self, watcher: LocalSeat) -> None:
+        with self._lock:
+            for live in {id(m): m for m in self._matches.values()}.values():
+                if watcher in live.watchers:
+                    live.watchers.remove(watcher)
+
     def _show(self, live: LiveMatch, last: int | None, only: LocalSeat | None = None) -> None:
-        rules = live.rules
         for name, seat in live.seats.items():
             if seat is None or (only is not None and seat is not only):
                 continue
             rtt = None if isinstance(seat, RemoteSeat) else seat.conn.rtt
-            game = rules.game
-            seat.send(wire.Board(
-                match_id=live.match_id, game=game.name, x=rules.first, o=rules.second,
-                board=rules.board, rows=game.rows, columns=game.columns, turn=rules.turn,
-                waiting=rules.waiting_for, you=rules.mark_of(name), last=last,
-                rtt_ms=round(rtt * 1000, 1) if rtt is not None else None))
+            seat.send(board_for(live, name, last, rtt))
+        for watcher in [] if only is not None else list(live.watchers):
+            watcher.send(board_for(live, None, last, None))
 
     def _finish(self, live: LiveMatch) -> None:
         rules = live.rules
@@ -252,7 +269,7 @@ class Matches:
                      and s is not None), None)
         if host is not None:
             self._seat_state(live, host, False)
-        for seat in live.seats.values():
+        for seat in [*live.seats.values(), *live.watchers]:
             if seat is not None:
                 seat.send(ended)
                 if recorded.note is not None:

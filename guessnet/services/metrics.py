@@ -87,7 +87,7 @@ class Metrics:
                                        "Logins refused by the throttle", registry=registry)
         for kind in wire.PLAYER_TO_SERVER:  # every series exists from the start
             self._requests.add_kind(kind)
-        for outcome in ("won", "failed", "timeout"):
+        for outcome in ("won", "failed", "timeout", "stopped"):
             self.rounds.labels(outcome)
         for port in ("player", "admin", "web"):
             self.handshake_failures.labels(port)

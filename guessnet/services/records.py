@@ -69,6 +69,9 @@ class Records:
         if finished.winner is not None:
             text = (f"round {finished.round} in {where} won by {finished.winner} "
                     f"(the number was {finished.secret})")
+        elif finished.outcome == "stopped":
+            text = (f"round {finished.round} in {where} ended by the host (the number was "
+                    f"{finished.secret})")
         else:
             text = f"round {finished.round} in {where}: nobody guessed {finished.secret}"
         self._channels.admin_event("round_ended", text, room=room, name=finished.winner)

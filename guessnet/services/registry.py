@@ -19,7 +19,7 @@ from typing import Protocol
 
 from guessnet import wire
 from guessnet.net.conn import Connection
-from guessnet.services.control import Control, Evict, split_owner
+from guessnet.services.control import Control, Evict, RenameSession, split_owner
 from guessnet.services.errors import NameBusy
 from guessnet.services.ticker import Ticker
 from guessnet.storage.base import BackendError, JSONDict, Presence
@@ -45,6 +45,9 @@ class Member(Listener, Protocol):
 
     def evict(self, reason: Close, message: str) -> None:
         """Close this session from another thread, telling the player why."""
+
+    def rename(self, new: str) -> None:
+        """The host renamed the player (another thread): they play as ``new`` now."""
 
     def send(self, msg: wire.Message) -> None: ...
 
@@ -92,6 +95,7 @@ class Registry:
         self.shutting_down = False
         self._ticker = Ticker("presence", presence.ttl / 3, self.publish_all)
         control.on(Evict, self._on_evict)
+        control.on(RenameSession, self._on_rename)
 
     def start(self) -> None:
         self._ticker.start()
@@ -252,6 +256,25 @@ class Registry:
         instance, conn = split_owner(owner)
         self._control.send(instance, Evict(conn=conn, reason=reason.value, message=message))
         return target, owner
+
+    def rename(self, name: str, new: str) -> bool:
+        """Rename the player called ``name`` wherever they play (``BackendError`` if the bus
+        is down); False when nobody plays as ``name``."""
+        local = self.find_named(name)
+        if local is not None:
+            local.rename(new)
+            return True
+        owner = self.presence.owner_of(name)
+        if owner is None:
+            return False
+        instance, conn = split_owner(owner)
+        self._control.send(instance, RenameSession(conn=conn, new=new))
+        return True
+
+    def _on_rename(self, msg: RenameSession) -> None:
+        member = self.local(msg.conn)
+        if member is not None:
+            member.rename(msg.new)
 
     def _on_evict(self, msg: Evict) -> None:
         member = self.local(msg.conn)

@@ -88,8 +88,10 @@ class Rooms:
         return GuessRoom(name=name, mode=mode, rules=rules, secret=self.draw_secret(),
                          started=self.clock())
 
-    def draw_secret(self) -> int:
-        return self.rules.low + self._secrets.below(self.rules.high - self.rules.low + 1)
+    def draw_secret(self, rules: Rules | None = None) -> int:
+        """A secret within ``rules`` (the server's, unless a room's host changed them)."""
+        rules = rules or self.rules
+        return rules.low + self._secrets.below(rules.high - rules.low + 1)
 
     def live_rooms(self) -> list[GuessRoom]:
         return list(self._store.rooms())
@@ -132,12 +134,12 @@ class Rooms:
     def expire(self, room: str) -> FinishedRound | None:
         """End the round of ``room`` if its time has run out (and its start was announced);
         the caller records and announces the round returned."""
-        now, next_secret = self.clock(), self.draw_secret()
+        now = self.clock()
 
         def run_out(live: GuessRoom) -> Transition[FinishedRound | None]:
             if live.round > live.announced + 1:
                 return Transition(None)  # the last end is being recorded: not this round's
-            return Transition(live.expire(now, next_secret))
+            return Transition(live.expire(now, self.draw_secret(live.upcoming_rules)))
 
         return self.transact(room, run_out)
 

@@ -42,7 +42,8 @@ class RoundClock:
         now = self._rooms.clock()
         try:
             due = [live.name for live in self._rooms.live_rooms() if live.name in local
-                   and live.deadline is not None and live.deadline <= now]
+                   and (deadline := live.deadline(now)) is not None and deadline <= now
+                   and not live.paused]
         except BackendError as exc:
             log("ERROR", f"round clock: {escape(exc)}")
             return

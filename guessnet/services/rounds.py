@@ -21,7 +21,8 @@ def round_started(live: GuessRoom, name: str | None,
         low=rules.low, high=rules.high, tries=rules.tries,
         tries_used=live.tries_used(name) if name else 0,
         time_limit=None if rules.seconds is None else math.ceil(rules.seconds),
-        time_left=None if left is None else math.ceil(left))
+        time_left=None if left is None else math.ceil(left),
+        paused=live.paused)
 
 
 def hint_message(hint: HintResult) -> wire.Hint:

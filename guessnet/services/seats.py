@@ -12,6 +12,7 @@ from guessnet.games.matchgame import MatchGame, MatchState
 from guessnet.services.channels import Channels
 from guessnet.services.control import Control, ControlMessage, split_owner
 from guessnet.services.registry import Member, Registry
+from guessnet.storage.base import JSONDict
 
 BOT = "server"
 
@@ -49,6 +50,7 @@ class LiveMatch:
     seats: dict[str, Seat | None]  # name -> seat (None: the bot)
     started: float = field(default_factory=time.time)
     times: list[float] = field(default_factory=list)
+    watchers: list[LocalSeat] = field(default_factory=list)  # following it, not playing
 
     @property
     def against_bot(self) -> bool:
@@ -58,6 +60,25 @@ class LiveMatch:
     def label(self) -> str:
         """How logs and admins name it: ``connect-four match #3``."""
         return f"{self.rules.game.title} match #{self.match_id}"
+
+
+def board_for(live: LiveMatch, you: str | None, last: int | None,
+              rtt: float | None) -> wire.Board:
+    """The board of ``live`` as the player of mark ``you`` sees it (None: a watcher)."""
+    rules, game = live.rules, live.rules.game
+    return wire.Board(
+        match_id=live.match_id, game=game.name, x=rules.first, o=rules.second,
+        board=rules.board, rows=game.rows, columns=game.columns, turn=rules.turn,
+        waiting=rules.waiting_for, you=rules.mark_of(you) if you is not None else None,
+        last=last, rtt_ms=round(rtt * 1000, 1) if rtt is not None else None)
+
+
+def board_view(live: LiveMatch) -> JSONDict:
+    """The match as the scoreboard shows it."""
+    rules, game = live.rules, live.rules.game
+    return {"id": live.match_id, "game": game.name, "title": game.title, "rows": game.rows,
+            "columns": game.columns, "x": rules.first, "o": rules.second,
+            "board": rules.board, "turn": rules.turn}
 
 
 def match_record(live: LiveMatch) -> dict[str, Any]:

@@ -14,7 +14,8 @@ from guessnet.net.conn import Connection
 from guessnet.services.composition import Services
 from guessnet.services.errors import Refused
 from guessnet.services.history import send_history, send_replay
-from guessnet.sessions.session import HandlerTable, Session
+from guessnet.sessions import host_export, host_moderation, host_rooms
+from guessnet.sessions.session import HandlerTable, Session, handler_table
 from guessnet.support.logs import audit, escape
 from guessnet.wire.closing import Close
 from guessnet.wire.tables import counted, since_text
@@ -156,9 +157,9 @@ class AdminSession(Session):
         send_replay(self.send_table, self.services.store, msg.game_id)
 
 
-ADMIN_HANDLERS: HandlerTable = {
+ADMIN_HANDLERS: HandlerTable = handler_table({
     wire.ListPlayers: AdminSession.on_list, wire.ListRooms: AdminSession.on_rooms,
     wire.Stats: AdminSession.on_stats, wire.Kick: AdminSession.on_kick,
     wire.Say: AdminSession.on_say, wire.DirectMessage: AdminSession.on_msg,
     wire.History: AdminSession.on_history, wire.Replay: AdminSession.on_replay,
-}
+}, host_moderation.HANDLERS, host_rooms.HANDLERS, host_export.HANDLERS)

@@ -4,8 +4,9 @@ Theory of operation
 -------------------
 A connection starts ``ANONYMOUS``.  Taking a name (guest, account or resume) puts it in the
 ``LOBBY``; from there it plays a single-player game (``SINGLE``), a multiplayer room (``ROOM``)
-or a two-player match of any game (``MATCH``), and comes back to the ``LOBBY``.  A guessing
-game may be switched for another directly; a match must end first.  ``logout`` goes back to
+or a two-player match of any game (``MATCH``), or follows a room or a match without playing
+(``WATCHING``), and comes back to the ``LOBBY``.  A guessing game may be switched for another
+directly; a match must end first; a watcher stops watching first.  ``logout`` goes back to
 ``ANONYMOUS`` from anywhere.  Any other move raises ``PlaceError`` (a bug of ours, not the
 player's: the handlers refuse what the player may not do before they move).
 """
@@ -21,6 +22,7 @@ class Place(enum.Enum):
     SINGLE = "single"
     ROOM = "multi"
     MATCH = "match"
+    WATCHING = "watching"  # following a room or a match without playing
 
 
 GAMES = frozenset({Place.SINGLE, Place.ROOM, Place.MATCH})
@@ -29,7 +31,8 @@ GUESSING = frozenset({Place.SINGLE, Place.ROOM})
 MOVES: dict[Place, frozenset[Place]] = {
     Place.ANONYMOUS: frozenset({Place.LOBBY}),
     Place.LOBBY: frozenset({Place.LOBBY, Place.SINGLE, Place.ROOM, Place.MATCH,
-                            Place.ANONYMOUS}),
+                            Place.ANONYMOUS, Place.WATCHING}),
+    Place.WATCHING: frozenset({Place.LOBBY, Place.ANONYMOUS}),
     Place.SINGLE: frozenset({Place.LOBBY, Place.SINGLE, Place.ROOM, Place.ANONYMOUS}),
     Place.ROOM: frozenset({Place.LOBBY, Place.SINGLE, Place.ROOM, Place.ANONYMOUS}),
     Place.MATCH: frozenset({Place.LOBBY, Place.ANONYMOUS}),

@@ -8,7 +8,7 @@ answering the same message type.
 from __future__ import annotations
 
 from guessnet.services.resume import ResumeTokens
-from guessnet.sessions.features import accounts, chat, guessing, listings, matchplay
+from guessnet.sessions.features import accounts, chat, guessing, listings, matchplay, watching
 from guessnet.sessions.player_session import PlayerKit
 from guessnet.sessions.session import handler_table
 
@@ -18,6 +18,6 @@ def player_kit(resume_grace: float) -> PlayerKit:
     tokens' ticker with the services)."""
     return PlayerKit(
         handlers=handler_table(accounts.HANDLERS, guessing.HANDLERS, chat.HANDLERS,
-                               listings.HANDLERS, matchplay.HANDLERS),
+                               listings.HANDLERS, matchplay.HANDLERS, watching.HANDLERS),
         resume=ResumeTokens(resume_grace), leave_game=guessing.leave_game,
         hold_seat=guessing.hold_seat)

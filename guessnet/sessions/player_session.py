@@ -101,8 +101,13 @@ class PlayerSession(Session):
         self.services.registry.publish_presence(self)
 
     def to_lobby(self) -> None:
-        """Leave a guessing game, if in one, telling the player (before a match starts)."""
+        """Leave a guessing game (or stop watching), telling the player (before a match
+        starts, or a rename)."""
         with self._lock:
+            if self.place is Place.WATCHING:
+                self.kit.leave_game(self)
+                self.send(wire.Ok(message="you stopped watching"))
+                return
             if self.place not in place.GUESSING:
                 return
             mode: wire.Mode = "single" if self.place is Place.SINGLE else "multi"
@@ -214,6 +219,26 @@ class PlayerSession(Session):
             self.send(wire.Bye(reason=reason.value, message=message))
             self.conn.close(reason)
             self.abandon(reason.value)
+
+    def rename(self, new: str) -> None:
+        """The host renamed this player (any thread): out of their game or match, the new
+        name taken over, the player told (with a new resume token for the new name)."""
+        services = self.services
+        with self._lock:
+            if self.name is None or self.abandoned:
+                return
+            services.invitations.cancel_for(self)
+            services.matches.player_left(self, "was renamed by the host")
+            self.to_lobby()
+            services.registry.claim_name(self, new, account=True)
+            services.registry.release_name(self)
+            old, self.name = self.name, new
+            self.send(wire.Identified(name=new, account=self.account,
+                                      resume_token=self.kit.resume.issue(self)))
+            self.send(wire.Notice(text=f"the host renamed you: you play as {new} now",
+                                  sender="admin"))
+        services.registry.publish_presence(self)
+        log("AUTH", f"{self.peer} renamed from {old} to {new} by the host")
 
     def hand_over(self, new: PlayerSession) -> None:
         """A resume: ``new`` takes this dropped session's name, place and game; this one

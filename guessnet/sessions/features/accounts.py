@@ -15,7 +15,8 @@ from guessnet.services.channels import LOBBY, envelope
 from guessnet.services.errors import NameBusy, Refused
 from guessnet.services.hashing import UNKNOWN, Asker, HashingBusy
 from guessnet.services.rounds import round_started
-from guessnet.sessions.features.guessing import leave_game, valid_name
+from guessnet.sessions.features import chat
+from guessnet.sessions.features.guessing import leave_game
 from guessnet.sessions.place import GAMES, Place
 from guessnet.sessions.player_session import PlayerSession
 from guessnet.sessions.session import Handler
@@ -58,10 +59,12 @@ def take_name(session: PlayerSession, name: str, account: bool) -> None:
     services.registry.publish_presence(session)
     session.send(wire.Identified(name=name, account=account,
                                      resume_token=session.kit.resume.issue(session)))
+    if old_name is None:  # arriving in the lobby: what was said there lately
+        chat.replay(session, LOBBY)
 
 
 def on_name(session: PlayerSession, msg: wire.SetName) -> None:
-    name = valid_name(msg.name)
+    name = session.services.moderation.check_name(msg.name)
     if session.account:
         raise Refused("logged_in", f"you are logged in as {session.name}: 'logout' first")
     if session.name is not None and session.name.casefold() == name.casefold():
@@ -78,7 +81,7 @@ def on_name(session: PlayerSession, msg: wire.SetName) -> None:
 
 
 def on_register(session: PlayerSession, msg: wire.Register) -> None:
-    name = valid_name(msg.name)
+    name = session.services.moderation.check_name(msg.name)
     try:
         text.check_password(msg.password)
     except ValueError as exc:
@@ -103,7 +106,8 @@ def on_register(session: PlayerSession, msg: wire.Register) -> None:
 
 
 def on_login(session: PlayerSession, msg: wire.Login) -> None:
-    name = valid_name(msg.name, new=False)  # accounts made before a name was reserved
+    # accounts made before a name was reserved, or before the word filter, still log in
+    name = session.services.moderation.check_name(msg.name, new=False)
     services = session.services
     if session.account and session.name and session.name.casefold() == name.casefold():
         raise Refused("logged_in", f"you are already logged in as {session.name}")

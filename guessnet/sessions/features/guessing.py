@@ -9,26 +9,18 @@ from guessnet.games.guess import FinishedRound, GuessRoom, HintResult
 from guessnet.services.channels import LOBBY, envelope
 from guessnet.services.errors import Refused
 from guessnet.services.rounds import hint_message, round_ended, round_started
+from guessnet.sessions.features import chat, watching
 from guessnet.sessions.place import GUESSING, Place
 from guessnet.sessions.player_session import PlayerSession
 from guessnet.sessions.session import Handler
 from guessnet.storage.base import ADMIN_CHANNEL, PLAYERS_CHANNEL, Transition, room_channel
-from guessnet.wire import text
 
 RESERVED_ROOMS = frozenset([LOBBY, ADMIN_CHANNEL, PLAYERS_CHANNEL])
 
 
-def valid_name(name: str, *, new: bool = True) -> str:
-    """``name`` if it is valid (and, when ``new``, not reserved), else ``Refused``."""
-    try:
-        return text.check_name(name, new=new)
-    except text.NameInvalid as exc:
-        raise Refused("bad_name", str(exc)) from None
-
-
-def room_name(name: str) -> str:
-    """``name`` if it may name a game room: valid, and not a channel of its own."""
-    valid_name(name, new=False)
+def room_name(session: PlayerSession, name: str) -> str:
+    """``name`` if it may name a game room: valid, allowed, and not a channel of its own."""
+    session.services.moderation.check_room(name)
     if name.casefold() in RESERVED_ROOMS:
         raise Refused("bad_name", f"{name!r} is one of the server's own channels, not a "
                       "game room: choose another room name")
@@ -39,7 +31,7 @@ def enter(session: PlayerSession, mode: str, room_asked: str | None) -> None:
     """Enter a guessing game: a single-player game, or room ``room_asked`` (``main``)."""
     name = session.need_name()
     services = session.services
-    room = room_name(room_asked or "main") if mode == "multi" else None
+    room = room_name(session, room_asked or "main") if mode == "multi" else None
     leave_game(session)
     if room is None:
         single = services.rooms.new_room(f"single-{session.conn_id}", "single")
@@ -72,6 +64,7 @@ def enter(session: PlayerSession, mode: str, room_asked: str | None) -> None:
     session.room = room
     session.move_to(Place.ROOM)
     session.send(started)
+    chat.replay(session, channel)
     services.registry.publish_presence(session)
     services.channels.admin_event("joined", f"{name} joined room {room}",
                                   conn=session.conn_id, name=name, room=room)
@@ -80,9 +73,10 @@ def enter(session: PlayerSession, mode: str, room_asked: str | None) -> None:
 def on_guess(session: PlayerSession, msg: wire.Guess) -> None:
     name = session.need_name()
     rooms = session.services.rooms
-    now, next_secret = rooms.clock(), rooms.draw_secret()
+    now = rooms.clock()
     if session.place is Place.SINGLE and session.single is not None:
-        hint, finished = session.single.guess(name, msg.value, now, next_secret)
+        single = session.single
+        hint, finished = single.guess(name, msg.value, now, rooms.draw_secret(single.rules))
         session.services.metrics.guesses.inc()
         recorded = None if finished is None else session.services.records.round(finished)
         session.send(hint_message(hint))  # "correct" only once the round is recorded
@@ -98,7 +92,12 @@ def on_guess(session: PlayerSession, msg: wire.Guess) -> None:
 
     def guess(live: GuessRoom) -> Transition[tuple[HintResult, FinishedRound | None]]:
         rooms.check_announced(live)
-        return Transition(live.guess(name, msg.value, now, next_secret))
+        hint, finished = live.guess(name, msg.value, now,
+                                    rooms.draw_secret(live.upcoming_rules))
+        seen = [envelope(wire.Guessed(room=live.name, name=name, value=hint.value,
+                                      result=hint.result, tries_left=hint.tries_left),
+                         to=live.watchers)] if live.watchers else []
+        return Transition((hint, finished), broadcasts=seen)
 
     room = session.room
     hint, finished = rooms.transact(room, guess)
@@ -114,7 +113,7 @@ def on_leave(session: PlayerSession, msg: wire.Leave) -> None:
     session.need_name()
     if session.place is Place.MATCH:
         raise Refused("busy", "you are in a match: 'resign' concedes it")
-    if session.place not in GUESSING:
+    if session.place not in GUESSING and session.place is not Place.WATCHING:
         raise Refused("not_playing", "you are not in a game")
     session.to_lobby()
 
@@ -125,10 +124,10 @@ def hold_seat(session: PlayerSession, seconds: float) -> None:
     name, room, services = session.name, session.room, session.services
     if session.place is not Place.ROOM or room is None or name is None:
         return
-    now, next_secret = services.rooms.clock(), services.rooms.draw_secret()
+    now = services.rooms.clock()
 
     def drop(live: GuessRoom) -> Transition[FinishedRound | None]:
-        finished = live.drop(name, now, next_secret)
+        finished = live.drop(name, now, services.rooms.draw_secret(live.upcoming_rules))
         update = wire.RoomUpdate(room=room, name=name, event="away",
                                      seconds=math.ceil(seconds))
         return Transition(value=finished, broadcasts=[envelope(update, skip=name)])
@@ -139,8 +138,12 @@ def hold_seat(session: PlayerSession, seconds: float) -> None:
 
 
 def leave_game(session: PlayerSession) -> None:
-    """Leave the current guessing game, if any, back to the lobby (no reply sent)."""
+    """Leave the current guessing game (or stop watching), if any, back to the lobby (no
+    reply sent)."""
     name, where, room = session.name, session.place, session.room
+    if where is Place.WATCHING:
+        watching.stop(session)
+        return
     if where not in GUESSING:
         return
     services = session.services
@@ -149,10 +152,10 @@ def leave_game(session: PlayerSession) -> None:
     if name is None:
         return
     if where is Place.ROOM and room is not None:
-        now, next_secret = services.rooms.clock(), services.rooms.draw_secret()
+        now = services.rooms.clock()
 
         def leave(live: GuessRoom) -> Transition[FinishedRound | None]:
-            finished = live.leave(name, now, next_secret)
+            finished = live.leave(name, now, services.rooms.draw_secret(live.upcoming_rules))
             update = wire.RoomUpdate(room=room, name=name, event="left")
             return Transition(value=finished, broadcasts=[envelope(update)])
 
