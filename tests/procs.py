@@ -54,6 +54,14 @@ class OutputLines:
             if line.startswith(prefix):
                 found = line
 
+    def containing(self, text: str, timeout: float = 10) -> str:
+        """The next line with ``text`` in it (a prompt may come before it on the line)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self._lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            if text in line:
+                return line
+
     def wait_for(self, prefix: str, timeout: float = 10) -> str:
         deadline = time.monotonic() + timeout
         while True:

@@ -15,7 +15,7 @@ import pytest
 import protocol
 from guessnet.wire.text import parse_duration
 from tests.conftest import ROOT, Peer, Running, scaled_backends
-from tests.procs import PY, ServerProcess
+from tests.procs import PY, OutputLines, ServerProcess
 
 
 def admin(port: int, certs: Path, *commands: str) -> str:
@@ -290,3 +290,42 @@ def test_the_admin_console_knows_every_host_command(srv: Running) -> None:
         assert command in out, command
     assert out.count("Usage:") == 3
     assert isinstance(Peer, type)
+
+
+def test_a_player_on_the_real_pclient_sees_the_hosts_hand(srv: Running, tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [PY, str(ROOT / "pclient.py"), "--port", str(srv.port), "--cafile",
+         str(srv.certs / "ca.pem"), "--log-dir", str(tmp_path / "clog")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT)
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    out = OutputLines(proc.stdout)
+
+    def typed(line: str) -> None:
+        assert proc.stdin is not None
+        proc.stdin.write(line + "\n")
+        proc.stdin.flush()
+
+    try:
+        typed("alice")
+        typed("2")
+        out.containing("Rule Information in room main")
+        admin(srv.admin_port, srv.certs, "pause main")
+        out.containing("the host paused the game")
+        typed("3")
+        out.containing("the host paused room")
+        admin(srv.admin_port, srv.certs, "resume main", "mute alice 5m")
+        out.containing("the host resumed the game")
+        typed("say hello class")
+        out.containing("the host muted you until")
+        admin(srv.admin_port, srv.certs, "rename alice ally")
+        out.containing("ally")
+        admin(srv.admin_port, srv.certs, "ban ally 10m rude names")
+        assert "rude names" in out.containing("banned")
+        assert proc.wait(timeout=10) == 1  # the server ended the session, not the player
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            stream.close()

@@ -35,7 +35,7 @@ def test_places_a_player_can_reach() -> None:
     assert place.MOVES[Place.ANONYMOUS] == {Place.LOBBY}  # a name first, always
     assert Place.SINGLE not in place.MOVES[Place.MATCH]  # a match ends before a game
     assert all(Place.ANONYMOUS in place.MOVES[p] for p in Place if p is not Place.ANONYMOUS)
-    assert [p.value for p in Place] == ["-", "lobby", "single", "multi", "match"]
+    assert [p.value for p in Place] == ["-", "lobby", "single", "multi", "match", "watching"]
 
 
 EXAMPLES: list[control.ControlMessage] = [

@@ -155,21 +155,21 @@ def test_round_time_runs_from_the_first_guess() -> None:
     r = GuessRoom(name="main", mode="multi", rules=Rules(1, 10, 3, 120.0), secret=7)
     r.join("ann")
     r.join("bob")
-    assert r.deadline is None and r.expire(10_000.0, 2) is None  # no guess: no clock
+    assert r.deadline(0.0) is None and r.expire(10_000.0, 2) is None  # no guess: no clock
     r.guess("ann", 2, 100.0, 3)
-    assert r.deadline == 220.0 and r.time_left(190.0) == 30.0
+    assert r.deadline(190.0) == 220.0 and r.time_left(190.0) == 30.0
     assert r.expire(219.9, 3) is None
     done = r.expire(220.0, 4)
     assert done is not None and done.outcome == "timeout" and done.winner is None
     assert done.secret == 7 and r.round == 2 and r.secret == 4 and r.players == ["ann", "bob"]
-    assert r.deadline is None  # the next round's clock waits for its first guess
+    assert r.deadline(0.0) is None  # the next round's clock waits for its first guess
 
 
 def test_no_round_time_never_expires() -> None:
     r = room()
     r.join("ann")
     r.guess("ann", 2, 1.0, 3)
-    assert r.deadline is None and r.expire(1e12, 3) is None
+    assert r.deadline(0.0) is None and r.expire(1e12, 3) is None
 
 
 def test_player_away_does_not_hold_the_round() -> None:

@@ -235,7 +235,8 @@ class PlayerSession(Session):
             old, self.name = self.name, new
             self.send(wire.Identified(name=new, account=self.account,
                                       resume_token=self.kit.resume.issue(self)))
-            self.send(wire.Notice(text=f"the host renamed you: you play as {new} now",
+            self.send(wire.Notice(text=f"the host renamed you: you play as {new} now, back "
+                                  "in the lobby (join a game again from the menu)",
                                   sender="admin"))
         services.registry.publish_presence(self)
         log("AUTH", f"{self.peer} renamed from {old} to {new} by the host")
