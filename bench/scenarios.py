@@ -25,6 +25,7 @@ import psutil
 
 from bench import goload
 from bench.launch import PY, ROOT, ServerProcess
+from guessnet.launch import certificates
 from guessnet.net import tlsconf
 
 Progress = Callable[[int], None]
@@ -111,7 +112,7 @@ class Bench:
     def create(cls) -> Bench:
         work = Path(tempfile.mkdtemp(prefix="guessnet-bench-"))
         certs = work / "certs"
-        tlsconf.ensure_certs(certs, ["127.0.0.1"])
+        certificates.ensure_certs(certs, ["127.0.0.1"])
         return cls(work, certs, tlsconf.client_context(certs / "ca.pem"))
 
     def server(self, name: str, *extra: str) -> ServerProcess:

@@ -21,7 +21,7 @@ import pytest
 
 import protocol
 from guessnet.games.guess import GuessRoom
-from guessnet.launch import options, startup
+from guessnet.launch import certificates, options, startup
 from guessnet.launch.runtime import Runtime
 from guessnet.net import tlsconf
 from guessnet.services.composition import Backends, Services
@@ -38,7 +38,7 @@ M = TypeVar("M", bound=protocol.Message)
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("certs")
-    tlsconf.ensure_certs(folder, ["127.0.0.1"])
+    certificates.ensure_certs(folder, ["127.0.0.1"])
     return folder
 
 

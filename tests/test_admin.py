@@ -10,6 +10,7 @@ import pytest
 
 import protocol
 from guessnet.client.render import message_text
+from guessnet.launch import certificates
 from guessnet.net import tlsconf
 from tests.conftest import LogWatch, Peer, Running
 
@@ -135,7 +136,7 @@ def test_no_client_certificate_is_refused(srv: Running, server_log: LogWatch) ->
 def test_player_role_certificate_is_refused(srv: Running, tmp_path: Path,
                                            server_log: LogWatch) -> None:
     cert, key = tmp_path / "p.pem", tmp_path / "p.key"
-    tlsconf.issue_client_cert(srv.certs, "mallory", "player", cert, key)
+    certificates.issue_client_cert(srv.certs, "mallory", "player", cert, key)
     peer = srv.admin(cert=cert, key=key, greet=False)
     bye = peer.expect(protocol.Bye)
     assert bye.reason == "refused" and "admin role" in bye.message
@@ -145,7 +146,7 @@ def test_player_role_certificate_is_refused(srv: Running, tmp_path: Path,
 
 def test_certificate_from_another_ca_is_refused(srv: Running, tmp_path: Path) -> None:
     other = tmp_path / "other"
-    tlsconf.ensure_certs(other, ["127.0.0.1"])
+    certificates.ensure_certs(other, ["127.0.0.1"])
     peer: Peer | None = None
     with pytest.raises((ssl.SSLError, ConnectionError, EOFError)):
         peer = Peer(srv.admin_port, srv.certs / "ca.pem", cert=other / "admin.pem",
@@ -157,7 +158,7 @@ def test_certificate_from_another_ca_is_refused(srv: Running, tmp_path: Path) ->
 
 def test_issued_admin_certificate_works(srv: Running, tmp_path: Path) -> None:
     cert, key = tmp_path / "admin-bob.pem", tmp_path / "admin-bob.key"
-    tlsconf.issue_client_cert(srv.certs, "bob", tlsconf.ADMIN_ROLE, cert, key)
+    certificates.issue_client_cert(srv.certs, "bob", tlsconf.ADMIN_ROLE, cert, key)
     assert oct(key.stat().st_mode & 0o777) == "0o600"
     admin = srv.admin(cert=cert, key=key)
     assert admin.table(protocol.Stats())[1]

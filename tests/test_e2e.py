@@ -194,8 +194,8 @@ def test_pclient_server_not_running(tmp_path: Path, certs: Path) -> None:
 
 
 def test_pclient_wrong_ca_is_refused(server_proc: ServerProcess, tmp_path: Path) -> None:
-    from guessnet.net import tlsconf
-    tlsconf.ensure_certs(tmp_path / "other", ["127.0.0.1"])
+    from guessnet.launch import certificates
+    certificates.ensure_certs(tmp_path / "other", ["127.0.0.1"])
     result = run_client("pclient.py", ["--port", str(server_proc.port), "--cafile",
                                        str(tmp_path / "other" / "ca.pem"),
                                        "--log-dir", str(tmp_path)], "alice\n")

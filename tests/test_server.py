@@ -237,9 +237,9 @@ def test_no_tls_session_tickets(srv: Running) -> None:
 def test_untrusted_server_certificate_is_refused(srv: Running, tmp_path: object) -> None:
     from pathlib import Path
 
-    from guessnet.net import tlsconf
+    from guessnet.launch import certificates
     other = Path(str(tmp_path)) / "other-ca"
-    tlsconf.ensure_certs(other, ["127.0.0.1"])
+    certificates.ensure_certs(other, ["127.0.0.1"])
     with pytest.raises(ssl.SSLCertVerificationError):
         Peer(srv.port, other / "ca.pem")
 

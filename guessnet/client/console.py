@@ -23,9 +23,10 @@ from guessnet.client.lines import LineInput
 from guessnet.client.render import TableAssembler, event_text, message_text
 from guessnet.net import tlsconf
 from guessnet.net.conn import Connection
+from guessnet.support.places import places
 from guessnet.wire.text import escape
 
-HERE = Path(__file__).resolve().parents[2]  # the repository (#25: per-user when installed)
+PLACES = places()
 
 class AdminClient:
     """The admin's session: ``greet`` once connected, then ``command`` per line; a lost
@@ -138,17 +139,19 @@ class AdminClient:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    certs = HERE / "certs"
-    parser = argparse.ArgumentParser(prog="aclient.py", description="guessnet admin client.")
+    certs, shown = PLACES.certs, PLACES.shown
+    parser = argparse.ArgumentParser(  # prog: as typed (aclient.py, or guessnet-admin)
+        description="guessnet admin client.")
     parser.add_argument("--host", default="127.0.0.1", help="server address (default %(default)s)")
     parser.add_argument("--port", type=port_number, default=4001,
                         help="admin port (default %(default)s)")
     parser.add_argument("--cert", type=Path, default=certs / "admin.pem",
-                        help="admin certificate (default: certs/admin.pem)")
+                        help=f"admin certificate (default: {shown(certs / 'admin.pem')})")
     parser.add_argument("--key", type=Path, default=certs / "admin.key",
-                        help="its private key (default: certs/admin.key)")
+                        help=f"its private key (default: {shown(certs / 'admin.key')})")
     parser.add_argument("--cafile", type=Path, default=certs / "ca.pem",
-                        help="CA that signed the server's certificate (default: certs/ca.pem)")
+                        help="CA that signed the server's certificate (default: "
+                             f"{shown(certs / 'ca.pem')})")
     parser.add_argument("--watch", action="store_true",
                         help="only print events, one per line, on standard output (notes go "
                              "to standard error); reconnects when the server restarts")
@@ -160,12 +163,13 @@ def admin_context(args: argparse.Namespace) -> ssl.SSLContext | str:
     for path, what in ((args.cert, "admin certificate"), (args.key, "admin key"),
                        (args.cafile, "CA certificate")):
         if not path.exists():
-            return (f"no {what} at {path}: run server.py once to create certs/, or pass "
-                    "--cert/--key/--cafile (see server.py --issue-admin-cert)")
+            return (f"no {what} at {path}: start the server once on this machine (it creates "
+                    f"{PLACES.shown(PLACES.certs)}), or pass --cert/--key/--cafile (the server's "
+                    "--issue-admin-cert makes them for an admin on another machine)")
     try:
         return tlsconf.client_context(args.cafile, args.cert, args.key)
-    except (OSError, ValueError) as exc:
-        return f"cannot load the admin certificate: {exc}"
+    except tlsconf.BadCertificate as exc:
+        return str(exc)
 
 
 def console(client: AdminClient, lines: LineInput | None) -> int:

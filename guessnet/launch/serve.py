@@ -17,7 +17,7 @@ import threading
 from types import FrameType
 
 from guessnet.client.render import render_table
-from guessnet.launch import workers
+from guessnet.launch import certificates, workers
 from guessnet.launch.options import open_backends, open_store, parse_args
 from guessnet.launch.startup import StartError, start, stop
 from guessnet.net import tlsconf
@@ -67,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         return print_replay(args)
     if args.issue_admin_cert:
         name = args.issue_admin_cert
-        tlsconf.ensure_certs(args.certs, [args.host, *args.cert_name])
+        certificates.ensure_certs(args.certs, [args.host, *args.cert_name])
         cert, key = args.certs / f"admin-{name}.pem", args.certs / f"admin-{name}.key"
-        tlsconf.issue_client_cert(args.certs, name, tlsconf.ADMIN_ROLE, cert, key)
+        certificates.issue_client_cert(args.certs, name, tlsconf.ADMIN_ROLE, cert, key)
         print(f"wrote {cert} and {key}: copy them with {args.certs / 'ca.pem'} to the admin's "
               f"machine and run: python aclient.py --cert admin-{name}.pem "
               f"--key admin-{name}.key --cafile ca.pem --host SERVER")
@@ -106,10 +106,10 @@ def main(argv: list[str] | None = None) -> int:
                   "network can read or alter the page (it holds nothing secret)",
                   file=sys.stderr, flush=True)
     print(line, flush=True)
-    print(f"{games} games on record; certificates in {args.certs}; log in "
-          f"{args.log_dir / 'server.log'}. Ctrl-C stops.", flush=True)
+    print(f"{games} games on record; certificates in {args.certs}; data in {args.data_dir}; "
+          f"logs in {args.log_dir}. Ctrl-C stops.", flush=True)
     log("CONNECTION", line + f"; {games} games on record")
-    names = ", ".join(str(n.value) for n in tlsconf.certificate_names(
+    names = ", ".join(str(n.value) for n in certificates.certificate_names(
         tlsconf.CertPaths(args.certs).server))
     print(f"Players connect to one of the names the certificate carries: {names} "
           "(--cert-name adds one).", flush=True)

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from guessnet.net import tlsconf
+from guessnet.launch import certificates
 
 SERVER = Path(__file__).resolve().parents[2] / "server.py"
 START_TIMEOUT = 30.0
@@ -162,7 +162,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         private = PrivateRedis(binary, folder)
     try:
         # made once, here: workers making them at the same time would each write half a CA
-        tlsconf.ensure_certs(args.certs, [args.host, *args.cert_name])
+        certificates.ensure_certs(args.certs, [args.host, *args.cert_name])
         if private is not None:
             private.wait_ready()
             url = private.url
