@@ -26,9 +26,10 @@ from guessnet.client.view import Where
 from guessnet.net import tlsconf
 from guessnet.net.conn import Connection
 from guessnet.support.folders import FolderError, private_folder, private_umask
+from guessnet.support.places import places
 from guessnet.wire import text
 
-HERE = Path(__file__).resolve().parents[2]  # the repository (#25: per-user when installed)
+PLACES = places()
 
 
 class PlayerClient:
@@ -248,22 +249,26 @@ class PlayerClient:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="pclient.py", description="guessnet player client.")
+    parser = argparse.ArgumentParser(  # prog: as typed (pclient.py, or guessnet-play)
+        description="guessnet player client.")
     parser.add_argument("--host", default="127.0.0.1", help="server address (default %(default)s)")
     parser.add_argument("--port", type=port_number, default=4000,
                         help="player port (default %(default)s)")
-    parser.add_argument("--cafile", type=Path, default=HERE / "certs" / "ca.pem",
-                        help="CA certificate that signed the server's (default: certs/ca.pem)")
-    parser.add_argument("--log-dir", type=Path, default=HERE / "logs",
-                        help="folder of client.log (default: logs/)")
+    parser.add_argument("--cafile", type=Path, default=PLACES.player_ca,
+                        help="CA certificate that signed the server's, from the host's join "
+                             f"page (default: {PLACES.shown(PLACES.player_ca)}"
+                             f"{'' if PLACES.checkout else ' in the current folder'})")
+    parser.add_argument("--log-dir", type=Path, default=PLACES.logs,
+                        help=f"folder of client.log (default: {PLACES.shown(PLACES.logs)})")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if not args.cafile.exists():
-        print(f"no CA certificate at {args.cafile}: run server.py once to create it, or pass "
-              "--cafile with the server's ca.pem", file=sys.stderr)
+        print(f"no CA certificate at {args.cafile}: download ca.pem from the host's join page "
+              "(/join on the server's web port, e.g. https://SERVER:4002/join) and pass "
+              "--cafile ca.pem", file=sys.stderr)
         return 1
     private_umask()
     try:
@@ -272,7 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     except FolderError as exc:
         print(exc, file=sys.stderr)
         return 1
-    context = tlsconf.client_context(args.cafile)
+    try:
+        context = tlsconf.client_context(args.cafile)
+    except tlsconf.BadCertificate as exc:
+        print(exc, file=sys.stderr)
+        return 1
 
     def connect_once() -> Connection:
         wire_log.next_connection()

@@ -13,8 +13,9 @@ from guessnet.services.hashing import DEFAULT_WORKERS
 from guessnet.storage.base import Counters, Store
 from guessnet.storage.memory import MemoryBus, MemoryCounters, MemoryPresence, MemoryRoomStore
 from guessnet.storage.sqlite import SQLiteStore
+from guessnet.support.places import places
 
-HERE = Path(__file__).resolve().parents[2]
+PLACES = places()
 
 
 def port_number(text: str) -> int:
@@ -34,8 +35,8 @@ def rules_of(args: argparse.Namespace) -> Rules:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="server.py", description="guessnet: a TLS multiplayer number-guessing server.")
+    parser = argparse.ArgumentParser(  # prog: as typed (server.py, or guessnet-server)
+        description="guessnet: a TLS multiplayer number-guessing server.")
     net = parser.add_argument_group("network")
     net.add_argument("--host", default="127.0.0.1",
                      help="address of the player port (0.0.0.0 for every interface; "
@@ -50,9 +51,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                      help="web port: the scoreboard for a projector, how to join, metrics "
                           "(HTTPS with the same certificates; 0 turns it off; "
                           "default %(default)s)")
-    net.add_argument("--web-host", default="127.0.0.1",
-                     help="address of the web port (default %(default)s: this machine only; "
-                          "0.0.0.0 for a projector on another machine)")
+    net.add_argument("--web-host", default=None,
+                     help="address of the web port (default: the same as --host, so that "
+                          "--host 0.0.0.0 lets the class open the join page)")
     net.add_argument("--web-plain", action="store_true",
                      help="serve the web port as plain HTTP, for a browser that does not "
                           "trust the private CA, on a LAN you trust (the page holds nothing "
@@ -89,17 +90,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                            "0 turns it off; single-player games have none "
                            "(default %(default)s)")
     files = parser.add_argument_group("files")
-    files.add_argument("--certs", type=Path, default=HERE / "certs",
-                       help="certificate folder, created on first run (default: certs/)")
+    files.add_argument("--certs", type=Path, default=PLACES.certs,
+                       help="certificate folder, created on first run (default: "
+                            f"{PLACES.shown(PLACES.certs)})")
     files.add_argument("--cert-name", action="append", default=[], metavar="NAME",
                        help="a name or address players use to reach this server, for its "
                             "certificate (repeatable; with --host 0.0.0.0 every address of "
                             "this machine is included). A certificate missing one is "
                             "reissued by the same CA: the players' ca.pem stays valid")
-    files.add_argument("--data-dir", type=Path, default=HERE / "data",
-                       help="folder of the SQLite database (default: data/)")
-    files.add_argument("--log-dir", type=Path, default=HERE / "logs",
-                       help="folder of server.log (default: logs/)")
+    files.add_argument("--data-dir", type=Path, default=PLACES.data,
+                       help=f"folder of the SQLite database (default: {PLACES.shown(PLACES.data)})")
+    files.add_argument("--log-dir", type=Path, default=PLACES.logs,
+                       help="folder of server.log and audit.log (default: "
+                            f"{PLACES.shown(PLACES.logs)})")
     files.add_argument("-v", "--verbose", action="store_true",
                        help="also log every frame sent and received (RECV/SEND)")
     limits = parser.add_argument_group("limits")
@@ -178,6 +181,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                      f"({args.handshake_timeout:g}), not {args.hello_timeout:g}")
     if args.hash_workers < 1:
         parser.error(f"--hash-workers must be at least 1, not {args.hash_workers}")
+    if args.web_host is None:
+        args.web_host = args.host
     return args
 
 
