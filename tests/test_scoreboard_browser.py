@@ -65,7 +65,9 @@ def test_scoreboard_follows_the_game_and_survives_a_restart(tmp_path: Path,
             driver.save_screenshot(str(tmp_path / f"scoreboard-{width}.png"))
         assert (tmp_path / "scoreboard-1280.png").stat().st_size > 10_000
         page = str(driver.find_element(By.TAG_NAME, "body").text)
-        assert not IP.search(page) and "token" not in page.lower()
+        # the only address on the page is the server's own, in its join box
+        assert set(IP.findall(page)) == {"127.0.0.1"} and "token" not in page.lower()
+        assert "127.0.0.1" in text_of(driver, "join")
         for peer in (ann, bob):
             peer.close()
 

@@ -10,6 +10,7 @@ import threading
 import time
 
 from guessnet import wire
+from guessnet.launch import certificates
 from guessnet.launch.options import rules_of
 from guessnet.launch.runtime import AdminHandler, PlayerHandler, Runtime
 from guessnet.net import tlsconf, wakeup
@@ -24,6 +25,7 @@ from guessnet.services.wordfilter import FilterFileError, WordFilter
 from guessnet.sessions.player_kit import player_kit
 from guessnet.storage.base import BackendError
 from guessnet.support.logs import log
+from guessnet.web.join import Joining, url_host
 from guessnet.web.scoreboard import Scoreboard
 from guessnet.web.site import WebServer, WebSite
 from guessnet.wire.closing import Close
@@ -74,7 +76,7 @@ def start(args: argparse.Namespace, backends: Backends,
     serve every port in background threads; ``secrets`` replaces the CSPRNG (tests)."""
     words = word_filter(args)  # before any port is bound: a bad file is one line
     try:
-        made = tlsconf.ensure_certs(args.certs, [args.host, *args.cert_name])
+        made = certificates.ensure_certs(args.certs, [args.host, *args.cert_name])
     except OSError as exc:
         raise StartError(f"cannot use {args.certs} as the certificate folder: "
                          f"{(exc.strerror or str(exc)).lower()} (choose another with --certs)"
@@ -120,17 +122,25 @@ def start(args: argparse.Namespace, backends: Backends,
     return runtime
 
 
+def reachable(host: str) -> str:
+    """The address players use for a port listening on ``host``: for every interface
+    (0.0.0.0, ::), this machine's address on its network."""
+    if host not in tlsconf.ANY_ADDRESS:
+        return host
+    return next((a for a in tlsconf.local_addresses() if not a.startswith(("127.", "::1"))),
+                socket.gethostname())
+
+
 def web_site(args: argparse.Namespace, runtime: Runtime, paths: tlsconf.CertPaths) -> WebSite:
     """What the web port shows, and to whom (the scoreboard, how to join, metrics)."""
     services = runtime.services
-    host = args.host
-    if host in tlsconf.ANY_ADDRESS:  # the join page names an address players can reach
-        host = next((a for a in tlsconf.local_addresses() if not a.startswith(("127.", "::1"))),
-                    socket.gethostname())
+    scheme = "http" if args.web_plain else "https"
+    web_port = runtime.web_port
+    join_url = f"{scheme}://{url_host(reachable(args.web_host))}:{web_port}/join"
     return WebSite(
         scoreboard=Scoreboard(services.rooms, services.registry, services.store),
-        metrics=services.metrics, ca_file=paths.ca, player_host=host,
-        player_port=runtime.player_port,
+        metrics=services.metrics,
+        joining=Joining(reachable(args.host), runtime.player_port, join_url, paths.ca),
         metrics_hosts=None if args.metrics_public else frozenset([args.admin_host]),
         context=None if args.web_plain else runtime.player_context,
         handshake_timeout=args.handshake_timeout)

@@ -31,7 +31,7 @@ LEADERS = 5    # players per leaderboard
 def room_view(live: GuessRoom, now: float) -> JSONDict:
     left = live.time_left(now)
     return {"name": live.name, "round": live.round, "tries": live.rules.tries,
-            "time_left": None if left is None else math.ceil(left),
+            "time_left": None if left is None else math.ceil(left), "paused": live.paused,
             "members": [{"name": name, "used": used, "away": name in live.away}
                         for name, used in live.tries.items()]}
 

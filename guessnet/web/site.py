@@ -20,7 +20,8 @@ Routes:
 * ``/`` the scoreboard (``guessnet/web/``: HTML, CSS, one script; no build step, no CDN);
 * ``/events`` Server-Sent Events: the scoreboard's snapshot as ``state`` events, a comment
   every ``KEEPALIVE`` seconds, and ``retry`` so that a browser reconnects by itself;
-* ``/join`` how to install the client and connect, and ``/ca.pem`` to download;
+* ``/join`` how to install the client and connect, ``/join.svg`` its QR code (shown on the
+  scoreboard), ``/guessnet-play.pyz`` the client in one file and ``/ca.pem`` to download;
 * ``/metrics`` Prometheus text, to the admin host only unless ``--metrics-public``.
 
 Only GET and HEAD are served; every answer carries a status line and the security headers
@@ -45,13 +46,13 @@ from guessnet.net.gate import address_key
 from guessnet.services.metrics import CONTENT_TYPE as METRICS_TYPE
 from guessnet.services.metrics import Metrics
 from guessnet.support.logs import escape, noisy
+from guessnet.web.bundle import FILENAME
 from guessnet.web.connections import HeadTooLarge, WebConnections, WebEntry, linger, read_head
-from guessnet.web.join import join_page
+from guessnet.web.join import Joining
 from guessnet.web.scoreboard import Scoreboard
 
 ASSETS = Path(__file__).resolve().parent / "assets"
-STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
-          "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+STATIC = {"/app.js": ("app.js", "text/javascript; charset=utf-8"),
           "/style.css": ("style.css", "text/css; charset=utf-8")}
 REQUEST_DEADLINE = 10.0  # seconds from accept to a whole request (handshake included)
 HEAD_BUDGET = 16 * 1024  # bytes of request line and headers together
@@ -73,9 +74,7 @@ class WebSite:
 
     scoreboard: Scoreboard
     metrics: Metrics
-    ca_file: Path
-    player_host: str
-    player_port: int
+    joining: Joining
     metrics_hosts: frozenset[str] | None  # None: metrics for everyone (--metrics-public)
     context: ssl.SSLContext | None        # None: plain HTTP (--web-plain)
     handshake_timeout: float
@@ -212,10 +211,19 @@ class WebHandler(BaseHTTPRequestHandler):
             self.reply(HTTPStatus.OK, kind, (ASSETS / name).read_bytes(), body)
         elif path == "/events":
             self.events()
+        elif path in ("/", "/index.html"):
+            self.reply(HTTPStatus.OK, "text/html; charset=utf-8", site.joining.scoreboard(
+                (ASSETS / "index.html").read_text(encoding="utf-8")), body)
         elif path == "/join":
-            self.reply(HTTPStatus.OK, "text/html; charset=utf-8", join_page(site), body)
+            self.reply(HTTPStatus.OK, "text/html; charset=utf-8", site.joining.page(), body)
+        elif path == "/join.svg":
+            self.reply(HTTPStatus.OK, "image/svg+xml", site.joining.qr_svg(), body)
+        elif path == f"/{FILENAME}":
+            self.reply(HTTPStatus.OK, "application/zip", site.joining.bundle.get().data, body,
+                       {"Content-Disposition": f'attachment; filename="{FILENAME}"'})
         elif path == "/ca.pem":
-            self.reply(HTTPStatus.OK, "application/x-pem-file", site.ca_file.read_bytes(), body,
+            self.reply(HTTPStatus.OK, "application/x-pem-file",
+                       site.joining.ca_file.read_bytes(), body,
                        {"Content-Disposition": 'attachment; filename="ca.pem"'})
         elif path == "/metrics":
             if site.metrics_hosts is not None and \

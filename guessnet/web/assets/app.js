@@ -1,8 +1,10 @@
 // The scoreboard: one EventSource, no polling, no reload. Every name on the page comes from
-// players, so it is only ever set as text (textContent), never parsed as HTML.
+// players, so it is only ever set as text (textContent), never parsed as HTML. The page is one
+// screen: after each update, what does not fit in a section is dropped ("+N more").
 "use strict";
 
 let clocks = [];  // [element, seconds left, when received]
+let lastState = null;
 
 function el(tag, text, cls) {
   const node = document.createElement(tag);
@@ -11,15 +13,24 @@ function el(tag, text, cls) {
   return node;
 }
 
+// A player's name (or a room's): cut with an ellipsis when long, whole on hover.
+function nameEl(tag, text, cls) {
+  const node = el(tag, text, `name ${cls || ""}`);
+  node.title = String(text);
+  return node;
+}
+
 function fill(container, nodes, emptyText, emptyTag) {
   container.replaceChildren(...(nodes.length ? nodes : [el(emptyTag || "p", emptyText, "empty")]));
 }
 
 function roomCard(room, now) {
-  const card = el("article", null, "card");
-  card.append(el("h3", room.name));
+  const card = el("article", null, "card item");
+  card.append(nameEl("h3", room.name));
   const meta = el("p", `round ${room.round} \u00b7 ${room.tries} tries each`, "meta");
-  if (room.time_left !== null) {
+  if (room.paused) {
+    meta.append(" \u00b7 ", el("span", "paused by the host", "paused"));
+  } else if (room.time_left !== null) {
     const clock = el("span", "", "clock");
     meta.append(" \u00b7 ", clock);
     clocks.push([clock, room.time_left, now]);
@@ -27,8 +38,8 @@ function roomCard(room, now) {
   card.append(meta);
   const list = el("ul", null, "members");
   for (const member of room.members) {
-    const item = el("li", null, member.away ? "away" : "");
-    item.append(el("span", member.away ? `${member.name} (away)` : member.name));
+    const item = el("li", null, member.away ? "away item" : "item");
+    item.append(nameEl("span", member.away ? `${member.name} (away)` : member.name));
     item.append(el("span", `${member.used}/${room.tries}`, "tries"));
     list.append(item);
   }
@@ -36,19 +47,26 @@ function roomCard(room, now) {
   return card;
 }
 
+function clockTime(seconds) {
+  return new Date(seconds * 1000).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
+}
+
 function roundLine(round) {
-  const item = el("li");
-  item.append(`${round.room} #${round.round ?? "?"}: `);
+  const item = el("li", null, "item");
+  item.append(el("span", clockTime(round.ended), "when"), ` ${round.room} #${round.round ?? "?"}: `);
   if (round.outcome === "won") {
     item.append(el("span", round.winner, "winner"), " won");
   } else if (round.outcome === "timeout") {
     item.append("time ran out");
+  } else if (round.outcome === "stopped") {
+    item.append("ended by the host");
   } else {
     item.append("nobody guessed it");
   }
   if (round.secret !== null && round.secret !== undefined) {
     item.append(", the number was ", el("span", round.secret, "secret"));
   }
+  item.title = item.textContent;
   return item;
 }
 
@@ -56,9 +74,11 @@ function roundLine(round) {
 // its own look with a rule for ".board.GAME" in style.css.
 function board(match) {
   const rows = match.rows || 3, columns = match.columns || 3;
-  const box = el("div", null, `board ${match.game || ""}`);
+  const box = el("div", null, `board item ${match.game || ""}`);
   box.append(el("div", match.title || match.game, "game"));
-  box.append(el("div", `${match.x} (X) vs ${match.o} (O)`, "players"));
+  const players = el("div", `${match.x} (X) vs ${match.o} (O)`, "players");
+  players.title = players.textContent;
+  box.append(players);
   const table = el("table");
   for (let row = 0; row < rows; row++) {
     const tr = el("tr");
@@ -69,34 +89,71 @@ function board(match) {
     table.append(tr);
   }
   box.append(table);
-  box.append(el("div", match.turn ? `${match.turn} to play` : "over", "turn"));
+  box.append(nameEl("div", match.turn ? `${match.turn} to play` : "over", "turn"));
   return box;
 }
 
-function leaderTable(name, rows, title) {
+function leaderBoard(rows, title) {
   const box = el("div");
-  box.append(el("h3", title || name));
-  if (!rows.length) {
-    box.append(el("p", "No results yet.", "empty"));
-    return box;
-  }
-  const table = el("table");
-  const head = el("tr");
-  for (const title of ["#", "player", "wins", "played"]) {
-    head.append(el("th", title, title === "player" ? "" : "num"));
-  }
-  table.append(head);
+  box.append(el("h3", title, "board-title"));
+  const list = el("ol", null, "ranking");
+  if (!rows.length) list.append(el("li", "no results yet", "empty"));
   rows.forEach((row, i) => {
-    const tr = el("tr");
-    tr.append(el("td", i + 1, "num"), el("td", row.player), el("td", row.wins, "num"),
-              el("td", row.played, "num"));
-    table.append(tr);
+    const item = el("li", null, "item");
+    item.append(el("span", i + 1, "rank"), nameEl("span", row.player),
+                el("span", `${row.wins}/${row.played}`, "num"));
+    list.append(item);
   });
-  box.append(table);
+  box.append(list);
   return box;
+}
+
+function leaders(state) {
+  const boards = Object.keys(state.leaders).map(
+    (name) => leaderBoard(state.leaders[name], (state.titles || {})[name] || name));
+  return boards;
+}
+
+// Drop what does not fit in ``box``: one item at a time from whichever of ``lists`` holds the
+// most, each list saying how many it lost ("+N more").
+function overflowing(box) {
+  return box.scrollHeight > box.clientHeight + 1;
+}
+
+function fit(box, lists) {
+  const hidden = new Map();
+  for (let guard = 0; guard < 2000 && overflowing(box); guard++) {
+    let longest = null, most = 0;
+    for (const list of lists) {
+      const count = list.querySelectorAll(":scope > .item").length;
+      if (count > most) [longest, most] = [list, count];
+    }
+    if (longest === null) break;
+    const items = longest.querySelectorAll(":scope > .item");
+    items[items.length - 1].remove();
+    hidden.set(longest, (hidden.get(longest) || 0) + 1);
+    let more = longest.querySelector(":scope > .more");
+    if (more === null) {
+      more = el(longest.tagName === "UL" || longest.tagName === "OL" ? "li" : "p", "", "more");
+      longest.append(more);
+    }
+    more.textContent = `+${hidden.get(longest)} more`;
+  }
+}
+
+function fitAll() {
+  const rooms = document.getElementById("rooms");
+  fit(rooms, [rooms, ...rooms.querySelectorAll(".members")]);
+  const rounds = document.getElementById("rounds");
+  fit(rounds, [rounds]);
+  const matches = document.getElementById("matches");
+  fit(matches, [matches]);
+  const board = document.getElementById("leaders");
+  fit(board, [...board.querySelectorAll(".ranking")]);
 }
 
 function render(state) {
+  lastState = state;
   const now = Date.now();
   clocks = [];
   document.getElementById("online").textContent =
@@ -107,10 +164,11 @@ function render(state) {
        "No round has ended yet.", "li");
   fill(document.getElementById("matches"), state.matches.map(board),
        "No match is being played.");
-  fill(document.getElementById("leaders"),
-       Object.keys(state.leaders).map(
-         (name) => leaderTable(name, state.leaders[name], (state.titles || {})[name])),
-       "No results yet.");
+  const boards = leaders(state);
+  boards.unshift(el("p", "Players with an account are ranked: register to be on the board.",
+                    "who-counts"));
+  fill(document.getElementById("leaders"), boards, "No results yet.");
+  fitAll();
   tick();
 }
 
@@ -118,7 +176,7 @@ function tick() {
   const now = Date.now();
   for (const [node, left, since] of clocks) {
     const seconds = Math.max(0, Math.ceil(left - (now - since) / 1000));
-    node.textContent = `${seconds} s left`;
+    node.textContent = `${seconds}\u00a0s\u00a0left`;
   }
 }
 
@@ -130,11 +188,10 @@ function status(text, cls) {
 
 function connect() {
   const events = new EventSource("/events");
-  events.addEventListener("state", (event) => {
+  events.addEventListener("state", (event) => {  // "live" only once the game is shown
     render(JSON.parse(event.data));
     status("live", "live");
   });
-  events.addEventListener("open", () => status("live", "live"));
   events.addEventListener("error", () => {
     status("reconnecting to the server...", "lost");
     if (events.readyState === EventSource.CLOSED) {  // the browser gave up: start again
@@ -143,5 +200,6 @@ function connect() {
   });
 }
 
+window.addEventListener("resize", () => { if (lastState !== null) render(lastState); });
 setInterval(tick, 1000);
 connect();
