@@ -143,7 +143,7 @@ function fit(box, lists) {
 
 function fitAll() {
   const rooms = document.getElementById("rooms");
-  fit(rooms, [rooms, ...rooms.querySelectorAll(".members")]);
+  fit(rooms, [...rooms.querySelectorAll(".members"), rooms]);  // members before whole rooms
   const rounds = document.getElementById("rounds");
   fit(rounds, [rounds]);
   const matches = document.getElementById("matches");
