@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
+import zxingcpp
+from PIL import Image
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -59,11 +61,20 @@ def test_scoreboard_follows_the_game_and_survives_a_restart(tmp_path: Path,
         assert "the number was" in text_of(driver, "rounds")
         assert driver.execute_script("return window.stillTheSamePage === true")  # no reload
         for width, height in ((1280, 720), (390, 844)):  # a projector, a phone
-            driver.set_window_size(width, height)
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                "width": width, "height": height, "deviceScaleFactor": 1,
+                "mobile": width < 500})
+            wait.until(lambda d, w=width: d.execute_script("return window.innerWidth") == w)
+            # one screen: no scrollbar either way
             assert driver.execute_script(
-                "return document.documentElement.scrollWidth <= window.innerWidth + 1")
+                "const d = document.documentElement; return d.scrollWidth <= innerWidth + 1 "
+                "&& d.scrollHeight <= innerHeight + 1")
             driver.save_screenshot(str(tmp_path / f"scoreboard-{width}.png"))
-        assert (tmp_path / "scoreboard-1280.png").stat().st_size > 10_000
+        shot = tmp_path / "scoreboard-1280.png"
+        assert shot.stat().st_size > 10_000
+        # the join box's QR code, read off the 1280x720 screenshot, is the join page's URL
+        assert [r.text for r in zxingcpp.read_barcodes(Image.open(shot))] == \
+            [f"{web}join"]
         page = str(driver.find_element(By.TAG_NAME, "body").text)
         # the only address on the page is the server's own, in its join box
         assert set(IP.findall(page)) == {"127.0.0.1"} and "token" not in page.lower()
