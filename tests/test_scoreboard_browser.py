@@ -6,7 +6,9 @@ import os
 import re
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zxingcpp
@@ -26,6 +28,10 @@ IP = re.compile(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b")
 
 def text_of(driver: object, element_id: str) -> str:
     return str(driver.find_element(By.ID, element_id).text)  # type: ignore[attr-defined]
+
+
+def inner_width_is(width: int) -> Callable[[Any], bool]:
+    return lambda driver: bool(driver.execute_script("return window.innerWidth") == width)
 
 
 @pytest.mark.timeout(120)
@@ -64,7 +70,7 @@ def test_scoreboard_follows_the_game_and_survives_a_restart(tmp_path: Path,
             driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
                 "width": width, "height": height, "deviceScaleFactor": 1,
                 "mobile": width < 500})
-            wait.until(lambda d, w=width: d.execute_script("return window.innerWidth") == w)
+            wait.until(inner_width_is(width))
             # one screen: no scrollbar either way
             assert driver.execute_script(
                 "const d = document.documentElement; return d.scrollWidth <= innerWidth + 1 "
