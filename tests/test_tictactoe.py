@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +13,7 @@ import protocol
 from guessnet.games.matchgame import MoveRejected
 from guessnet.games.tictactoe import GAME, TicTacToeState, best_move, parse_cell, winner_of
 from guessnet.services import invitations
-from tests.conftest import Peer, Running
+from tests.conftest import ROOT, Peer, Running
 
 # --------------------------------------------------------------------- pure rules
 
@@ -258,3 +261,15 @@ def test_bot_match_over_tls_and_leaderboard(srv: Running) -> None:
     _, rows = ann.table(protocol.Leaders(game="tictactoe"))
     assert [(r[2], r[3], r[4]) for r in rows] == [("ann", 0, 1)]
     assert ann.table(protocol.History(limit=1))[1][0][2] == "tictactoe"
+
+
+def test_exit_in_a_match_concedes_it_and_the_client_stays(srv: Running, tmp_path: Path) -> None:
+    ran = subprocess.run(
+        [sys.executable, str(ROOT / "pclient.py"), "--port", str(srv.port), "--cafile",
+         str(srv.certs / "ca.pem"), "--log-dir", str(tmp_path / "logs")],
+        input="zoe\nplay tictactoe\nexit\nwho\n/q\n", capture_output=True, text=True,
+        timeout=30, cwd=ROOT)
+    assert ran.returncode == 0 and "Traceback" not in ran.stderr, ran.stderr
+    out = ran.stdout
+    assert "resigned" in out.lower() and "Disconnected" not in out
+    assert "zoe" in out[out.lower().index("resigned"):]  # 'who' was still answered after
