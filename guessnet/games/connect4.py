@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from guessnet.games.matchgame import MatchGame, MatchMove, MatchState, MoveRejected
+from guessnet.games.matchgame import MatchGame, MatchMove, MatchState, MoveRejected, TurnTakingState
 
 ROWS, COLUMNS = 6, 7
 PREFERENCE = (3, 2, 4, 1, 5, 0, 6)  # columns, middle first (0-based)
@@ -79,20 +79,10 @@ def winning_column(board: str, mark: str) -> int | None:
 
 
 @dataclass
-class Connect4State(MatchState):
+class Connect4State(TurnTakingState):
     """A Connect Four match (``first`` plays X and moves first)."""
 
     cells: str = " " * (ROWS * COLUMNS)
-
-    @property
-    def board(self) -> str:
-        return self.cells
-
-    @property
-    def waiting_for(self) -> tuple[str, ...]:
-        if self.state != "playing":
-            return ()
-        return (self.first if self.cells.count("X") == self.cells.count("O") else self.second,)
 
     def move(self, player: str, text: str) -> None:
         mark = self.check_turn(player)

@@ -118,6 +118,23 @@ class MatchState(abc.ABC):
         return self.state
 
 
+class TurnTakingState(MatchState):
+    """A match on a board of marks where the players move in turn, X first: the board is
+    the subclass's ``cells`` (a dataclass field with the empty board as its default)."""
+
+    cells: str
+
+    @property
+    def board(self) -> str:
+        return self.cells
+
+    @property
+    def waiting_for(self) -> tuple[str, ...]:
+        if self.state != "playing":
+            return ()
+        return (self.first if self.cells.count("X") == self.cells.count("O") else self.second,)
+
+
 class MatchGame(abc.ABC):
     """A two-player game the server offers (registered in ``catalog``)."""
 

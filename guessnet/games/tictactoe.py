@@ -26,7 +26,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from guessnet.games.matchgame import MatchGame, MatchMove, MatchState, MoveRejected
+from guessnet.games.matchgame import MatchGame, MatchMove, MatchState, MoveRejected, TurnTakingState
 
 LINES = ((0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6))
 _ROW_COL = re.compile(r"\s*([1-3])\s*[, ]\s*([1-3])\s*")
@@ -54,20 +54,10 @@ def winner_of(board: str) -> str | None:
 
 
 @dataclass
-class TicTacToeState(MatchState):
+class TicTacToeState(TurnTakingState):
     """A tic-tac-toe match (``first`` plays X and moves first)."""
 
     cells: str = " " * 9
-
-    @property
-    def board(self) -> str:
-        return self.cells
-
-    @property
-    def waiting_for(self) -> tuple[str, ...]:
-        if self.state != "playing":
-            return ()
-        return (self.first if self.cells.count("X") == self.cells.count("O") else self.second,)
 
     def move(self, player: str, text: str) -> None:
         mark = self.check_turn(player)
