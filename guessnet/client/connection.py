@@ -43,6 +43,7 @@ class NetThread:
         self._answered = threading.Event()
         self.closed = threading.Event()
         self.close_reason: Close | None = None
+        self.protocol_error: wire.RemoteProtocolError | None = None  # the last bad data
         self._thread = threading.Thread(target=self._run, name="net", daemon=True)
 
     def start(self) -> None:
@@ -58,6 +59,7 @@ class NetThread:
                 self._on_closed(self)
 
     def _on_error(self, exc: wire.RemoteProtocolError) -> None:
+        self.protocol_error = exc
         self._on_message(wire.Error(code=exc.code, message=f"bad data from server: {exc}"))
 
     def _on_message(self, msg: wire.Message) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from guessnet import wire
 from guessnet.client import admin_commands
 from guessnet.client.connection import ClientError, InputRefused, NetThread, Reconnector, answers
-from guessnet.client.dial import connect, port_number
+from guessnet.client.dial import connect, not_greeted, port_number, unframed
 from guessnet.client.exports import ExportFiles
 from guessnet.client.lines import LineInput
 from guessnet.client.render import TableAssembler, event_text, message_text
@@ -40,14 +40,20 @@ class AdminClient:
         self.probing = False  # the answer to the port check is not shown
         self.exports = ExportFiles()
         self.finished = threading.Event()
+        self.greeted = False  # the first connection was welcomed
         self.reconnector = Reconnector(self.reopen, self.note)
 
     def note(self, text: str) -> None:
         """A line about the client itself: on stderr in --watch mode (stdout is events)."""
         print(text, file=sys.stderr if self.lines is None else sys.stdout, flush=True)
 
+    def hidden(self, msg: wire.Message) -> bool:
+        """The answer to greet's probe, or bad data before any welcome: greet speaks."""
+        return (self.probing and isinstance(msg, wire.Table | wire.Error)) or \
+            unframed(msg, self.greeted)
+
     def show(self, msg: wire.Message) -> None:
-        if self.probing and isinstance(msg, wire.Table | wire.Error):
+        if self.hidden(msg):
             return
         if isinstance(msg, wire.AdminEvent):
             print(event_text(msg), flush=True)
@@ -65,8 +71,8 @@ class AdminClient:
                 self.note(text)
 
     def on_closed(self, net: NetThread) -> None:
-        if net is self.net and not self.finished.is_set():
-            self.reconnector.start()
+        if net is self.net and not self.finished.is_set() and self.greeted:
+            self.reconnector.start()  # (never greeted: greet says why, and the client ends)
 
     def reopen(self) -> bool:
         net = NetThread(self._connect(), self.show, self.on_closed)
@@ -94,12 +100,17 @@ class AdminClient:
                 print(f"{welcome.server} answered as a player port, not the admin port: run "
                       "aclient.py with the admin port (--port, default 4001).", file=sys.stderr)
                 return 1
+            self.greeted = True
             self.note(f"Back: connected to the admin port of {welcome.server} again." if again
                       else f"Connected to the admin port of {welcome.server}. Events follow "
                       "as they happen; 'help' lists commands.")
             return None
-        if welcome is None and not again:
-            print("The server closed the connection: it refused this certificate (is it an "
+        if isinstance(welcome, wire.Error) and welcome.code != "bad_length" and not again:
+            print(f"The server refused us: {welcome.message}", file=sys.stderr)
+        elif not again:
+            net.stop()
+            print(not_greeted(net, "admin") if net.protocol_error is not None else
+                  "The server closed the connection: it refused this certificate (is it an "
                   "admin certificate from this server's CA?).", file=sys.stderr)
         return 1
 

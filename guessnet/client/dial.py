@@ -10,7 +10,8 @@ import ssl
 from collections.abc import Callable
 from pathlib import Path
 
-from guessnet.client.connection import ClientError, small_int
+from guessnet import wire
+from guessnet.client.connection import ClientError, NetThread, small_int
 from guessnet.net.conn import Connection, HandshakeFailed, tls_handshake
 from guessnet.net.pacing import Limits
 
@@ -52,6 +53,30 @@ def connect(host: str, port: int, context: ssl.SSLContext, accepted: frozenset[s
 
 
 MAX_PORT = 65535
+DEFAULT_PORTS = {"player": 4000, "admin": 4001}
+
+
+def unframed(msg: wire.Message, greeted: bool) -> bool:
+    """Our own report of undecodable bytes before any welcome: not_greeted explains it."""
+    return not greeted and isinstance(msg, wire.Error) and msg.code == "bad_length"
+
+
+def not_greeted(net: NetThread, meant: str) -> str:
+    """Why the server at ``where`` did not answer our hello, in one line; when it is another
+    of guessnet's ports (the web port answers in HTTP, the admin port asks for a client
+    certificate), say which one, and which port ``meant`` ("player" or "admin") is."""
+    where = net.conn.peer
+    use = f"use the {meant} port (--port, default {DEFAULT_PORTS[meant]})"
+    bad, failed = net.protocol_error, net.conn.read_error
+    if bad is not None and bad.seen == b"HTTP":
+        return (f"{where} is a web server (guessnet's scoreboard port?), not the {meant} port: "
+                f"{use}{'; the join page shows the command' if meant == 'player' else ''}.")
+    if isinstance(failed, ssl.SSLError) and "CERTIFICATE_REQUIRED" in str(failed.reason):
+        return (f"{where} asks for a client certificate: it is guessnet's admin port, not the "
+                f"{meant} port: {use}.")
+    if bad is not None:
+        return f"{where} does not speak guessnet's protocol ({bad}): {use}."
+    return f"the server at {where} closed the connection before greeting us: {use}."
 
 
 def handshake_error(exc: HandshakeFailed, where: str, host: str, cafile: Path) -> ClientError:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from guessnet import wire
 from guessnet.client.connection import InputRefused, NetThread, Reconnector, answers
+from guessnet.client.dial import unframed
 from guessnet.client.view import PlayerView, Where
 from guessnet.net.conn import Connection
 from guessnet.wire.closing import Close, close_of
@@ -38,6 +39,7 @@ class PlayerLink:
         self.credentials: tuple[str, str] | None = None  # to log back in after a restart
         self.finished = threading.Event()
         self.online = threading.Event()  # connected, and the session is restored
+        self.greeted = False  # the first connection was welcomed
         self._restoring = False  # reopen's own exchanges are not news
         self._connect, self._show, self._say, self._closed = connect, show, say, closed
         self.reconnector = Reconnector(self.reopen, say)
@@ -47,14 +49,16 @@ class PlayerLink:
 
     def _on_message(self, msg: wire.Message) -> None:
         self.view.note(msg)
+        if unframed(msg, self.greeted):
+            return
         if self._restoring and isinstance(msg, wire.Error | wire.Identified):
             return  # an old token refused, the name taken back: reopen says it in one line
         self._show(msg)
 
     def _on_closed(self, net: NetThread) -> None:
         """The network thread ended: reconnect, unless the server meant it (or we quit)."""
-        if net is not self.net or self.finished.is_set():
-            return
+        if net is not self.net or self.finished.is_set() or not self.greeted:
+            return  # (never greeted: the caller says why, nothing to come back to)
         self.online.clear()
         reason = close_of(self.view.bye) or net.close_reason or Close.DROPPED
         if reason.final:  # the server meant it: coming back would be wrong
@@ -69,6 +73,7 @@ class PlayerLink:
         """Greet the server on the first connection; its welcome, or None."""
         welcome = self._greet(self.net)
         if welcome is not None:
+            self.greeted = True
             self.online.set()
         return welcome
 

@@ -18,7 +18,7 @@ from guessnet.client import commands
 from guessnet.client.account_prompts import PasswordPrompts
 from guessnet.client.commands import int_arg, is_number
 from guessnet.client.connection import ClientError, ClientLog, small_int
-from guessnet.client.dial import connect, port_number
+from guessnet.client.dial import connect, not_greeted, port_number
 from guessnet.client.lines import LineInput
 from guessnet.client.link import PlayerLink
 from guessnet.client.render import TableAssembler, message_text
@@ -76,7 +76,8 @@ class PlayerClient:
         with self.lines.printing():
             welcome = self.link.start()
             if welcome is None:
-                print("The server did not greet us; giving up.", file=sys.stderr)
+                self.link.net.stop()
+                print(not_greeted(self.link.net, "player"), file=sys.stderr)
                 return 1
             self.say(f"Connected to guessnet server {welcome.server}. Type 'help' for "
                      "commands.")

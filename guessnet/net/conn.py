@@ -108,6 +108,7 @@ class Connection:
         self.limits = limits
         self.wakeup = wakeup or PortableWakeup()
         self.rtt: float | None = None
+        self.read_error: OSError | None = None  # why the last read failed, for diagnosis
         self._decoder = FrameDecoder(accepted)
         self._accepted = accepted
         self._on_wire = on_wire
@@ -304,7 +305,8 @@ class Connection:
             data = self.tls.recv(READ_CHUNK)
         except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return b""
-        except (ssl.SSLError, OSError):
+        except (ssl.SSLError, OSError) as exc:
+            self.read_error = exc
             return None
         return data or None
 

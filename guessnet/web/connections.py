@@ -159,10 +159,13 @@ class WebConnections:
 def read_head(sock: socket.socket, deadline: float, budget: int) -> bytes:
     """The request line and headers (through the blank line), read by ``deadline``
     (``TimeoutError``) within ``budget`` bytes (``HeadTooLarge``); ``EOFError`` if the client
-    closed first.  A first line that names no HTTP version ends the head at once (an HTTP/0.9
-    request or garbage: it is answered ``400``, not waited for)."""
+    closed first.  A first line that names no HTTP version, or a first byte that begins no
+    method (a guessnet frame sent to the wrong port), ends the head at once (an HTTP/0.9 request
+    or garbage: it is answered ``400``, not waited for)."""
     head = bytearray()
     while True:
+        if head[:1] and not head[:1].isalpha():
+            return bytes(head)
         end = head.find(b"\r\n\r\n")
         if end >= 0:
             return bytes(head[:end + 4])

@@ -277,7 +277,7 @@ class FrameDecoder:
         if length == 0 or length > self._max:
             what = "empty" if length == 0 else f"{length} bytes, over the {self._max} limit"
             self._broken = RemoteProtocolError("bad_length", f"frame length is {what}",
-                                               fatal=True)
+                                               fatal=True, seen=bytes(self._buffer[:4]))
             self._buffer.clear()
             raise self._broken
         end = HEADER.size + length

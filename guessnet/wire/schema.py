@@ -32,13 +32,16 @@ class RemoteProtocolError(ProtocolError):
 
     ``code`` is stable and machine-readable, ``str(self)`` is for humans.  ``fatal`` is true when
     the framing itself is lost (a bad length prefix): the connection must then be closed after
-    the reply, because the next frame boundary cannot be found.
+    the reply, because the next frame boundary cannot be found; ``seen`` is then the four bytes
+    that were read as the length (``b"HTTP"``: a web server answered).
     """
 
-    def __init__(self, code: str, message: str, *, fatal: bool = False) -> None:
+    def __init__(self, code: str, message: str, *, fatal: bool = False,
+                 seen: bytes = b"") -> None:
         super().__init__(message)
         self.code = code
         self.fatal = fatal
+        self.seen = seen
 
     def reply(self) -> Error:
         return Error(code=self.code, message=str(self))
