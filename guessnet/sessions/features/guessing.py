@@ -90,19 +90,27 @@ def on_guess(session: PlayerSession, msg: wire.Guess) -> None:
         raise Refused("not_playing", "you are not in a guessing game: choose a mode first "
                       "('1' single, '2' multi)")
 
-    def guess(live: GuessRoom) -> Transition[tuple[HintResult, FinishedRound | None]]:
+    def guess(live: GuessRoom) -> Transition[tuple[HintResult, FinishedRound | None, str]]:
         rooms.check_announced(live)
         hint, finished = live.guess(name, msg.value, now,
                                     rooms.draw_secret(live.upcoming_rules))
         seen = [envelope(wire.Guessed(room=live.name, name=name, value=hint.value,
                                       result=hint.result, tries_left=hint.tries_left),
                          to=live.watchers)] if live.watchers else []
-        return Transition((hint, finished), broadcasts=seen)
+        clock = ""  # the first guess starts the round's clock: everyone is told
+        if finished is None and len(live.moves) == 1 and live.rules.seconds:
+            ends = f"round {live.round} ends in {math.ceil(live.rules.seconds)} s"
+            clock = f"your guess started the clock: {ends}"
+            seen.append(envelope(wire.Notice(text=f"the clock is running: {name} guessed "
+                                             f"first, so {ends}"), skip=name))
+        return Transition((hint, finished, clock), broadcasts=seen)
 
     room = session.room
-    hint, finished = rooms.transact(room, guess)
+    hint, finished, clock = rooms.transact(room, guess)
     session.services.metrics.guesses.inc()
     if finished is None:
+        if clock:  # before the hint: the client prompts again once the hint is in
+            session.send(wire.Notice(text=clock))
         session.send(hint_message(hint))
         return
     # guesses while it is recorded are refused, using no try
