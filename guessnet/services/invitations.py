@@ -26,6 +26,14 @@ from guessnet.support.logs import escape
 INVITE_SECONDS = 30
 
 
+def second_person(message: str, invitee: str) -> str:
+    """An invitation's end as its invitee reads it: "carol declined ..." is "You declined ..."
+    for carol (every such message begins with the invitee's name and a verb in the past)."""
+    if invitee and message.startswith(invitee + " "):
+        return "You" + message[len(invitee):]
+    return message
+
+
 class Invitations:
     """Callers (the players' sessions) use the public methods; ``start`` begins expiring
     invitations (a thread), ``close`` stops it and waits for it."""
@@ -138,7 +146,7 @@ class Invitations:
         if isinstance(inviter, RemoteSeat):  # the match will be hosted by the inviter's side
             self._answer_remote(inviter, me, accept, message, self._seats.owner(invitee))
             invitee.send(wire.InviteUpdate(other=inviter.name, outcome=outcome,
-                                               message=message))
+                                           message=second_person(message, me)))
             return
         self._tell_end(invitation, outcome, message)
         if accept:
@@ -180,8 +188,10 @@ class Invitations:
                 self._seats.send(seat.owner, MatchCancel(invitee=invitation.invitee.name or "?",
                                                    outcome=outcome, message=message))
             else:
+                told = message if seat is invitation.inviter else \
+                    second_person(message, seat.name or "")
                 seat.send(wire.InviteUpdate(other=other.name or "?", outcome=outcome,
-                                                message=message))
+                                            message=told))
         self._channels.admin_event("invite", message)
 
 
