@@ -275,8 +275,10 @@ class Matches:
                 if recorded.note is not None:
                     seat.send(wire.Notice(text=recorded.note))
         result = f"won by {rules.winner} ({rules.how})" if rules.winner else "a draw"
+        stored = f"; on record as game #{recorded.game_id} ('replay {recorded.game_id}')" \
+            if recorded.game_id else "; not on record"
         self._channels.admin_event("match", f"{live.label} {rules.first} vs {rules.second}: "
-                                   f"{result}")
+                                   f"{result}{stored}")
 
 
 def name_of(seat: Seat) -> str:
