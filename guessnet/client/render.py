@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,10 +13,31 @@ from guessnet import wire
 from guessnet.games import catalog
 
 
-def render_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+def render_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]],
+                 width: int | None = None) -> str:
+    """The table in columns; wider than the terminal (``width``), one block per row instead,
+    its fields packed into lines that fit (long names are never cut: commands need them)."""
     if not rows:
         return f"{title}\n  (none)"
-    return f"{title}\n{tabulate(rows, headers=list(columns), tablefmt='simple')}"
+    width = width or shutil.get_terminal_size((80, 24)).columns
+    table = tabulate(rows, headers=list(columns), tablefmt="simple")
+    if max(map(len, table.splitlines())) <= width:
+        return f"{title}\n{table}"
+    return "\n".join([title, *(stacked(columns, row, width) for row in rows)])
+
+
+def stacked(columns: Sequence[str], row: Sequence[object], width: int) -> str:
+    """One row as "column value" fields, as many to a line as fit in ``width``."""
+    lines: list[str] = []
+    line = ""
+    for column, value in zip(columns, row, strict=False):
+        piece = f"{column} {'-' if value is None else value}"
+        if line and len(line) + 2 + len(piece) > width:
+            lines.append(line)
+            line = "    " + piece
+        else:
+            line = f"{line}; {piece}" if line else f"- {piece}"
+    return "\n".join([*lines, line])
 
 
 @dataclass
