@@ -107,16 +107,19 @@ class AdminSession(Session):
             ["rounds won", count("rounds:won")],
             ["correct answers", count("correct:total")],
             ["games on record", self.services.store.count_games()],
-            ["uptime", _age(self.services.started, time.time())],
         ]
+        here = self.services.settings.instance
+        rows.append([f"uptime of {here}", _age(self.services.started, time.time())])
         last = self.services.channels.last_broadcast
         if last is not None:
             members, seconds = last
-            rows.append(["last broadcast", f"{members} members in {seconds * 1000:.2f} ms"])
+            rows.append([f"last broadcast of {here}",
+                         f"{members} members in {seconds * 1000:.2f} ms"])
         if counters.incomplete:
             rows.append(["note", "counts are incomplete: the counter service was unreachable"
                          + ("" if counters.available else " (and still is)")])
-        self.send_table(f"stats of {self.services.settings.instance}", ["what", "value"], rows)
+        self.send_table(f"stats of the whole game (every server process; asked {here})",
+                        ["what", "value"], rows)
 
     def on_kick(self, msg: wire.Kick) -> None:
         reason = clean_text(msg.reason) or "no reason given"
