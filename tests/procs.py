@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import queue
+import subprocess
 import threading
 import time
+from pathlib import Path
 from typing import IO
 
 import bench.launch
 import protocol
 from bench.launch import LISTEN, PY
-from tests.conftest import Peer
+from tests.conftest import ROOT, Peer
 
-__all__ = ["LISTEN", "PY", "OutputLines", "ServerProcess"]
+__all__ = ["LISTEN", "PY", "OutputLines", "ServerProcess", "Typist"]
 
 
 class ServerProcess(bench.launch.ServerProcess):
@@ -68,3 +70,34 @@ class OutputLines:
             line = self._lines.get(timeout=max(0.01, deadline - time.monotonic()))
             if line.startswith(prefix):
                 return line
+
+
+class Typist:
+    """The real player client (``pclient.py``) in a subprocess, typed into line by line, its
+    output read by a thread (``out``); ``close`` ends it however it stands."""
+
+    def __init__(self, port: int, cafile: Path, log_dir: Path, *extra: str) -> None:
+        self.proc = subprocess.Popen(
+            [PY, str(ROOT / "pclient.py"), "--port", str(port), "--cafile", str(cafile),
+             "--log-dir", str(log_dir), *extra],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT)
+        assert self.proc.stdout is not None
+        self.out = OutputLines(self.proc.stdout)
+
+    def type(self, *lines: str) -> None:
+        assert self.proc.stdin is not None
+        for line in lines:
+            self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def close(self) -> str:
+        """End the client; what it wrote on standard error."""
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        assert self.proc.stderr is not None
+        errors = self.proc.stderr.read()
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+        return errors
