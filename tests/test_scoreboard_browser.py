@@ -101,3 +101,98 @@ def test_scoreboard_follows_the_game_and_survives_a_restart(tmp_path: Path,
     finally:
         browser.__exit__(None, None, None)
         server.stop()
+
+
+# Every block that spills its content, every cut name without its whole self on hover, every
+# two rooms (or sections) that overlap, and the page's size: [] when the page fits.
+MEASURE = """
+const problems = [];
+const d = document.documentElement;
+if (d.scrollWidth > innerWidth + 1 || d.scrollHeight > innerHeight + 1)
+  problems.push(`page is ${d.scrollWidth}x${d.scrollHeight} in ${innerWidth}x${innerHeight}`);
+for (const node of document.querySelectorAll("body *")) {
+  const style = getComputedStyle(node);
+  if (style.display === "inline" || style.display === "none") continue;
+  if (node.scrollWidth > node.clientWidth + 1 && style.overflowX === "visible")
+    problems.push(`spills: <${node.tagName} class="${node.className}"> ${node.textContent}`);
+}
+for (const node of document.querySelectorAll(".name"))
+  if (node.scrollWidth > node.clientWidth + 1 && !node.textContent.startsWith(node.title))
+    problems.push(`cut, and not whole on hover: ${node.textContent}`);
+for (const selector of [".card", "main > section"]) {
+  const rects = [...document.querySelectorAll(selector)].map((n) => n.getBoundingClientRect());
+  rects.forEach((a, i) => rects.slice(i + 1).forEach((b) => {
+    if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 &&
+        b.top < a.bottom - 1) problems.push(`${selector} overlap`);
+  }));
+}
+return problems;
+"""
+
+LONG = "Abcdefghijklmnopqr"  # + two digits: a name of 20 characters, the longest allowed
+
+
+@pytest.mark.timeout(180)
+def test_the_longest_names_fit_the_projector_and_the_phone(tmp_path: Path,
+                                                           certs: Path) -> None:
+    web_port = free_port()
+    web = f"https://127.0.0.1:{web_port}/"
+    server = ServerProcess(tmp_path / "srv", certs, "--web-port", str(web_port)).start()
+    peers = []
+    try:
+        browser = chromium(tmp_path / "profile", certs / "server.pem")
+        driver = browser.__enter__()
+    except services.MissingService as exc:
+        server.stop()
+        if os.environ.get("GUESSNET_REQUIRE_SERVICES"):
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    try:
+        for i in range(3):  # ranked: accounts that won a single-player game
+            peer = server.peer()
+            peer.hello()
+            peer.request(protocol.Register(name=f"{LONG}{i:02d}", password="correct-horse"),
+                         protocol.Identified)
+            peer.request(protocol.Play(mode="single"), protocol.RoundStarted)
+            win_by_bisection(peer)
+            peers.append(peer)
+        for i in range(24):  # three rooms of eight, every name the longest allowed
+            peer = server.peer(f"{LONG}{i + 10:02d}")
+            peer.request(protocol.Play(mode="multi", room=f"Roomnamesixteen{i % 3:05d}"),
+                         protocol.RoundStarted)
+            peers.append(peer)
+        for peer in peers[:2]:
+            peer.request(protocol.Play(mode="tictactoe"), protocol.Board)
+        driver.get(web)
+        wait = WebDriverWait(driver, 10, poll_frequency=0.05)
+        wait.until(lambda d: text_of(d, "status") == "live")
+        for width, height in ((1280, 720), (390, 844)):  # a projector, a phone
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                "width": width, "height": height, "deviceScaleFactor": 1,
+                "mobile": width < 500})
+            wait.until(inner_width_is(width))
+            driver.execute_script("render(lastState)")  # fitted to this size
+            assert driver.execute_script(MEASURE) == [], width
+            driver.save_screenshot(str(tmp_path / f"scoreboard-{width}x{height}.png"))
+            names = driver.find_elements(By.CSS_SELECTOR, "#rooms .name")
+            assert names and all(n.get_attribute("title") for n in names)
+        driver.get(f"{web}join")
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": 1280, "height": 720, "deviceScaleFactor": 1, "mobile": False})
+        wait.until(inner_width_is(1280))
+        cut = driver.execute_script(  # every command a student copies is shown whole
+            "return [...document.querySelectorAll('pre, code')].filter("
+            "(n) => n.scrollWidth > n.clientWidth + 1).map((n) => n.textContent)")
+        assert cut == []
+        below = driver.execute_script(  # and on the first screen, each on a line or two
+            "return [...document.querySelectorAll('pre')].filter((n) => "
+            "n.getBoundingClientRect().bottom > innerHeight || "
+            "n.getBoundingClientRect().height > 3.5 * parseFloat(getComputedStyle(n).fontSize))"
+            ".map((n) => n.textContent)")
+        assert below == []
+        driver.save_screenshot(str(tmp_path / "join-1280x720.png"))
+    finally:
+        browser.__exit__(None, None, None)
+        for peer in peers:
+            peer.close()
+        server.stop()

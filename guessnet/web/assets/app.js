@@ -76,9 +76,8 @@ function board(match) {
   const rows = match.rows || 3, columns = match.columns || 3;
   const box = el("div", null, `board item ${match.game || ""}`);
   box.append(el("div", match.title || match.game, "game"));
-  const players = el("div", `${match.x} (X) vs ${match.o} (O)`, "players");
-  players.title = players.textContent;
-  box.append(players);
+  box.append(nameEl("div", `${match.x} (X)`, "players"),  // one line each: both names show
+             nameEl("div", `vs ${match.o} (O)`, "players"));
   const table = el("table");
   for (let row = 0; row < rows; row++) {
     const tr = el("tr");
@@ -89,7 +88,7 @@ function board(match) {
     table.append(tr);
   }
   box.append(table);
-  box.append(nameEl("div", match.turn ? `${match.turn} to play` : "over", "turn"));
+  box.append(nameEl("div", match.turn ? `to play: ${match.turn}` : "over", "turn"));
   return box;
 }
 
@@ -120,24 +119,42 @@ function overflowing(box) {
   return box.scrollHeight > box.clientHeight + 1;
 }
 
+// Then put back, newest cut first, whatever fits after all (a room's members cut before the
+// room itself went are not missed; a narrow phone keeps as much as it can show).
 function fit(box, lists) {
   const hidden = new Map();
+  const cut = [];
+  const count = (list, by) => {
+    hidden.set(list, (hidden.get(list) || 0) + by);
+    let more = list.querySelector(":scope > .more");
+    if (more === null) {
+      more = el(list.tagName === "UL" || list.tagName === "OL" ? "li" : "p", "", "more");
+      list.append(more);
+    }
+    more.textContent = `+${hidden.get(list)} more`;
+    if (!hidden.get(list)) more.remove();
+  };
   for (let guard = 0; guard < 2000 && overflowing(box); guard++) {
     let longest = null, most = 0;
     for (const list of lists) {
-      const count = list.querySelectorAll(":scope > .item").length;
-      if (count > most) [longest, most] = [list, count];
+      const items = list.querySelectorAll(":scope > .item").length;
+      if (items > most) [longest, most] = [list, items];
     }
     if (longest === null) break;
     const items = longest.querySelectorAll(":scope > .item");
-    items[items.length - 1].remove();
-    hidden.set(longest, (hidden.get(longest) || 0) + 1);
-    let more = longest.querySelector(":scope > .more");
-    if (more === null) {
-      more = el(longest.tagName === "UL" || longest.tagName === "OL" ? "li" : "p", "", "more");
-      longest.append(more);
+    const item = items[items.length - 1];
+    cut.push([longest, item]);
+    item.remove();
+    count(longest, 1);
+  }
+  for (const [list, item] of cut.reverse()) {
+    if (!box.contains(list)) continue;  // its room was cut too
+    list.insertBefore(item, list.querySelector(":scope > .more"));
+    count(list, -1);
+    if (overflowing(box)) {
+      item.remove();
+      count(list, 1);
     }
-    more.textContent = `+${hidden.get(longest)} more`;
   }
 }
 
