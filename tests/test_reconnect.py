@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import protocol
 from guessnet.client.connection import retry_delay
 from tests.conftest import ROOT
 from tests.procs import PY, ServerProcess
@@ -173,6 +174,43 @@ def test_dropped_connection_resumes_with_tries(
     client.wait_for("Connection lost: reconnecting", seen_after=mark)
     client.wait_for("you have already used 1 of your 5 tries", seen_after=mark)
     assert not any("Error" in line for line in client.seen[mark:]), client.seen[mark:]
+    assert client.finish() == 0
+
+
+@pytest.mark.timeout(120)
+def test_one_session_dropped_five_times_resumes_every_time(
+        proxy_server: tuple[ServerProcess, CuttableProxy], tmp_path: Path, certs: Path) -> None:
+    """Each ``identified`` brings a new resume token: the client must use the newest."""
+    server, proxy = proxy_server
+    client = Client(proxy.port, certs, tmp_path / "clog")
+    client.type("alice")
+    client.type("2")
+    client.wait_for("Rule Information in room main")
+    bob = server.peer("bob")  # keeps the round going whatever alice's guess
+    bob.request(protocol.Play(mode="multi"), protocol.RoundStarted)
+    for value in "12345":  # one try used in a round that goes on
+        client.type(value)
+        if "Hint" in client.wait_for(("Hint", "Correct!")):
+            break
+        client.wait_for("Round 2 in room main")  # won by chance: a new round
+    for drop in range(5):
+        proxy.cut()
+        mark = len(client.seen)
+        client.wait_for("Back: you are where you were.")
+        client.wait_for("you have already used 1 of your 5 tries", seen_after=mark)
+        client.wait_for("in room main", seen_after=mark)
+        assert not any("restarted" in line or "Error" in line
+                       for line in client.seen[mark:]), (drop, client.seen[mark:])
+    client.type("exit")
+    client.type("play tictactoe")
+    client.wait_for("Your move (X)")
+    for drop in range(2):
+        proxy.cut()
+        mark = len(client.seen)
+        client.wait_for("Back: you are where you were.")
+        client.wait_for("Your move (X)", seen_after=mark)  # the same match, its board again
+        assert not any("restarted" in line for line in client.seen[mark:]), client.seen[mark:]
+    bob.close()
     assert client.finish() == 0
 
 
