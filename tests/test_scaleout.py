@@ -343,6 +343,44 @@ def test_a_dead_process_players_leave_their_rooms_within_the_ttl(
         peer.close()
 
 
+@pytest.mark.timeout(90)
+def test_clean_up_outlives_a_damaged_room_and_a_crash_loop(
+        pair: tuple[ServerProcess, ServerProcess], redis_url: str, tmp_path: Path,
+        certs: Path, memcached_server: Service) -> None:
+    a, b = pair  # --presence-ttl 3: a dead process's players are out within 3.5 s
+    ann, bob = in_room(a, "ann", "good"), in_room(b, "bob", "good")
+    assert ann.expect(protocol.RoomUpdate).name == "bob"
+    carl = in_room(b, "carl", "broken")
+    client = redis.Redis.from_url(redis_url, socket_timeout=5)
+    damaged = json.loads(client.get("guessnet:room:broken"))  # type: ignore[arg-type]
+    damaged["secret"] = 10 ** 9  # outside its range: no process can load this room
+    client.set("guessnet:room:broken", json.dumps(damaged))
+    client.close()
+    b.stop(signal.SIGKILL)
+    killed = time.monotonic()
+    lost = ann.expect(protocol.RoomUpdate, lambda u: u.event == "lost", timeout=10)
+    assert lost.name == "bob" and time.monotonic() - killed < 3.5 + 1.0
+    # a supervisor restarts the crashed process, and it crashes again a few seconds later
+    again = ServerProcess(tmp_path / "b", certs, "--redis", redis_url, "--memcached",
+                          f"127.0.0.1:{memcached_server.port}", "--presence-ttl", "3",
+                          "--max", "10", "--instance-id", "B").start()
+    try:
+        dan = in_room(again, "dan", "good")
+        ann.expect(protocol.RoomUpdate, lambda u: u.name == "dan" and u.event == "joined")
+        again.stop(signal.SIGKILL)
+        killed = time.monotonic()
+        ann.expect(protocol.RoomUpdate, lambda u: u.name == "dan" and u.event == "lost",
+                   timeout=10)
+        assert time.monotonic() - killed < 3.5 + 1.0
+        dan.close()
+    finally:
+        again.stop()
+    log = (tmp_path / "a" / "logs" / "server.log").read_text()
+    assert "room broken cannot be read, skipped" in log
+    for peer in (ann, bob, carl):
+        peer.close()
+
+
 def test_scoreboard_and_metrics_with_two_processes(tmp_path: Path, certs: Path, redis_url: str,
                                                    memcached_server: Service) -> None:
     web_a, web_b = free_port(), free_port()

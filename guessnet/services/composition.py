@@ -37,6 +37,10 @@ from guessnet.storage.base import Bus, ChatLog, Counters, Presence, RoomStore, S
 from guessnet.storage.memory import MemoryChatLog
 from guessnet.wire.closing import Close
 
+# Departures sweep this often per presence TTL: a dead process's players are out of their
+# rooms within 7/6 of the TTL (the names expire within it, the next sweep takes them out).
+SWEEPS_PER_TTL = 6
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -160,7 +164,7 @@ def build(settings: Settings, backends: Backends, wakeup: Wakeup,
     metrics.gauge("guessnet_rooms", "Multiplayer rooms with players (in the whole game)",
                   lambda: len(rooms.live_rooms()))
     metrics.count_sent(lambda: sum(m.conn.outbox.queued_total for m in registry.players()))
-    departures = Departures(rooms, registry, backends.presence.ttl / 3)
+    departures = Departures(rooms, registry, backends.presence.ttl / SWEEPS_PER_TTL)
     seats = Seats(registry, channels, control)
     matches = Matches(seats, channels, control, records.match)
     invitations = Invitations(seats, channels, control, backends.store, matches)

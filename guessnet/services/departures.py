@@ -1,14 +1,17 @@
 """Players of a dead process leave their rooms within the presence TTL.
 
 A live process renews the name of each of its players (and of each seat it holds for a resume)
-every ttl/3 seconds.  When a process dies, its names expire.  Every process sweeps the live
-rooms on the same beat: a member whose name no live session holds anywhere is taken out of the
+every ttl/3 seconds.  When a process dies, its names expire within the TTL.  Every process sweeps
+the live rooms every ttl/6 seconds (so the players are out within 7/6 of the TTL): a member whose name no live session holds anywhere is taken out of the
 round, the room is told ``NAME`` was ``lost``, and a round that this ends (everyone left has used
 every try) ends at once and is recorded.  Several processes sweeping the same room take a member
 out once: the room transaction removes a member only if still there.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
 
 from guessnet import wire
 from guessnet.games.guess import FinishedRound, GuessRoom
@@ -43,24 +46,26 @@ class Departures:
             gone = {room.name: [n for n in room.players if not self._registry.name_online(n)]
                     for room in rooms if room.mode == "multi"}
             now = self._rooms.clock()
-            for live in rooms:  # an end never announced: its process died recording it
-                if live.round > live.announced + 1 and now - live.started >= STUCK_SECONDS:
-                    self._rooms.unblock(live.name, STUCK_SECONDS)
         except BackendError as exc:  # nothing can be told apart now: try again next beat
             log("ERROR", f"sweep for lost players: {escape(exc)}")
             return
+        for live in rooms:  # an end never announced: its process died recording it
+            if live.round > live.announced + 1 and now - live.started >= STUCK_SECONDS:
+                self._guarded(f"unstick room {live.name}",
+                              partial(self._rooms.unblock, live.name, STUCK_SECONDS))
         for room, names in gone.items():
             for name in names:
-                try:
-                    finished = self._lose(room, name)
-                except BackendError as exc:
-                    log("ERROR", f"take {escape(name)} out of room {escape(room)}: "
-                        f"{escape(exc)}")
-                    continue
-                if finished is not None:
-                    self._rooms.end_round(room, finished)
+                self._guarded(f"take {name} out of room {room}", partial(self._lose, room, name))
 
-    def _lose(self, room: str, name: str) -> FinishedRound | None:
+    @staticmethod
+    def _guarded(what: str, step: Callable[[], object]) -> None:
+        """One room's step; whatever goes wrong with it is logged, and the sweep goes on."""
+        try:
+            step()
+        except Exception as exc:
+            log("ERROR", f"{escape(what)}: {type(exc).__name__}: {escape(exc)}; skipped")
+
+    def _lose(self, room: str, name: str) -> None:
         now = self._rooms.clock()
 
         def lose(live: GuessRoom) -> Transition[FinishedRound | None]:
@@ -72,4 +77,5 @@ class Departures:
 
         finished = self._rooms.transact(room, lose)
         log("GAME", f"{escape(name)} lost connection: taken out of room {escape(room)}")
-        return finished
+        if finished is not None:
+            self._rooms.end_round(room, finished)

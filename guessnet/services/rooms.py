@@ -94,7 +94,13 @@ class Rooms:
         return rules.low + self._secrets.below(rules.high - rules.low + 1)
 
     def live_rooms(self) -> list[GuessRoom]:
-        return list(self._store.rooms())
+        """Every live room; one that cannot be read is logged and left out."""
+        return list(self._store.rooms(skipped=self._unreadable))
+
+    @staticmethod
+    def _unreadable(room: str, exc: Exception) -> None:
+        log("ERROR", f"room {escape(room)} cannot be read, skipped: "
+            f"{type(exc).__name__}: {escape(exc)}")
 
     def transact(self, room: str, change: Callable[[GuessRoom], Transition[T]]) -> T:
         return self._store.transact(room, lambda: self.new_room(room, "multi"), change)

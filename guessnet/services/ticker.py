@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from guessnet.support.logs import escape, log
+
 
 class Ticker:
     """Calls ``job`` every ``interval`` seconds in a daemon thread called ``name``; ``close``
@@ -25,5 +27,11 @@ class Ticker:
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        """A job that fails is logged and run again on the next beat: a clean-up that met
+        something it cannot handle must not stop cleaning for good."""
         while not self._stopped.wait(self.interval):
-            self._job()
+            try:
+                self._job()
+            except Exception as exc:
+                log("ERROR", f"{self.name}: {type(exc).__name__}: {escape(exc)}; "
+                    f"trying again in {self.interval:g} s")

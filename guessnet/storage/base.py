@@ -257,8 +257,9 @@ class RoomStore(abc.ABC, Generic[R]):
                  change: Callable[[R], Transition[T]]) -> T: ...
 
     @abc.abstractmethod
-    def rooms(self) -> Iterator[R]:
-        """A snapshot of every live room."""
+    def rooms(self, skipped: Callable[[str, Exception], None] | None = None) -> Iterator[R]:
+        """A snapshot of every live room; one that cannot be loaded (left by another version,
+        or damaged) is passed to ``skipped`` with the reason, and the others still come."""
 
 
 def room_channel(room: str) -> str:

@@ -78,13 +78,18 @@ class MemoryRoomStore(RoomStore[R]):
                 self._bus.publish(room_channel(name), payload)
             return outcome.value
 
-    def rooms(self) -> Iterator[R]:
+    def rooms(self, skipped: Callable[[str, Exception], None] | None = None) -> Iterator[R]:
         with self._registry_lock:
             names = list(self._rooms)
         for name in names:
-            with self._lock_for(name):
-                room = self._rooms.get(name)
-                snapshot = self._load(room.to_dict()) if room else None
+            try:
+                with self._lock_for(name):
+                    room = self._rooms.get(name)
+                    snapshot = self._load(room.to_dict()) if room else None
+            except Exception as exc:
+                if skipped is not None:
+                    skipped(name, exc)
+                continue
             if snapshot is not None:
                 yield snapshot
 

@@ -234,13 +234,20 @@ class RedisRoomStore(RoomStore[R]):
                     except redis.WatchError:
                         continue
 
-    def rooms(self) -> Iterator[R]:
+    def rooms(self, skipped: Callable[[str, Exception], None] | None = None) -> Iterator[R]:
         with translate_errors("list rooms"):
             keys = sorted(self._client.scan_iter(f"{PREFIX}room:*", count=500))
             values = self._client.mget(keys) if keys else []
-        for raw in values:
-            if raw:
-                yield self._load(json.loads(raw))
+        for key, raw in zip(keys, values, strict=True):
+            if not raw:
+                continue
+            try:
+                room = self._load(json.loads(raw))
+            except Exception as exc:
+                if skipped is not None:
+                    skipped(str(key).removeprefix(f"{PREFIX}room:"), exc)
+                continue
+            yield room
 
 
 # --------------------------------------------------------------------------- presence
