@@ -155,13 +155,15 @@ def answers(*types: type[wire.Message]) -> Callable[[wire.Message], bool]:
 
 def retry_delay(attempt: int, elapsed: float) -> float:
     """Seconds before reconnection attempt ``attempt`` (0 first), ``elapsed`` seconds after
-    the connection was lost: 0.5, 1, 2, then every 3 s for the first half-minute (a server
-    restart takes a few seconds), then doubling up to every 15 s."""
+    the connection was lost: 0.5, 1, 2, then every 3 s for the first two minutes (a server
+    restart takes a few seconds), then every 5 s: a client is back within a few seconds of
+    the server, however long it was away.  The caller adds jitter (a thousand clients that
+    lost one server do not knock on the new one in step)."""
     delay = 0.5 * (1 << min(attempt, 8))
     return min(delay, EARLY_CAP if elapsed < EARLY else LATE_CAP)
 
 
-EARLY, EARLY_CAP, LATE_CAP = 30.0, 3.0, 15.0
+EARLY, EARLY_CAP, LATE_CAP = 120.0, 3.0, 5.0
 STILL_TRYING = 30.0  # seconds between "still trying" lines
 
 

@@ -41,6 +41,7 @@ class AdminClient:
         self.exports = ExportFiles()
         self.finished = threading.Event()
         self.greeted = False  # the first connection was welcomed
+        self.online = threading.Event()  # connected and greeted: typed lines go out
         self.reconnector = Reconnector(self.reopen, self.note)
 
     def note(self, text: str) -> None:
@@ -72,6 +73,7 @@ class AdminClient:
 
     def on_closed(self, net: NetThread) -> None:
         if net is self.net and not self.finished.is_set() and self.greeted:
+            self.online.clear()
             self.reconnector.start()  # (never greeted: greet says why, and the client ends)
 
     def reopen(self) -> bool:
@@ -101,6 +103,7 @@ class AdminClient:
                       "aclient.py with the admin port (--port, default 4001).", file=sys.stderr)
                 return 1
             self.greeted = True
+            self.online.set()
             self.note(f"Back: connected to the admin port of {welcome.server} again." if again
                       else f"Connected to the admin port of {welcome.server}. Events follow "
                       "as they happen; 'help' lists commands.")
@@ -123,6 +126,17 @@ class AdminClient:
             print(exc)
             return True
 
+    def wait_online(self) -> bool:
+        """Hold a typed line until the connection is back (as the player client does); False
+        if the client is finishing."""
+        if self.online.is_set() and not self.net.closed.is_set():
+            return True
+        print("(not connected: this line is sent when you are back; '/q' quits)", flush=True)
+        while not self.online.wait(0.5) or self.net.closed.is_set():
+            if self.finished.is_set():
+                return False
+        return True
+
     def _command(self, line: str) -> bool:
         words = line.split()
         word = words[0].lower()
@@ -132,9 +146,8 @@ class AdminClient:
         if word == "help":
             print(admin_commands.help_text())
             return True
-        if self.net.closed.is_set():
-            print("Not sent: the connection was lost; reconnecting ('/q' quits).")
-            return True
+        if not self.wait_online():
+            return False
         command = admin_commands.BY_WORD.get(word)
         if command is None:
             print(f"Unknown command: {escape(words[0], 40)!r}. Type 'help'.")
