@@ -1,11 +1,12 @@
-"""Players of a dead process leave their rooms within the presence TTL.
+"""Players of a dead process leave their rooms within 7/6 of the presence TTL.
 
 A live process renews the name of each of its players (and of each seat it holds for a resume)
 every ttl/3 seconds.  When a process dies, its names expire within the TTL.  Every process sweeps
-the live rooms every ttl/6 seconds (so the players are out within 7/6 of the TTL): a member whose name no live session holds anywhere is taken out of the
-round, the room is told ``NAME`` was ``lost``, and a round that this ends (everyone left has used
-every try) ends at once and is recorded.  Several processes sweeping the same room take a member
-out once: the room transaction removes a member only if still there.
+the live rooms every ttl/6 seconds: a member whose name no live session holds anywhere is taken
+out of the round, the room is told ``NAME`` was ``lost``, and a round that this ends (everyone
+left has used every try) ends at once and is recorded.  Several processes sweeping the same room
+take a member out once: the room transaction removes a member only if still there.  One room
+that cannot be read or fixed is logged and skipped; the others are still cleaned.
 """
 
 from __future__ import annotations
