@@ -279,6 +279,37 @@ def test_redis_restart_mid_game(make_server: Callable[..., Running], tmp_path: P
         service.stop()
 
 
+@pytest.mark.timeout(90)
+def test_a_winning_guess_right_after_a_redis_outage_is_answered(
+        make_server: Callable[..., Running], tmp_path: Path) -> None:
+    """Redis is back before the bus has resubscribed: the winner still gets the hint that
+    says so (straight from its process), and round_ended (sent again after the resubscribe);
+    the other player learns the round's end too."""
+    service = redis_service(tmp_path / "redis-data").start()
+    url = f"redis://127.0.0.1:{service.port}/0"
+    try:
+        srv = make_server(backends=scaled_backends(url, None))
+        ann, bob = srv.player("ann"), srv.player("bob")
+        for peer in (ann, bob):
+            peer.request(protocol.Play(mode="multi"), protocol.RoundStarted)
+        number = srv.room_secret()
+        service.kill()  # every connection to Redis breaks, the bus's too
+        service.start()
+        deadline = time.monotonic() + 10
+        while True:  # the first guess Redis takes: before the bus is back, most likely
+            ann.send(protocol.Guess(value=number))
+            answer = ann.expect(protocol.Message, lambda m: isinstance(
+                m, protocol.Hint | protocol.Error))
+            if isinstance(answer, protocol.Hint):
+                break
+            assert answer.code == "unavailable" and time.monotonic() < deadline
+        assert answer.result == "correct"
+        assert ann.expect(protocol.RoundEnded, timeout=15).winner == "ann"
+        assert bob.expect(protocol.RoundEnded, timeout=15).winner == "ann"
+    finally:
+        service.stop()
+
+
 def test_memcached_stops_mid_game(make_server: Callable[..., Running], redis_url: str) -> None:
     service = memcached_service().start()
     try:

@@ -119,7 +119,11 @@ class Rooms:
         clock, a dead process): commit, then announce.  Nobody, the winner included, hears
         of the end before the round is recorded (stored, or journaled); ``before`` goes out
         first, in the same step (the winner's hint)."""
-        self.announce(room, finished, self._record(finished), before)
+        self.announce(room, finished, self.record(finished), before)
+
+    def record(self, finished: FinishedRound) -> Recorded:
+        """Store (or journal) a round that ended; ``announce`` it afterwards."""
+        return self._record(finished)
 
     def announce(self, room: str, finished: FinishedRound, recorded: Recorded,
                  before: Sequence[JSONDict] = ()) -> None:

@@ -113,8 +113,12 @@ def on_guess(session: PlayerSession, msg: wire.Guess) -> None:
             session.send(wire.Notice(text=clock))
         session.send(hint_message(hint))
         return
-    # guesses while it is recorded are refused, using no try
-    rooms.end_round(room, finished, [envelope(hint_message(hint), only=name)])
+    # Guesses while it is recorded are refused, using no try.  Once it is recorded, the
+    # guesser's hint goes straight to them, not over the bus (which may be resubscribing
+    # after an outage: the round's end is sent again then, a hint would not be).
+    recorded = rooms.record(finished)
+    session.send(hint_message(hint))
+    rooms.announce(room, finished, recorded)
 
 
 def on_leave(session: PlayerSession, msg: wire.Leave) -> None:
