@@ -295,6 +295,16 @@ def test_entries_expire_after_ttl_unless_refreshed(shared: SharedState) -> None:
     assert presence.claim("ghost", "live/1", steal=False) is None
 
 
+def test_a_held_seat_is_found_by_its_token_until_it_expires(shared: SharedState) -> None:
+    presence = shared.presence
+    assert presence.seat_holder("f00d") is None
+    presence.hold_seat("f00d", "A", 0.5)
+    presence.hold_seat("beef", "B", 30)
+    assert presence.seat_holder("f00d") == "A" and presence.seat_holder("beef") == "B"
+    until(lambda: presence.seat_holder("f00d") is None, timeout=0.5 + TIMEOUT)
+    assert presence.seat_holder("beef") == "B"
+
+
 def test_a_chat_log_keeps_each_channels_last_lines_in_order(shared: SharedState) -> None:
     log = shared.chatlog
     assert log.recent("room:empty") == []

@@ -22,6 +22,7 @@ from guessnet.services.composition import Backends, Settings, build
 from guessnet.services.registry import Admission
 from guessnet.services.rooms import SecretSource
 from guessnet.services.wordfilter import FilterFileError, WordFilter
+from guessnet.sessions.handover import Handover
 from guessnet.sessions.player_kit import player_kit
 from guessnet.storage.base import BackendError
 from guessnet.support.logs import log
@@ -102,6 +103,7 @@ def start(args: argparse.Namespace, backends: Backends,
         services = build(settings, backends, waker, secrets)
         services.start()
         kit = player_kit(settings.resume_grace)
+        kit.seats_elsewhere = Handover(services, kit)
         kit.resume.start()
     except (WakeupUnavailable, BackendError) as exc:
         for srv in [*servers, *([web] if web else [])]:

@@ -117,9 +117,33 @@ class RenameSession(ControlMessage):
     new: str
 
 
+@dataclass(frozen=True)
+class SeatClaim(ControlMessage):
+    """A player presented, on process ``reply_to``, the resume token (of SHA-256
+    ``token_hash``: the token itself never leaves the process it reached) of a seat held here:
+    hand it over to session ``claimant`` (an owner id) and answer ``request``."""
+
+    KIND = "seat_claim"
+    token_hash: str
+    claimant: str
+    reply_to: str
+    request: str
+
+
+@dataclass(frozen=True)
+class SeatHanded(ControlMessage):
+    """The answer to ``SeatClaim`` ``request``: the seat (name, account, place, room, single
+    game, match host and title), or ``ok`` false when it was not (any more) held here."""
+
+    KIND = "seat_handed"
+    request: str
+    ok: bool
+    seat: JSONDict
+
+
 KINDS: dict[str, type[ControlMessage]] = {
     cls.KIND: cls for cls in (Evict, Deliver, MatchInvite, MatchAnswer, MatchCancel, MatchSeat,
-                              MatchOp, RenameSession)}
+                              MatchOp, RenameSession, SeatClaim, SeatHanded)}
 M = TypeVar("M", bound=ControlMessage)
 
 

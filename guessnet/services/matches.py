@@ -20,13 +20,13 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from guessnet import wire
 from guessnet.games.matchgame import MatchGame, MoveRejected
 from guessnet.services.channels import Channels
 from guessnet.services.control import Control, MatchOp, MatchSeat
 from guessnet.services.errors import Refused
+from guessnet.services.match_hosts import MatchHosts
 from guessnet.services.records import Recorded
 from guessnet.services.seats import (
     BOT,
@@ -52,9 +52,8 @@ class Matches:
         self._record = record  # Records.match: stored, or journaled, before it is told
         self._lock = threading.RLock()
         self._matches: dict[str, LiveMatch] = {}   # hosted here, by player name key
-        self._hosted_elsewhere: dict[str, str] = {}  # local player key -> host owner
+        self.hosts = MatchHosts(seats, control)  # local players in matches hosted elsewhere
         self._ids = itertools.count(1)
-        control.on(MatchSeat, self._on_seat)
         control.on(MatchOp, self._on_op)
 
     # ------------------------------------------------------------------ queries
@@ -71,7 +70,7 @@ class Matches:
     def busy(self, name: str) -> bool:
         key = name.casefold()
         with self._lock:
-            return key in self._matches or key in self._hosted_elsewhere
+            return key in self._matches or self.hosts.has(name)
 
     # ------------------------------------------------------------------ matches
 
@@ -106,45 +105,24 @@ class Matches:
                 else:
                     seat.leave_match()
 
-    def _on_seat(self, msg: MatchSeat) -> None:
-        player = self._seats.local(msg.player)
-        if player is None or player.name is None:
-            return
-        with self._lock:
-            if msg.host:
-                self._hosted_elsewhere[player.name.casefold()] = msg.host
-            else:
-                self._hosted_elsewhere.pop(player.name.casefold(), None)
-        if msg.host:
-            player.enter_match(msg.game)
-        else:
-            player.leave_match()
-
     def play_bot(self, player: LocalSeat, game: MatchGame) -> None:
         if self.busy(name_of(player)):
             raise Refused("busy", "finish your match first ('resign' concedes)")
         player.to_lobby()
         self.start_match(game, player, None)
 
-    def _forward(self, player: LocalSeat, op: str, **fields: Any) -> bool:
-        """Send ``player``'s action to the process hosting their match; False if none."""
-        name = name_of(player)
-        with self._lock:
-            host = self._hosted_elsewhere.get(name.casefold())
-        if host is None:
-            return False
-        self._seats.send(host, MatchOp(player=name, op=op, **fields))
-        return True
-
     def _on_op(self, msg: MatchOp) -> None:
         """A move, resignation or departure of a remote player in a match hosted here."""
         live = self.match_of(msg.player)
         seat = live.seats.get(msg.player) if live else None
-        if not isinstance(seat, RemoteSeat):
+        if live is None or not isinstance(seat, RemoteSeat):
             return
         try:
             if msg.op == "move":
                 self.move(seat, msg.cell)
+            elif msg.op == "show":  # the player resumed on another process
+                seat.owner = self._seats.locate(msg.player) or seat.owner
+                self._show(live, None, only=seat)
             else:
                 self.resign(seat, msg.how)
         except Refused as exc:
@@ -154,7 +132,7 @@ class Matches:
         name = name_of(player)
         live = self.match_of(name)
         if live is None:
-            if not isinstance(player, RemoteSeat) and self._forward(player, "move", cell=text):
+            if not isinstance(player, RemoteSeat) and self.hosts.forward(name, "move", cell=text):
                 return
             raise Refused("not_playing", "you are not in a match: 'invite NAME' or 'play GAME' "
                           "starts one ('help' lists the games)")
@@ -188,7 +166,7 @@ class Matches:
         name = name_of(player)
         live = self.match_of(name)
         if live is None:
-            if not isinstance(player, RemoteSeat) and self._forward(player, "resign", how=how):
+            if not isinstance(player, RemoteSeat) and self.hosts.forward(name, "resign", how=how):
                 return
             if how == "resigned":
                 raise Refused("not_playing", "you are not in a match")
@@ -216,11 +194,32 @@ class Matches:
                     if seat is old:
                         live.seats[name] = new
 
+    def hand_off(self, old: LocalSeat, claimant: str) -> tuple[str | None, str]:
+        """``old``'s seat moves to session ``claimant`` on another process: a match hosted
+        here reaches it there from now on.  The owner id of the process hosting the match
+        (None: in no match) and the game's title, for the new process to ``adopt``."""
+        name = name_of(old)
+        with self._lock:
+            live = self._matches.get(name.casefold())
+            if live is not None and live.seats.get(name) is old:
+                live.seats[name] = self._seats.remote(name, claimant)
+                return f"{self._seats.owner(old).partition('/')[0]}/host", \
+                    live.rules.game.title
+        return self.hosts.hand_off(name), ""  # (the title: the session knows it)
+
+    def adopt(self, player: LocalSeat, host: str, game: str) -> None:
+        """``player`` took over a seat in a match hosted by ``host`` (see ``hand_off``);
+        ``show`` asks the host for its board."""
+        self.hosts.adopt(player, name_of(player), host, game)
+
     def show(self, player: LocalSeat) -> None:
-        """Send ``player`` the board of their match (after a resume)."""
+        """Send ``player`` the board of their match (after a resume); a match hosted by
+        another process is asked to."""
         live = self.match_of(player.name or "")
         if live is not None:
             self._show(live, None, only=player)
+        elif player.name is not None:
+            self.hosts.forward(player.name, "show")
 
     def player_left(self, player: LocalSeat, how: str) -> None:
         """Forfeit ``player``'s match (disconnect, logout)."""
@@ -243,7 +242,7 @@ class Matches:
                 if watcher in live.watchers:
                     live.watchers.remove(watcher)
 
-    def _show(self, live: LiveMatch, last: int | None, only: LocalSeat | None = None) -> None:
+    def _show(self, live: LiveMatch, last: int | None, only: Seat | None = None) -> None:
         for name, seat in live.seats.items():
             if seat is None or (only is not None and seat is not only):
                 continue

@@ -200,12 +200,25 @@ class Registry:
     def rebind(self, old: Member, new: Member) -> None:
         """A resumed session takes over ``old``'s name."""
         with self._lock:
-            for key, holder in list(self._names.items()):
-                if holder is old:
-                    self._names[key] = new
+            self._names = {k: (new if m is old else m) for k, m in self._names.items()}
         if new.name is not None:
             guarded("claim name", functools.partial(
                 self.presence.claim, new.name, self.owner(new), steal=True))
+
+    def forget(self, member: Member) -> None:
+        """A held seat handed to another process: stop renewing its name (the new holder
+        has claimed it) and listing it here."""
+        with self._lock:
+            self._names = {k: m for k, m in self._names.items() if m is not member}
+            self._players.pop(member.conn_id, None)
+
+    def adopt(self, member: Member) -> None:
+        """``member`` resumed a seat handed over by another process: it holds its name now
+        (taken over from the old holder, who let it go: nobody is evicted)."""
+        if member.name is not None:
+            with self._lock:
+                self._names[member.name.casefold()] = member
+            self.presence.claim(member.name, self.owner(member), steal=True)
 
     def release_name(self, member: Member) -> None:
         name = member.name

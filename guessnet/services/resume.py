@@ -71,8 +71,12 @@ class ResumeTokens(Generic[R]):
 
     def take(self, token: str) -> R | None:
         """The session ``token`` resumes, removing the token; None if unknown or expired."""
+        return self.take_hashed(token_hash(token))
+
+    def take_hashed(self, digest: str) -> R | None:
+        """``take`` by the token's hash (another process asks for the seat it resumes)."""
         with self._lock:
-            entry = self._entries.pop(token_hash(token), None)
+            entry = self._entries.pop(digest, None)
         if entry is None or (entry.expires is not None and entry.expires <= self._clock()):
             return None
         entry.session.token_hash = None

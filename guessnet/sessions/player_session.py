@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from guessnet import wire
 from guessnet.games.guess import GuessRoom
@@ -42,6 +43,17 @@ class PlayerKit:
     resume: ResumeTokens[PlayerSession]
     leave_game: Callable[[PlayerSession], None]
     hold_seat: Callable[[PlayerSession, float], None]
+    seats_elsewhere: SeatsElsewhere | None = None  # resume on another process (with Redis)
+
+
+class SeatsElsewhere(Protocol):
+    """Resume tokens issued by other processes (``guessnet.sessions.handover``)."""
+
+    def claim(self, session: PlayerSession, token: str) -> bool:
+        """Take over the seat another process holds for ``token``; False if none does."""
+
+    def held(self, session: PlayerSession) -> None:
+        """``session`` dropped and its seat is held: any process may be asked for it."""
 
 
 class PlayerSession(Session):
@@ -160,6 +172,8 @@ class PlayerSession(Session):
                 elif reason.resumable and self.name and \
                         not services.registry.shutting_down and self.kit.resume.hold(self):
                     held = True
+                    if self.kit.seats_elsewhere is not None:
+                        self.kit.seats_elsewhere.held(self)
                     services.invitations.cancel_for(self)
                     services.matches.on_hold(self, grace)
                     try:
@@ -240,6 +254,15 @@ class PlayerSession(Session):
                                   sender="admin"))
         services.registry.publish_presence(self)
         log("AUTH", f"{self.peer} renamed from {old} to {new} by the host")
+
+    def hand_off(self) -> bool:
+        """Another process resumes this held seat: True (this session will release nothing
+        from now on) unless it was released or resumed already."""
+        with self._lock:
+            if self.transferred or self.abandoned or self.name is None:
+                return False
+            self.transferred = True
+            return True
 
     def hand_over(self, new: PlayerSession) -> None:
         """A resume: ``new`` takes this dropped session's name, place and game; this one

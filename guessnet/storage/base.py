@@ -311,6 +311,15 @@ class Presence(abc.ABC):
     @abc.abstractmethod
     def owner_of(self, name: str) -> str | None: ...
 
+    @abc.abstractmethod
+    def hold_seat(self, token_hash: str, instance: str, seconds: float) -> None:
+        """The seat resumed by the token of hash ``token_hash`` is held by process
+        ``instance`` for ``seconds`` (any process may be asked to resume it)."""
+
+    @abc.abstractmethod
+    def seat_holder(self, token_hash: str) -> str | None:
+        """The process holding the seat of that token, or None (unknown, or expired)."""
+
 
 class Counters(abc.ABC):
     """Best-effort counters.  ``available`` is False while the backend is unreachable."""

@@ -117,6 +117,7 @@ class MemoryPresence(Presence):
         self._clock = clock
         self._names: dict[str, tuple[str, float]] = {}  # name key -> (owner, expires)
         self._sessions: dict[str, tuple[JSONDict, float]] = {}  # owner -> (entry, expires)
+        self._seats: dict[str, tuple[str, float]] = {}  # token hash -> (instance, expires)
         self._lock = threading.Lock()
 
     def _live_owner(self, key: str) -> str | None:
@@ -157,6 +158,17 @@ class MemoryPresence(Presence):
     def drop(self, owner: str) -> None:
         with self._lock:
             self._sessions.pop(owner, None)
+
+    def hold_seat(self, token_hash: str, instance: str, seconds: float) -> None:
+        now = self._clock()
+        with self._lock:
+            self._seats = {k: v for k, v in self._seats.items() if v[1] > now}
+            self._seats[token_hash] = (instance, now + seconds)
+
+    def seat_holder(self, token_hash: str) -> str | None:
+        with self._lock:
+            held = self._seats.get(token_hash)
+        return held[0] if held is not None and held[1] > self._clock() else None
 
     def sessions(self) -> list[JSONDict]:
         now = self._clock()

@@ -310,6 +310,16 @@ class RedisPresence(Presence):
             value = self._client.get(f"{PREFIX}name:{name_key(name)}")
         return str(value) if value else None
 
+    def hold_seat(self, token_hash: str, instance: str, seconds: float) -> None:
+        with translate_errors("hold seat"):
+            self._client.set(f"{PREFIX}seat:{token_hash}", instance,
+                             px=max(1, round(seconds * 1000)))
+
+    def seat_holder(self, token_hash: str) -> str | None:
+        with translate_errors("look up seat"):
+            value = self._client.get(f"{PREFIX}seat:{token_hash}")
+        return str(value) if value else None
+
 
 # --------------------------------------------------------------------------- chat log
 

@@ -21,7 +21,7 @@ from guessnet.sessions.place import GAMES, Place
 from guessnet.sessions.player_session import PlayerSession
 from guessnet.sessions.session import Handler
 from guessnet.storage.base import NameTaken, Transition
-from guessnet.support.logs import audit, log, noisy
+from guessnet.support.logs import audit, escape, log, noisy
 from guessnet.wire import text
 
 T = TypeVar("T")
@@ -202,6 +202,11 @@ def on_resume(session: PlayerSession, msg: wire.Resume) -> None:
         raise Refused("logged_in", f"you are already playing as {session.name}")
     services = session.services
     old = session.kit.resume.take(msg.token)
+    elsewhere = session.kit.seats_elsewhere
+    if (old is None or old.abandoned) and elsewhere is not None and \
+            elsewhere.claim(session, msg.token):
+        resumed(session, "a seat held by another server process")
+        return
     if old is None or old.abandoned:
         noisy(f"resume refused {session.peer.rsplit(':', 1)[0]}", "AUTH",
               f"{session.peer} resume refused: unknown, used or expired token")
@@ -212,12 +217,18 @@ def on_resume(session: PlayerSession, msg: wire.Resume) -> None:
     services.channels.rebind(old, session)
     services.matches.rebind(old, session)
     services.invitations.rebind(old, session)
+    resumed(session, old.peer)
+
+
+def resumed(session: PlayerSession, was: str) -> None:
+    """The player is back in ``session``: told who and where they are (a new token)."""
+    services = session.services
     name = session.need_name()
     session.send(wire.Identified(name=name, account=session.account,
-                                     resume_token=session.kit.resume.issue(session)))
+                                 resume_token=session.kit.resume.issue(session)))
     send_state(session, name)
     services.registry.publish_presence(session)
-    log("AUTH", f"{session.peer} resumed the session of {name} ({old.peer})")
+    log("AUTH", f"{session.peer} resumed the session of {name} ({escape(was)})")
     services.channels.admin_event("resumed", f"{name} is back from {session.peer}", None,
                                   conn=session.conn_id, peer=session.peer, name=name)
 
