@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -100,6 +101,41 @@ def test_a_locked_store_journals_and_catches_up(short_wait_server: Running) -> N
     assert "2 journaled games" in replayed.text
     games = srv.backends.store.recent_games(10)
     assert sorted((g.mode, g.winner) for g in games) == [("multi", "bob"), ("single", "ann")]
+
+
+def test_every_round_behind_a_held_lock_is_journaled_on_time_and_in_order(
+        short_wait_server: Running) -> None:
+    """The store gives up after 0.5 s here (10 s by default); the lock is held six times
+    that. Rounds that end together are each journaled within their own deadline (not one
+    deadline per round queued before them), a player's games keep their order, and the
+    room hears nothing about a stopped process."""
+    srv = short_wait_server
+    rooms = [srv.player(f"p{i}") for i in range(4)]
+    for i, peer in enumerate(rooms):
+        peer.request(protocol.Play(mode="multi", room=f"r{i}"), protocol.RoundStarted)
+    ann = srv.player("ann")
+    ann.request(protocol.Play(mode="single"), protocol.RoundStarted)
+    with write_lock_held(srv.data_dir / "guessnet.sqlite3"):
+        started = time.monotonic()
+        for peer in rooms:  # four rounds end at once: they queue for the store
+            peer.send(protocol.Guess(value=srv.room_secret()))
+        for peer in rooms:
+            assert peer.expect(protocol.RoundEnded, timeout=5).game_id is None
+        waited = time.monotonic() - started
+        assert waited < 0.5 + 1.0, waited  # before: 0.5 s more for each round queued
+        for _ in range(3):  # one player's games, one after the other, all journaled
+            ann.request(protocol.Guess(value=srv.single_secret("ann")), protocol.Hint)
+            assert ann.expect(protocol.RoundEnded, timeout=5).game_id is None
+        assert time.monotonic() - started < 3.0  # all while the lock is held
+        ann.expect(protocol.RoundStarted)
+    admin = srv.admin()
+    admin.expect(protocol.AdminEvent, lambda e: e.kind == "replayed", timeout=15)
+    games = sorted(srv.backends.store.recent_games(20), key=lambda g: g.game_id)
+    assert len(games) == 7
+    assert [g.ended for g in games] == sorted(g.ended for g in games)  # stored in order
+    for peer in [*rooms, ann]:
+        assert not [m for m in peer.inbox if isinstance(m, protocol.Notice)
+                    and "stopped" in m.text]
 
 
 TMPFS_REASON = "a disk-full test mounts a tmpfs, which needs root"

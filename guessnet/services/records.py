@@ -10,6 +10,7 @@ recorded, and then the players and the admins are told so, with the cause.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from guessnet.games.guess import FinishedRound
@@ -46,6 +47,7 @@ class Records:
         self._registry = registry
         self._channels = channels
         self.journal = journal
+        self._order = threading.Lock()  # store-or-journal, and replay: one at a time
         self._ticker = Ticker("journal", REPLAY_SECONDS, self._replay_quietly)
 
     def start(self) -> None:
@@ -62,10 +64,7 @@ class Records:
         record = guess_record(finished)
         room = finished.room if finished.mode == "multi" else None
         self._metrics.rounds.labels(finished.outcome).inc()
-        try:
-            recorded = self._save(record)
-        except BackendError as exc:
-            recorded = self._journal(record, f"round {finished.round} of {where}", exc, room)
+        recorded = self._record(record, f"round {finished.round} of {where}", room)
         if finished.winner is not None:
             text = (f"round {finished.round} in {where} won by {finished.winner} "
                     f"(the number was {finished.secret})")
@@ -79,15 +78,30 @@ class Records:
 
     def match(self, record: JSONDict, what: str) -> Recorded:
         """Store (or journal) a finished match's record (``seats.match_record``)."""
-        try:
-            return self._save(record)
-        except BackendError as exc:
-            return self._journal(record, what, exc, None)
+        return self._record(record, what, None)
 
-    def _save(self, record: JSONDict) -> Recorded:
-        recorded = Recorded(self._store.save_game(with_results(self._store, record)))
+    def _record(self, record: JSONDict, what: str, room: str | None) -> Recorded:
+        """Store ``record``, or journal it if the store fails (within its deadline) or games
+        wait in the journal already: games reach the store in the order they ended, and
+        those queued behind a store that waits out a lock are journaled as soon as it gives
+        up (the lock orders them)."""
+        with self._order:
+            if self._journal_waits():
+                return self._journal(record, what, BackendError(
+                    "earlier games are still waiting in the journal"), room)
+            try:
+                recorded = Recorded(self._store.save_game(with_results(self._store, record)))
+            except BackendError as exc:
+                return self._journal(record, what, exc, room)
         self._metrics.games_stored.inc()
         return recorded
+
+    def _journal_waits(self) -> bool:
+        try:
+            return self.journal.pending() > 0
+        except JournalError as exc:  # unreadable: the store is tried (and the error logged)
+            log("ERROR", f"journal unreadable: {escape(exc)}")
+            return False
 
     def _count(self, finished: FinishedRound) -> None:
         counters = self._counters
@@ -123,8 +137,9 @@ class Records:
     def replay(self) -> int:
         """Write the journal to the store, in order; return how many rounds were written
         (``BackendError`` when the store is still down, the rest staying journaled)."""
-        written = self.journal.replay(
-            lambda record: self._store.save_game(with_results(self._store, record)))
+        with self._order:
+            written = self.journal.replay(
+                lambda record: self._store.save_game(with_results(self._store, record)))
         self._metrics.games_stored.inc(written)
         return written
 

@@ -15,6 +15,7 @@ import json
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
@@ -137,6 +138,24 @@ class SQLiteStore(Store):
             finally:
                 self._pool.put(db)
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """The write turn and a pooled connection, within ``timeout`` seconds all told: a
+        writer queued behind one that waits out another process's lock (a backup, a
+        ``sqlite3`` shell) gives up when its own time is up, not the first one's plus its
+        own (``BackendError``: the caller journals the game)."""
+        deadline = time.monotonic() + self._timeout
+        if not self._write_lock.acquire(timeout=self._timeout):
+            raise BackendError(f"SQLite database {self.path.name}: database is locked (still "
+                               f"waiting for the write turn after {self._timeout:g} s)")
+        try:
+            with self._using() as db:
+                left_ms = max(1, int((deadline - time.monotonic()) * 1000))
+                db.execute(f"PRAGMA busy_timeout = {left_ms}")
+                yield db
+        finally:
+            self._write_lock.release()
+
     @staticmethod
     def _migrate(db: sqlite3.Connection) -> None:
         version = db.execute("PRAGMA user_version").fetchone()[0]
@@ -160,7 +179,7 @@ class SQLiteStore(Store):
     # ------------------------------------------------------------------ accounts
 
     def create_user(self, name: str, password_hash: str, now: float) -> None:
-        with self._write_lock, self._using() as db:
+        with self._writing() as db:
             try:
                 db.execute(
                     "INSERT INTO users(name_key, name, password_hash, created) VALUES (?,?,?,?)",
@@ -188,14 +207,14 @@ class SQLiteStore(Store):
         return {name for name in wanted if name_key(name) in found}
 
     def set_password(self, name: str, password_hash: str) -> None:
-        with self._write_lock, self._using() as db:
+        with self._writing() as db:
             db.execute("UPDATE users SET password_hash = ? WHERE name_key = ?",
                        (password_hash, name_key(name)))
 
     def rename_user(self, name: str, new: str) -> bool:
         """One transaction: the account and its leaderboard results (games keep the names
         they were played under)."""
-        with self._write_lock, self._using() as db:
+        with self._writing() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
                 found = db.execute("SELECT 1 FROM users WHERE name_key = ?",
@@ -222,14 +241,14 @@ class SQLiteStore(Store):
     # ------------------------------------------------------------------ sanctions
 
     def set_sanction(self, sanction: Sanction) -> None:
-        with self._write_lock, self._using() as db:
+        with self._writing() as db:
             db.execute("DELETE FROM sanctions WHERE until <= ?", (sanction.since,))
             db.execute("INSERT OR REPLACE INTO sanctions(kind, scope, target, until, record) "
                        "VALUES (?,?,?,?,?)", (sanction.kind, sanction.scope, sanction.target,
                                               sanction.until, json.dumps(sanction.to_dict())))
 
     def lift_sanction(self, kind: str, scope: str, target: str) -> bool:
-        with self._write_lock, self._using() as db:
+        with self._writing() as db:
             cursor = db.execute("DELETE FROM sanctions WHERE kind = ? AND scope = ? AND "
                                 "target = ?", (kind, scope, target))
         return cursor.rowcount > 0
@@ -250,7 +269,7 @@ class SQLiteStore(Store):
         text = json.dumps(record, separators=(",", ":"))
         key = record.get("key")
         results = record.get("results") or ()
-        with self._write_lock, self._using() as db:
+        with self._writing() as db:
             if not results:
                 return _insert_game(db, record, text, key)[0]
             db.execute("BEGIN IMMEDIATE")
