@@ -78,7 +78,7 @@ def _resources(series: dict[str, list[float]], out: Path, name: str, title: str)
 
 def _saturate(rows: list[dict[str, Any]], out: Path) -> str:
     fig, ax = plt.subplots(figsize=(7, 4))
-    labels = [str(r["clients"]) for r in rows]
+    labels = [f"{r['clients']} ({r.get('rules', 'endless')})" for r in rows]
     xs = range(len(rows))
     ax.bar([x - 0.2 for x in xs], [r["guessnet"]["per_s"] for r in rows], 0.4,
            label="guessnet server.py")
@@ -127,10 +127,13 @@ def report(results: dict[str, Any], figures: list[str]) -> str:
     if "human" in results:
         lines += ["### human", f"Target: {TARGETS['human']}.", "", _human_table(
             results["human"]), ""]
-        holding = [r["players"] for r in results["human"]
-                   if r["p99_ms"] < 50 and not r["errors"] and r["mode"] == "single"]
+        holds = {mode: max((r["players"] for r in results["human"] if r["mode"] == mode
+                            and r["p99_ms"] < 50 and not r["errors"]), default=0)
+                 for mode in ("single", "reference")}
+        ratio = holds["single"] / holds["reference"] if holds["reference"] else 0.0
         lines += [f"Headline: largest N (single) with p99 under 50 ms and none dropped: "
-                  f"**{max(holding, default=0):,}**.", ""]
+                  f"**{holds['single']:,}**; the reference in the same run: "
+                  f"{holds['reference']:,} (capacity ratio {ratio:.2f}, at the sizes run).", ""]
     if "burst" in results:
         b = results["burst"]
         lines += ["### burst", f"Target: {TARGETS['burst']}.", "", tabulate(
@@ -142,15 +145,17 @@ def report(results: dict[str, Any], figures: list[str]) -> str:
         rows = []
         for r in results["saturate"]:
             g, ref = r["guessnet"], r["reference"]
-            rows.append([r["clients"], _f(g["per_s"], 0), _f(g["p50_ms"], 2), _f(g["p99_ms"], 2),
+            rows.append([r.get("rules", "endless"), r["clients"], _f(g["per_s"], 0),
+                         _f(g["p50_ms"], 2), _f(g["p99_ms"], 2),
                          *_cpu(g, "server_cpu_per_request_us", "client_cpu_per_request_us"),
                          _f(ref["per_s"], 0), _f(ref["p99_ms"], 2),
                          *_cpu(ref, "server_cpu_per_request_us", "client_cpu_per_request_us"),
                          _f(r["ratio"], 2)])
         lines += ["### saturate", f"Target: {TARGETS['saturate']}.", "", tabulate(
-            rows, headers=["clients", "guessnet /s", "p50 ms", "p99 ms", "server CPU us/req",
-                           "generator CPU us/req", "reference /s", "ref p99 ms",
-                           "ref server CPU us/req", "ref generator CPU us/req", "ratio"],
+            rows, headers=["rules", "clients", "guessnet /s", "p50 ms", "p99 ms",
+                           "server CPU us/req", "generator CPU us/req", "reference /s",
+                           "ref p99 ms", "ref server CPU us/req",
+                           "ref generator CPU us/req", "ratio"],
             tablefmt="github"), ""]
     if "fanout" in results:
         lines += ["### fanout", f"Target: {TARGETS['fanout']}.", "", tabulate(

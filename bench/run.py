@@ -28,7 +28,7 @@ from tabulate import tabulate
 from tqdm import tqdm
 
 from bench import goload, plots
-from bench.scenarios import Bench, burst, connect, fanout, human, saturate, workers
+from bench.scenarios import ENDLESS, Bench, burst, connect, fanout, human, saturate, workers
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ("human", "burst", "saturate", "fanout", "connect", "workers")
@@ -105,18 +105,20 @@ def main(argv: list[str] | None = None) -> int:
     tick = bar.update
     def job(name: str) -> Any:
         """One scenario at the chosen sizes, each figure the median of --repeat runs."""
-        if name == "human":
+        if name == "human":  # the reference too, at the same sizes, in the same run
             counts, modes, seconds, ramp = size["human"]
             return [repeated(args.repeat, functools.partial(human, bench, n, m, seconds, tick,
-                                                            ramp))
-                    for m in modes for n in counts]
+                                                            ramp, reference=ref))
+                    for m, ref in [*((m, False) for m in modes), (None, True)]
+                    for n in counts]
         if name == "burst":
             players, window = size["burst"]
             return repeated(args.repeat, functools.partial(burst, bench, players, window, tick))
-        if name == "saturate":
+        if name == "saturate":  # the game's default rules (rounds end), then endless rounds
             clients, seconds = size["saturate"]
-            return [repeated(args.repeat, functools.partial(saturate, bench, c, seconds, tick))
-                    for c in clients]
+            return [repeated(args.repeat, functools.partial(saturate, bench, c, seconds, tick,
+                                                            rules))
+                    for rules in ((), ENDLESS) for c in clients]
         if name == "fanout":
             members, rounds = size["fanout"]
             return [repeated(args.repeat, functools.partial(
@@ -156,13 +158,13 @@ def main(argv: list[str] | None = None) -> int:
 def estimate_steps(chosen: list[str], size: dict[str, Any], repeat: int) -> int:
     steps = 0
     if "human" in chosen:
-        steps += len(size["human"][0]) * len(size["human"][1]) * repeat
+        steps += len(size["human"][0]) * (len(size["human"][1]) + 1) * repeat
     if "burst" in chosen:
         steps += repeat
     if "workers" in chosen:
         steps += repeat
     if "saturate" in chosen:
-        steps += 2 * len(size["saturate"][0]) * repeat
+        steps += 2 * 2 * len(size["saturate"][0]) * repeat
     if "fanout" in chosen:
         steps += 2 * size["fanout"][1] * repeat
     if "connect" in chosen:

@@ -139,11 +139,13 @@ def drive(bench: Bench, server: ServerProcess, scenario: str, timeout: float,
 # --------------------------------------------------------------------------- human
 
 def human(bench: Bench, players: int, room_size: int | None, seconds: float,
-          progress: Progress, ramp: float = 10.0, extra: tuple[str, ...] = ()
-          ) -> dict[str, Any]:
+          progress: Progress, ramp: float = 10.0, extra: tuple[str, ...] = (),
+          reference: bool = False) -> dict[str, Any]:
     """N players arriving over ``ramp`` seconds, then guessing about once a second (random
-    pauses, halving the range on each hint) for ``seconds``: single mode or rooms."""
-    server = bench.server("human", *extra)
+    pauses, halving the range on each hint) for ``seconds``: single mode or rooms; against
+    the reference (``bench/refserver.py``, single mode) when ``reference``."""
+    server = RefProcess(bench.work, bench.certs).start() if reference else \
+        bench.server("human", *extra)
     sampler = Sampler(server.pid)
     try:
         got = drive(bench, server, "human", ramp + seconds + 120, players=players,
@@ -152,7 +154,8 @@ def human(bench: Bench, players: int, room_size: int | None, seconds: float,
         series = sampler.stop()
         server.stop()
     progress(1)
-    return {"players": players, "mode": f"rooms of {room_size}" if room_size else "single",
+    mode = "reference" if reference else f"rooms of {room_size}" if room_size else "single"
+    return {"players": players, "mode": mode,
             "p50_ms": got["p50_ms"], "p95_ms": got["p95_ms"], "p99_ms": got["p99_ms"],
             "max_ms": got["max_ms"], "count": got["count"], "rate_per_s": got["rate_per_s"],
             "admitted": got["admitted"], "errors": got["failed"] + got["dropped"],
@@ -168,18 +171,23 @@ def human(bench: Bench, players: int, room_size: int | None, seconds: float,
 # --------------------------------------------------------------------------- saturate
 
 class RefProcess(ServerProcess):
-    def __init__(self, folder: Path, certs: Path) -> None:
+    def __init__(self, folder: Path, certs: Path, *rules: str) -> None:
         super().__init__(folder, certs)
-        self.args = [PY, "-m", "bench.refserver", "--certs", str(certs)]
+        self.args = [PY, "-m", "bench.refserver", "--certs", str(certs), *rules]
 
 
-def saturate(bench: Bench, clients_n: int, seconds: float, progress: Progress) -> dict[str, Any]:
+ENDLESS = ("--max", "1000000", "--tries", "1000000")  # rounds (almost) never end
+
+
+def saturate(bench: Bench, clients_n: int, seconds: float, progress: Progress,
+             rules: tuple[str, ...] = ()) -> dict[str, Any]:
     """C clients guessing as fast as answers come back, against server.py and the reference
-    (same architecture and framing, no game), in the same run."""
-    out: dict[str, Any] = {"clients": clients_n}
+    (same architecture and framing, the game's wire part), in the same run, with the game's
+    default rules (a round ends every few guesses, as in play) or ``rules``."""
+    out: dict[str, Any] = {"clients": clients_n, "rules": "endless" if rules else "default"}
     for label in ("guessnet", "reference"):
-        server: ServerProcess = bench.server("sat", "--max", "1000000", "--tries", "1000000") \
-            if label == "guessnet" else RefProcess(bench.work, bench.certs).start()
+        server: ServerProcess = bench.server("sat", *rules) \
+            if label == "guessnet" else RefProcess(bench.work, bench.certs, *rules).start()
         try:
             got = drive(bench, server, "saturate", seconds + 120, clients=clients_n,
                         duration=f"{seconds}s", reference=label == "reference")
