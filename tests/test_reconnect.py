@@ -187,31 +187,33 @@ def test_one_session_dropped_five_times_resumes_every_time(
     client.type("2")
     client.wait_for("Rule Information in room main")
     bob = server.peer("bob")  # keeps the round going whatever alice's guess
-    bob.request(protocol.Play(mode="multi"), protocol.RoundStarted)
-    for value in "12345":  # one try used in a round that goes on
-        client.type(value)
-        if "Hint" in client.wait_for(("Hint", "Correct!")):
-            break
-        client.wait_for("Round 2 in room main")  # won by chance: a new round
-    for drop in range(5):
-        proxy.cut()
-        mark = len(client.seen)
-        client.wait_for("Back: you are where you were.")
-        client.wait_for("you have already used 1 of your 5 tries", seen_after=mark)
-        client.wait_for("in room main", seen_after=mark)
-        assert not any("restarted" in line or "Error" in line
-                       for line in client.seen[mark:]), (drop, client.seen[mark:])
-    client.type("exit")
-    client.type("play tictactoe")
-    client.wait_for("Your move (X)")
-    for _ in range(2):
-        proxy.cut()
-        mark = len(client.seen)
-        client.wait_for("Back: you are where you were.")
-        client.wait_for("Your move (X)", seen_after=mark)  # the same match, its board again
-        assert not any("restarted" in line for line in client.seen[mark:]), client.seen[mark:]
-    bob.close()
-    assert client.finish() == 0
+    try:
+        bob.request(protocol.Play(mode="multi"), protocol.RoundStarted)
+        for value in "12345":  # one try used in a round that goes on
+            client.type(value)
+            if "Hint" in client.wait_for(("Hint", "Correct!")):
+                break
+            client.wait_for("Round 2 in room main")  # won by chance: a new round
+        for drop in range(5):
+            proxy.cut()
+            mark = len(client.seen)
+            client.wait_for("Back: you are where you were.")
+            client.wait_for("you have already used 1 of your 5 tries", seen_after=mark)
+            client.wait_for("in room main", seen_after=mark)
+            assert not any("restarted" in line or "Error" in line
+                           for line in client.seen[mark:]), (drop, client.seen[mark:])
+        client.type("exit")
+        client.type("play tictactoe")
+        client.wait_for("Your move (X)")
+        for _ in range(2):
+            proxy.cut()
+            mark = len(client.seen)
+            client.wait_for("Back: you are where you were.")
+            client.wait_for("Your move (X)", seen_after=mark)  # the same match, its board again
+            assert not any("restarted" in line for line in client.seen[mark:]), client.seen[mark:]
+        assert client.finish() == 0
+    finally:
+        bob.close()
 
 
 @pytest.mark.timeout(90)
