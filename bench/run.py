@@ -40,7 +40,7 @@ def sizes(quick: bool) -> dict[str, Any]:
     workers (players, seconds, ramp, processes)."""
     if quick:
         return {"human": ([5], [None, 5], 2.0, 1.0), "burst": (20, 1.0),
-                "saturate": ([1, 2], 1.0), "fanout": (5, 2), "connect": (1.0, [10]),
+                "saturate": ([2], 1.0), "fanout": (5, 2), "connect": (1.0, [10]),
                 "workers": (10, 2.0, 1.0, 2)}
     return {"human": ([1000, 2000, 3000], [None, 50], 30.0, 10.0), "burst": (3000, 10.0),
             "saturate": ([1, 50, 500], 8.0), "fanout": (1000, 20),

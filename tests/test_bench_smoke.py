@@ -13,6 +13,9 @@ from bench.profile import summarize
 from tests.conftest import ROOT
 
 
+CPU_RATIO_LIMIT = 4.5  # server.py's CPU per request over the reference's: a clear regression
+
+
 @pytest.mark.timeout(300)
 def test_every_scenario_runs_and_writes_results(tmp_path: Path) -> None:
     result = subprocess.run(
@@ -32,6 +35,14 @@ def test_every_scenario_runs_and_writes_results(tmp_path: Path) -> None:
     assert burst["admitted"] == burst["players"]  # every player of the burst got in
     workers = json.loads((tmp_path / "workers.json").read_text())
     assert workers["admitted"] == workers["players"] and workers["dropped"] == 0
+    # The regression guard: server CPU per request of server.py over the reference's, in the
+    # same run (a ratio: the machine's speed cancels out). About 2 to 3 today.
+    saturate = json.loads((tmp_path / "saturate.json").read_text())
+    ratios = [run["guessnet"]["server_cpu_per_request_us"] /
+              run["reference"]["server_cpu_per_request_us"] for run in saturate]
+    assert max(ratios) < CPU_RATIO_LIMIT, ratios
+    human = json.loads((tmp_path / "human.json").read_text())
+    assert {row["mode"] for row in human} == {"single", "rooms of 5", "reference"}
 
 
 def test_profile_summary_counts_own_and_inclusive_samples(tmp_path: Path) -> None:

@@ -159,7 +159,7 @@ def message(draw: st.DrawFn) -> dict[str, Any]:
 def test_fuzzed_frames_in_any_state_never_crash_a_handler(fuzz_server: Running) -> None:
     sent = 0
 
-    @settings(max_examples=500, deadline=None, database=None,
+    @settings(max_examples=250, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow])
     @given(state=st.sampled_from(sorted(STATES)),
            script=st.lists(message(), min_size=20, max_size=30))
