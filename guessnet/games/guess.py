@@ -31,13 +31,16 @@ round at once as ``stopped``, revealing the number.  ``watch(player)`` lets a pl
 room without taking part: a watcher never counts for the end of a round.
 
 A move that ends a round returns a ``FinishedRound`` (the record stored in history) and starts the
-next round at once with the ``next_secret`` the caller handed in; the caller draws secrets from
-``secrets`` and reads the clock, this module does neither.  Everything the module returns is plain
-data, and ``to_dict``/``from_dict`` round-trip the whole state through JSON for shared backends.
+next round at once with the ``next_secret`` the caller handed in (or drawn then by the callable
+handed in, given the next round's rules: most moves end no round); the caller draws secrets
+from ``secrets`` and reads the clock, this module does neither.  Everything the module returns
+is plain data, and ``to_dict``/``from_dict`` round-trip the whole state through JSON for shared
+backends.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -72,6 +75,9 @@ class Rules:
         if not self.low <= value <= self.high:
             raise GuessRejected(
                 f"{value} is outside the range: guess a number from {self.low} to {self.high}")
+
+
+NextSecret = int | Callable[[Rules], int]  # the next round's secret, or how to draw it
 
 
 @dataclass(frozen=True)
@@ -215,7 +221,7 @@ class GuessRoom:
             self.ever.append(player)
 
     def guess(self, player: str, value: int, now: float,
-              next_secret: int) -> tuple[HintResult, FinishedRound | None]:
+              next_secret: NextSecret) -> tuple[HintResult, FinishedRound | None]:
         """Apply one guess; return the hint and, when the round ended, its record."""
         if player not in self.tries:
             raise GuessRejected(f"cannot guess: you are not playing in room {self.name!r}")
@@ -243,7 +249,7 @@ class GuessRoom:
             return hint, self._finish("failed", None, now, next_secret)
         return hint, None
 
-    def leave(self, player: str, now: float, next_secret: int) -> FinishedRound | None:
+    def leave(self, player: str, now: float, next_secret: NextSecret) -> FinishedRound | None:
         """Take ``player`` out of the round; return the record if that ended it."""
         if player not in self.tries:
             return None
@@ -257,7 +263,7 @@ class GuessRoom:
             return self._finish("failed", None, now, next_secret)
         return None
 
-    def drop(self, player: str, now: float, next_secret: int) -> FinishedRound | None:
+    def drop(self, player: str, now: float, next_secret: NextSecret) -> FinishedRound | None:
         """``player``'s connection dropped (their seat is held): they stop counting for the
         end of the round; return the record if that ended it (everyone here is out of tries)."""
         if player not in self.tries or player in self.away:
@@ -274,7 +280,7 @@ class GuessRoom:
         self.away.remove(player)
         return True
 
-    def expire(self, now: float, next_secret: int) -> FinishedRound | None:
+    def expire(self, now: float, next_secret: NextSecret) -> FinishedRound | None:
         """End the round as ``timeout`` if its time has run out; return the record if so."""
         deadline = self.deadline(now)
         if deadline is None or now < deadline or self.paused:
@@ -302,7 +308,7 @@ class GuessRoom:
         """``rules`` for the next round (the running one keeps its own)."""
         self.pace.next_rules = rules
 
-    def stop(self, now: float, next_secret: int) -> FinishedRound:
+    def stop(self, now: float, next_secret: NextSecret) -> FinishedRound:
         """End the round now, as ``stopped`` (the host's ``next``), revealing the number."""
         return self._finish("stopped", None, now, next_secret)
 
@@ -325,7 +331,7 @@ class GuessRoom:
         return bool(here) and all(used >= self.rules.tries for used in here)
 
     def _finish(self, outcome: Outcome, winner: str | None, now: float,
-                next_secret: int) -> FinishedRound:
+                next_secret: NextSecret) -> FinishedRound:
         record = FinishedRound(
             room=self.name, mode=self.mode, round=self.round, started=self.started, ended=now,
             secret=self.secret, outcome=outcome, winner=winner,
@@ -340,9 +346,11 @@ class GuessRoom:
         self.away = away
         return record
 
-    def _reset(self, now: float, next_secret: int) -> None:
+    def _reset(self, now: float, next_secret: NextSecret) -> None:
         if self.pace.next_rules is not None:
             self.rules, self.pace.next_rules = self.pace.next_rules, None
+        if callable(next_secret):  # drawn only when a round does end
+            next_secret = next_secret(self.rules)
         self.rules.check(next_secret)
         self.pace.stood = 0.0
         if self.pace.paused_at is not None:  # a paused room stays paused, its new clock too

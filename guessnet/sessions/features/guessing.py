@@ -76,7 +76,7 @@ def on_guess(session: PlayerSession, msg: wire.Guess) -> None:
     now = rooms.clock()
     if session.place is Place.SINGLE and session.single is not None:
         single = session.single
-        hint, finished = single.guess(name, msg.value, now, rooms.draw_secret(single.rules))
+        hint, finished = single.guess(name, msg.value, now, rooms.draw_secret)
         session.services.metrics.guesses.inc()
         recorded = None if finished is None else session.services.records.round(finished)
         session.send(hint_message(hint))  # "correct" only once the round is recorded
@@ -92,8 +92,7 @@ def on_guess(session: PlayerSession, msg: wire.Guess) -> None:
 
     def guess(live: GuessRoom) -> Transition[tuple[HintResult, FinishedRound | None, str]]:
         rooms.check_announced(live)
-        hint, finished = live.guess(name, msg.value, now,
-                                    rooms.draw_secret(live.upcoming_rules))
+        hint, finished = live.guess(name, msg.value, now, rooms.draw_secret)
         seen = [envelope(wire.Guessed(room=live.name, name=name, value=hint.value,
                                       result=hint.result, tries_left=hint.tries_left),
                          to=live.watchers)] if live.watchers else []
