@@ -106,6 +106,8 @@ class SQLiteStore(Store):
         # 10... ms between retries: a round end queued behind another waited milliseconds.
         # Taken before a pooled connection, so waiting writers leave the pool to readers.
         self._write_lock = threading.Lock()
+        self._accounts: set[str] | None = None  # every account's name key, once read
+        self._busy_ms: dict[int, int] = {}  # each connection's busy timeout, as last set
         with translate_errors(path):
             path.parent.mkdir(parents=True, exist_ok=True)
         with self._using() as db:
@@ -150,8 +152,12 @@ class SQLiteStore(Store):
                                f"waiting for the write turn after {self._timeout:g} s)")
         try:
             with self._using() as db:
-                left_ms = max(1, int((deadline - time.monotonic()) * 1000))
-                db.execute(f"PRAGMA busy_timeout = {left_ms}")
+                full = int(self._timeout * 1000)
+                left = max(100, int((deadline - time.monotonic()) * 10) * 100)
+                wanted = full if left >= full - 100 else left  # (set only when it changes)
+                if self._busy_ms.get(id(db), full) != wanted:
+                    db.execute(f"PRAGMA busy_timeout = {wanted}")
+                    self._busy_ms[id(db)] = wanted
                 yield db
         finally:
             self._write_lock.release()
@@ -186,6 +192,8 @@ class SQLiteStore(Store):
                     (name_key(name), name, password_hash, now))
             except sqlite3.IntegrityError:
                 raise NameTaken(name) from None
+        if self._accounts is not None:
+            self._accounts.add(name_key(name))
 
     def get_user(self, name: str) -> UserRecord | None:
         with self._using() as db:
@@ -195,16 +203,12 @@ class SQLiteStore(Store):
         return UserRecord(*row) if row else None
 
     def accounts_among(self, names: Collection[str]) -> set[str]:
-        wanted = list(names)
-        if not wanted:
-            return set()
-        with self._using() as db:
-            rows = db.execute(  # one parameter however many names: a JSON array
-                "SELECT name_key FROM users WHERE name_key IN "
-                "(SELECT value FROM json_each(?))",
-                (json.dumps([name_key(name) for name in wanted]),)).fetchall()
-        found = {row[0] for row in rows}
-        return {name for name in wanted if name_key(name) in found}
+        """Asked at every game's end: answered from the account names, read once (this
+        process is the database's only writer of accounts)."""
+        if self._accounts is None:
+            with self._using() as db:
+                self._accounts = {row[0] for row in db.execute("SELECT name_key FROM users")}
+        return {name for name in names if name_key(name) in self._accounts}
 
     def set_password(self, name: str, password_hash: str) -> None:
         with self._writing() as db:
@@ -231,6 +235,7 @@ class SQLiteStore(Store):
                 db.execute("UPDATE results SET player_key = ?, player = ? WHERE player_key = ?",
                            (name_key(new), new, name_key(name)))
                 db.execute("COMMIT")
+                self._accounts = None  # read again when next asked
             except NameTaken:
                 raise
             except BaseException:
