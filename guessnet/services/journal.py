@@ -32,6 +32,7 @@ class Journal:
     def __init__(self, folder: Path) -> None:
         self.path = folder / FILE_NAME
         self._lock = threading.Lock()
+        self._count: int | None = None  # entries in the file, once read (this process writes)
 
     def append(self, entry: JSONDict) -> None:
         """Add ``entry`` durably (fsynced) or raise ``JournalError``."""
@@ -47,10 +48,16 @@ class Journal:
                     os.close(fd)
             except OSError as exc:
                 raise JournalError(f"journal {self.path.name}: {exc.strerror or exc}") from exc
+            finally:
+                self._count = None  # counted again when next asked
 
     def pending(self) -> int:
+        """Entries waiting: read from the file once, then counted (asked at every game's
+        end, so it costs no file system call)."""
         with self._lock:
-            return len(self._read())
+            if self._count is None:
+                self._count = len(self._read())
+            return self._count
 
     def replay(self, write: Callable[[JSONDict], Any]) -> int:
         """Hand every entry to ``write`` in order, dropping each one written; stop at the
@@ -65,6 +72,7 @@ class Journal:
                     done += 1
             finally:
                 if done:
+                    self._count = None
                     self._rewrite(entries[done:])
             return done
 
