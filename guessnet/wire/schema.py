@@ -72,20 +72,29 @@ class Message:
         REGISTRY[wire] = cls
 
     def to_dict(self) -> dict[str, Any]:
+        names, sequences = _field_names(type(self))
         out: dict[str, Any] = {"type": self.TYPE}
-        for name in _field_names(type(self)):
-            out[name] = _jsonable(getattr(self, name))
+        for name in names:
+            out[name] = getattr(self, name)
+        for name in sequences:  # only the fields that may hold a tuple are converted
+            out[name] = _jsonable(out[name])
         return out
 
 
-_FIELD_NAMES: dict[type[Message], tuple[str, ...]] = {}
+_FIELD_NAMES: dict[type[Message], tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
 
-def _field_names(cls: type[Message]) -> tuple[str, ...]:
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
-    return names
+def _field_names(cls: type[Message]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The fields of ``cls``, and those whose type may hold a tuple (``to_dict`` makes it a
+    list): scalar fields go into the dict as they are."""
+    found = _FIELD_NAMES.get(cls)
+    if found is None:
+        hints = typing.get_type_hints(cls)
+        names = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+        found = _FIELD_NAMES[cls] = (names, tuple(
+            name for name in names if "tuple" in str(hints[name]) or "Any" in str(hints[name])
+            or "list" in str(hints[name])))
+    return found
 
 
 def _jsonable(value: Any) -> Any:
