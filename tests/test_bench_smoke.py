@@ -12,7 +12,6 @@ import pytest
 from bench.profile import summarize
 from tests.conftest import ROOT
 
-
 CPU_RATIO_LIMIT = 4.5  # server.py's CPU per request over the reference's: a clear regression
 
 
