@@ -184,3 +184,20 @@ def test_a_match_end_names_the_game_on_record(srv: Running) -> None:
     game_id = alice.request(protocol.Resign(), protocol.MatchEnded).game_id
     ended = host.expect(protocol.AdminEvent, lambda e: "won by" in e.text)
     assert f"on record as game #{game_id} ('replay {game_id}')" in ended.text
+
+
+def test_a_long_message_is_refused_in_the_players_words(srv: Running, tmp_path: Path) -> None:
+    dan = Typist(srv.port, srv.certs / "ca.pem", tmp_path / "clog")
+    try:
+        dan.type("dan", "say " + "a" * 3001)
+        line = dan.out.containing("Not sent")
+        assert "the message is too long (at most 3000 characters)" in line
+        assert "field" not in line  # no protocol terms
+        dan.type("say " + "\U0001F600" * 1500)  # 1,500 characters, 6,000 bytes
+        line = dan.out.containing("Not sent")
+        assert "bytes once encoded, and one message carries at most 4096" in line
+        dan.type("play " + "x" * 40)
+        line = dan.out.containing("Error")
+        assert "there is no game called 'xxxxxxxxxxxxxxxx': play 'single', 'multi'" in line
+    finally:
+        assert "Traceback" not in dan.close()

@@ -171,7 +171,7 @@ def test_fuzzed_frames_in_any_state_never_crash_a_handler(fuzz_server: Running) 
         prober.peer.close()
 
     one_session()
-    assert sent >= 10_000  # and the fixture finds no "crashed" in the server log
+    assert sent >= 5_000  # and the fixture finds no "crashed" in the server log
 
 
 def test_documented_codes_were_read() -> None:

@@ -36,7 +36,7 @@ def on_play(session: PlayerSession, msg: wire.Play) -> None:
         return
     if catalog.match_game(msg.mode) is None:
         modes = (*catalog.GUESSING_MODES, *catalog.MATCH_GAMES)
-        raise Refused("bad_mode", f"unknown mode {escape(msg.mode, 16)!r}: use "
+        raise Refused("bad_mode", f"there is no game called {escape(msg.mode, 16)!r}: play "
                       f"{', '.join(repr(m) for m in modes)}")
     session.services.matches.play_bot(session, game_named(msg.mode))
 
