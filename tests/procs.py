@@ -42,8 +42,15 @@ class OutputLines:
         self._thread.start()
 
     def _read(self, stream: IO[str]) -> None:
-        for line in stream:
-            self._lines.put(line)
+        try:
+            for line in stream:
+                self._lines.put(line)
+        except ValueError:  # the stream was closed under us: the process is gone anyway
+            return
+
+    def join(self, timeout: float = 5.0) -> None:
+        """Wait for the reader to reach the end of the stream (the process ended)."""
+        self._thread.join(timeout)
 
     def latest(self, prefix: str, timeout: float = 10) -> str:
         """The last line with ``prefix`` printed so far (waiting for one if none is)."""
@@ -95,6 +102,7 @@ class Typist:
         """End the client; what it wrote on standard error."""
         self.proc.kill()
         self.proc.wait(timeout=10)
+        self.out.join()  # before its stream is closed
         assert self.proc.stderr is not None
         errors = self.proc.stderr.read()
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
