@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +14,11 @@ import pytest
 
 import protocol
 from bench.services import free_port
+from guessnet import wire
+from guessnet.client.connection import NetThread
+from guessnet.client.dial import CLIENT_LIMITS, not_greeted
+from guessnet.net import tlsconf
+from guessnet.net.conn import Connection
 from tests.conftest import ROOT, Running
 from tests.procs import PY, ServerProcess, Typist
 
@@ -201,3 +207,20 @@ def test_a_long_message_is_refused_in_the_players_words(srv: Running, tmp_path: 
         assert "there is no game called 'xxxxxxxxxxxxxxxx': play 'single', 'multi'" in line
     finally:
         assert "Traceback" not in dan.close()
+
+
+def test_a_server_that_never_greets_is_called_busy_not_the_wrong_port(certs: Path) -> None:
+    """What the clients say when the hello is not answered in time (15 s: not waited here;
+    the connection, real but silent, is still open when they ask why)."""
+    ours, theirs = socket.socketpair()
+    tls = tlsconf.client_context(certs / "ca.pem").wrap_socket(
+        ours, server_hostname="127.0.0.1", do_handshake_on_connect=False)
+    try:
+        net = NetThread(Connection(tls, accepted=wire.SERVER_TO_PLAYER, limits=CLIENT_LIMITS,
+                                   peer="127.0.0.1:4000"), lambda msg: None)
+        line = not_greeted(net, "player")
+        assert line.startswith("the server at 127.0.0.1:4000 did not greet us within 15 s")
+        assert "busy" in line and "--port, default 4000" in line
+    finally:
+        tls.close()
+        theirs.close()

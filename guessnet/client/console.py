@@ -111,8 +111,10 @@ class AdminClient:
         if isinstance(welcome, wire.Error) and welcome.code != "bad_length" and not again:
             print(f"The server refused us: {welcome.message}", file=sys.stderr)
         elif not again:
+            unanswered = not net.closed.is_set()  # (before we close it ourselves)
+            why = not_greeted(net, "admin")
             net.stop()
-            print(not_greeted(net, "admin") if net.protocol_error is not None else
+            print(why if net.protocol_error is not None or unanswered else
                   "The server closed the connection: it refused this certificate (is it an "
                   "admin certificate from this server's CA?).", file=sys.stderr)
         return 1

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from guessnet import wire
-from guessnet.client.connection import ClientError, NetThread, small_int
+from guessnet.client.connection import REPLY_TIMEOUT, ClientError, NetThread, small_int
 from guessnet.net.conn import Connection, HandshakeFailed, tls_handshake
 from guessnet.net.pacing import Limits
 
@@ -76,6 +76,9 @@ def not_greeted(net: NetThread, meant: str) -> str:
                 f"{meant} port: {use}.")
     if bad is not None:
         return f"{where} does not speak guessnet's protocol ({bad}): {use}."
+    if not net.closed.is_set():
+        return (f"the server at {where} did not greet us within {REPLY_TIMEOUT:g} s: it may "
+                f"be busy (try again in a minute), or it is not the {meant} port: {use}.")
     return f"the server at {where} closed the connection before greeting us: {use}."
 
 

@@ -76,8 +76,9 @@ class PlayerClient:
         with self.lines.printing():
             welcome = self.link.start()
             if welcome is None:
+                why = not_greeted(self.link.net, "player")  # (before we close it ourselves)
                 self.link.net.stop()
-                print(not_greeted(self.link.net, "player"), file=sys.stderr)
+                print(why, file=sys.stderr)
                 return 1
             self.say(f"Connected to guessnet server {welcome.server}. Type 'help' for "
                      "commands.")
