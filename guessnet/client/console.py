@@ -108,15 +108,8 @@ class AdminClient:
                       else f"Connected to the admin port of {welcome.server}. Events follow "
                       "as they happen; 'help' lists commands.")
             return None
-        if isinstance(welcome, wire.Error) and welcome.code != "bad_length" and not again:
-            print(f"The server refused us: {welcome.message}", file=sys.stderr)
-        elif not again:
-            unanswered = not net.closed.is_set()  # (before we close it ourselves)
-            why = not_greeted(net, "admin")
-            net.stop()
-            print(why if net.protocol_error is not None or unanswered else
-                  "The server closed the connection: it refused this certificate (is it an "
-                  "admin certificate from this server's CA?).", file=sys.stderr)
+        if not again:
+            print(refusal(net, welcome), file=sys.stderr)
         return 1
 
     def command(self, line: str) -> bool:
@@ -162,6 +155,20 @@ class AdminClient:
             self.exports.expecting(Path(words[1]))
         self.net.request(request, answers(*command.answers))
         return True
+
+
+def refusal(net: NetThread, answer: wire.Message | None) -> str:
+    """Why the first connection was not welcomed, in one line (it is closed after)."""
+    if isinstance(answer, wire.Error) and answer.code != "bad_length":
+        net.stop()
+        return f"The server refused us: {answer.message}"
+    unanswered = not net.closed.is_set()  # (before we close it ourselves)
+    why = not_greeted(net, "admin")
+    net.stop()
+    if net.protocol_error is not None or unanswered:
+        return why
+    return ("The server closed the connection: it refused this certificate (is it an admin "
+            "certificate from this server's CA?).")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
