@@ -51,14 +51,14 @@ def snapshot(client: redis.Redis) -> tuple[dict[str, int], int, int]:
     return calls, int(net["total_net_input_bytes"]), int(net["total_net_output_bytes"])
 
 
-def measure(client: redis.Redis, run: Any, guesses: int, rounds: Any) -> dict[str, Any]:
+def measure(client: redis.Redis, run: Any, guesses: int) -> dict[str, Any]:
     calls0, in0, out0 = snapshot(client)
-    ended = run()
+    run()
     calls1, in1, out1 = snapshot(client)
     used = {k: calls1[k] - calls0.get(k, 0) for k in calls1 if calls1[k] - calls0.get(k, 0)}
     used.pop("info", None)
     total = sum(used.values())
-    return {"guesses": guesses, "round_ends": ended, "commands": total,
+    return {"guesses": guesses, "commands": total,
             "commands_per_guess": round(total / guesses, 2),
             "bytes_in_per_guess": round((in1 - in0) / guesses),
             "bytes_out_per_guess": round((out1 - out0) / guesses),
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             single = Player(server.port, ca)
             started = single.join("solo")
             result["single"] = measure(client, lambda: single.guesses(
-                args.guesses, started), args.guesses, None)
+                args.guesses, started), args.guesses)
             idle = []
             for i in range(49):
                 member = Player(server.port, ca)
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             player.send({"type": "play", "mode": "multi", "room": "r"})
             in_room = player.expect("round_started")
             result["room_of_50"] = measure(client, lambda: player.guesses(
-                args.guesses, in_room), args.guesses, None)
+                args.guesses, in_room), args.guesses)
             base = ["redis-benchmark", "-p", str(service.port), "-q", "-n", "200000", "-c",
                     "50"]
             lines = []
