@@ -82,6 +82,7 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # one encoder for every game stored
 POOL_SIZE = 4
 
 
@@ -107,7 +108,8 @@ class SQLiteStore(Store):
         # Taken before a pooled connection, so waiting writers leave the pool to readers.
         self._write_lock = threading.Lock()
         self._accounts: set[str] | None = None  # every account's name key, once read
-        self._busy_ms: dict[int, int] = {}  # each connection's busy timeout, as last set
+        self._busy_ms = int(timeout * 1000)  # the writer connection's busy timeout, as set
+        self._writer: sqlite3.Connection | None = None
         with translate_errors(path):
             path.parent.mkdir(parents=True, exist_ok=True)
         with self._using() as db:
@@ -140,27 +142,18 @@ class SQLiteStore(Store):
             finally:
                 self._pool.put(db)
 
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[sqlite3.Connection]:
-        """The write turn and a pooled connection, within ``timeout`` seconds all told: a
-        writer queued behind one that waits out another process's lock (a backup, a
-        ``sqlite3`` shell) gives up when its own time is up, not the first one's plus its
-        own (``BackendError``: the caller journals the game)."""
-        deadline = time.monotonic() + self._timeout
-        if not self._write_lock.acquire(timeout=self._timeout):
-            raise BackendError(f"SQLite database {self.path.name}: database is locked (still "
-                               f"waiting for the write turn after {self._timeout:g} s)")
-        try:
-            with self._using() as db:
-                full = int(self._timeout * 1000)
-                left = max(100, int((deadline - time.monotonic()) * 10) * 100)
-                wanted = full if left >= full - 100 else left  # (set only when it changes)
-                if self._busy_ms.get(id(db), full) != wanted:
-                    db.execute(f"PRAGMA busy_timeout = {wanted}")
-                    self._busy_ms[id(db)] = wanted
-                yield db
-        finally:
-            self._write_lock.release()
+    def _writing(self) -> _WriteTurn:
+        """The write turn and the writer's connection (see ``_WriteTurn``)."""
+        return _WriteTurn(self)
+
+    def _writer_connection(self) -> sqlite3.Connection:
+        """The one connection writes use (with the write lock held): writers never wait for
+        a pooled connection, nor take one from readers."""
+        if self._writer is None:
+            self._writer = self._open()
+            with self._lock:
+                self._all.append(self._writer)
+        return self._writer
 
     @staticmethod
     def _migrate(db: sqlite3.Connection) -> None:
@@ -271,7 +264,7 @@ class SQLiteStore(Store):
         is atomic on its own), one transaction otherwise.  The stored JSON leaves out the id,
         which is the row's (readers add it), so a game is written once, not inserted then
         updated; a key already stored inserts nothing and returns that game's id."""
-        text = json.dumps(record, separators=(",", ":"))
+        text = _COMPACT.encode(record)
         key = record.get("key")
         results = record.get("results") or ()
         with self._writing() as db:
@@ -332,6 +325,51 @@ class SQLiteStore(Store):
             for db in self._all:
                 db.close()
             self._all.clear()
+
+
+class _WriteTurn:
+    """``with store._writing() as db``: the write turn and the writer's connection, within
+    the store's ``timeout`` seconds all told: a writer queued behind one that waits out
+    another process's lock (a backup, a ``sqlite3`` shell) gives up when its own time is up,
+    not the first one's plus its own (``BackendError``: the caller journals the game).
+
+    A class, not a generator: it runs at every game's end, and ``contextlib``'s wrapper
+    costs more Python calls than the turn itself."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> sqlite3.Connection:
+        store = self._store
+        timeout = store._timeout
+        deadline = time.monotonic() + timeout
+        if not store._write_lock.acquire(timeout=timeout):
+            raise BackendError(f"SQLite database {store.path.name}: database is locked (still "
+                               f"waiting for the write turn after {timeout:g} s)")
+        try:
+            db = store._writer_connection()
+            full = int(timeout * 1000)
+            left = max(100, int((deadline - time.monotonic()) * 10) * 100)
+            wanted = full if left >= full - 100 else left  # (set only when it changes)
+            if store._busy_ms != wanted:
+                db.execute(f"PRAGMA busy_timeout = {wanted}")
+                store._busy_ms = wanted
+        except sqlite3.Error as exc:
+            store._write_lock.release()
+            raise BackendError(f"SQLite database {store.path.name}: {exc}") from exc
+        except BaseException:
+            store._write_lock.release()
+            raise
+        return db
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 trace: object) -> None:
+        store = self._store
+        store._write_lock.release()
+        if isinstance(exc, sqlite3.Error):
+            raise BackendError(f"SQLite database {store.path.name}: {exc}") from exc
 
 
 def _roll_back(db: sqlite3.Connection) -> None:
