@@ -377,7 +377,8 @@ def test_certificates_created_owner_only(tmp_path: Path) -> None:
 
 
 def test_old_database_is_migrated(tmp_path: Path) -> None:
-    from guessnet.storage.sqlite import MIGRATIONS, SQLiteStore
+    from guessnet.storage.sqlite import SQLiteStore
+    from guessnet.storage.sqlite_schema import MIGRATIONS
     path = tmp_path / "old.sqlite3"
     db = sqlite3.connect(path)
     db.executescript(MIGRATIONS[0])

@@ -1,0 +1,56 @@
+"""The SQLite store's schema: every version's migration, in order.
+
+``PRAGMA user_version`` holds the version a database is at; ``SQLiteStore`` applies the
+migrations after it, one transaction each, and never discards an older database.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: accounts and games
+    """
+    CREATE TABLE users (
+        name_key TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        created REAL NOT NULL
+    );
+    CREATE TABLE games (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        game TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        room TEXT,
+        ended REAL NOT NULL,
+        record TEXT NOT NULL
+    );
+    """,
+    # 2: per-account results, for the leaderboard and "my history" without scanning JSON
+    """
+    CREATE TABLE results (
+        game_id INTEGER NOT NULL REFERENCES games(id),
+        board TEXT NOT NULL,
+        player_key TEXT NOT NULL,
+        player TEXT NOT NULL,
+        won INTEGER NOT NULL,
+        tries INTEGER
+    );
+    CREATE INDEX results_board ON results(board, player_key);
+    CREATE INDEX results_player ON results(player_key, game_id);
+    """,
+    # 3: a game's key, so that a game written twice (a journal replayed) is stored once
+    """
+    ALTER TABLE games ADD COLUMN key TEXT;
+    CREATE UNIQUE INDEX games_key ON games(key);
+    """,
+    # 4: the host's bans and mutes, which outlive a restart
+    """
+    CREATE TABLE sanctions (
+        kind TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        target TEXT NOT NULL,
+        until REAL NOT NULL,
+        record TEXT NOT NULL,
+        PRIMARY KEY (kind, scope, target)
+    );
+    """,
+)
