@@ -14,6 +14,7 @@ import bisect
 import itertools
 import threading
 from collections.abc import Callable
+from typing import get_args
 
 from prometheus_client import (
     CollectorRegistry,
@@ -29,6 +30,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from guessnet import wire
+from guessnet.games.guess import Outcome
 from guessnet.wire.closing import Close
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -87,7 +89,7 @@ class Metrics:
                                        "Logins refused by the throttle", registry=registry)
         for kind in wire.PLAYER_TO_SERVER:  # every series exists from the start
             self._requests.add_kind(kind)
-        for outcome in ("won", "failed", "timeout", "stopped"):
+        for outcome in get_args(Outcome):
             self.rounds.labels(outcome)
         for port in ("player", "admin", "web"):
             self.handshake_failures.labels(port)
