@@ -237,7 +237,7 @@ def encode(msg: Message) -> bytes:
     Raises ``LocalProtocolError`` when the message would exceed ``MAX_PAYLOAD``: the caller
     must split it (see ``Table``) or refuse it before sending.
     """
-    payload = payload_of(msg)
+    payload = _ENCODER.encode(msg.to_dict()).encode("utf-8")
     if len(payload) > MAX_PAYLOAD:
         raise LocalProtocolError(
             f"'{msg.TYPE}' message is {len(payload)} bytes, over the {MAX_PAYLOAD} limit")
