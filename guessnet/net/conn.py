@@ -126,7 +126,7 @@ class Connection:
         return self.outbox.close_reason
 
     def send(self, msg: Message) -> bool:
-        return self.send_frame(wire.encode(msg))
+        return self.outbox.put(wire.encode(msg))
 
     def send_frame(self, frame: bytes) -> bool:
         """Queue one encoded frame; False if the connection is closing or was overrun."""

@@ -76,7 +76,8 @@ class Outbox:
         """Queue one encoded frame; False if the connection is closing or was overrun."""
         with self._lock:
             queued = self._enqueue(frame)
-            self._deliver()
+            if self._sleeping:  # awake, the owner writes it before it sleeps (a reply)
+                self._deliver()
         return queued
 
     @staticmethod
