@@ -38,13 +38,16 @@ HandlerTable = dict[type[wire.Message], Handler]
 
 def handler_table(*tables: HandlerTable) -> HandlerTable:
     """One table of several features' handlers; ``ValueError`` (at start-up) when two answer
-    the same message type, which a merge would let the later one win silently."""
+    the same message type, which a merge would let the later one win silently, or answer
+    one the session answers itself."""
     merged: HandlerTable = {}
     for table in tables:
         for kind, handler in table.items():
             if kind in merged:
                 raise ValueError(f"'{kind.TYPE}' has two handlers: {merged[kind].__qualname__} "
                                  f"and {handler.__qualname__}")
+            if kind in (wire.Hello, wire.Quit, wire.Pong):  # the session's own (``_handle``)
+                raise ValueError(f"'{kind.TYPE}' is answered by the session itself")
             merged[kind] = handler
     return merged
 
@@ -91,7 +94,10 @@ class Session:
     def _handle(self, msg: wire.Message) -> None:
         with self._lock:
             try:
-                if isinstance(msg, wire.Hello):
+                handler = self.handlers.get(type(msg)) if self.greeted else None
+                if handler is not None:  # most messages: a feature's (never hello or quit)
+                    handler(self, msg)
+                elif isinstance(msg, wire.Hello):
                     self.on_hello(msg)
                 elif isinstance(msg, wire.Pong):
                     return
