@@ -52,12 +52,15 @@ class Metrics:
         # value (four of them per request); turned into a counter and a histogram when scraped
         self._requests = _RequestTally(REQUEST_BUCKETS)
         registry.register(self._requests)
+        # received(kind, seconds): one client message of type ``kind`` handled in ``seconds``
+        self.received = self._requests.add
         self._sent_closed = self._sent_reported = 0
         self._sent_lock = threading.Lock()
         self._live_sent: Callable[[], int] = lambda: 0
         registry.register(_SentCollector(self))
-        self.guesses = Counter("guessnet_guesses", "Guesses accepted (a try used)",
-                               registry=registry)
+        # counted at every guess: a plain tally, not prometheus_client's four calls and lock
+        self.guesses = _Tally("guessnet_guesses", "Guesses accepted (a try used)")
+        registry.register(self.guesses)
         self.rounds = Counter("guessnet_rounds", "Guessing rounds ended, by outcome",
                               ["outcome"], registry=registry)
         self.games_stored = Counter("guessnet_games_stored",
@@ -99,9 +102,6 @@ class Metrics:
         """A gauge read from ``read`` when scraped (players connected, rooms)."""
         Gauge(name, text, registry=self.registry).set_function(read)
 
-    def received(self, kind: str, seconds: float) -> None:
-        """One client message of type ``kind`` handled in ``seconds``."""
-        self._requests.add(kind, seconds)
 
     def count_sent(self, live: Callable[[], int]) -> None:
         """``live()``: messages queued so far to the connections still open."""
@@ -145,6 +145,26 @@ class _SentCollector(Collector):
                                     value=self._metrics.sent_total())]
 
 
+class _Tally(Collector):
+    """A counter incremented on the request path under one small lock, rendered when
+    scraped (the same series as ``prometheus_client``'s ``Counter``)."""
+
+    def __init__(self, name: str, text: str) -> None:
+        self._name, self._text = name, text
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def inc(self) -> None:
+        with self._lock:
+            self.value += 1
+
+    def describe(self) -> list[Metric]:
+        return [CounterMetricFamily(self._name, self._text)]
+
+    def collect(self) -> list[Metric]:
+        return [CounterMetricFamily(self._name, self._text, value=self.value)]
+
+
 class _RequestTally(Collector):
     """``guessnet_messages_received_total`` and the ``guessnet_request_seconds`` histogram,
     by message type: one small lock per update, rendered when scraped."""
@@ -162,7 +182,10 @@ class _RequestTally(Collector):
     def add(self, kind: str, seconds: float) -> None:
         slot = bisect.bisect_left(self._bounds, seconds)
         with self._lock:
-            self._counts_of(kind)[slot] += 1
+            counts = self._counts.get(kind)
+            if counts is None:
+                counts = self._counts_of(kind)
+            counts[slot] += 1
             self._sums[kind] += seconds
 
     def _counts_of(self, kind: str) -> list[int]:
