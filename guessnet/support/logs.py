@@ -149,13 +149,18 @@ def _close() -> None:
         writer.stop()
 
 
+# The logger is one object for the process's life (``setup`` changes its handlers, never the
+# logger): looked up once, not through the logging module's lock at every line.
+_LOGGER = logging.getLogger(LOGGER_NAME)
+
+
 def log(category: str, text: str, level: int = logging.INFO) -> None:
-    logging.getLogger(LOGGER_NAME).log(level, text, extra={"category": category})
+    _LOGGER.log(level, text, extra={"category": category})
 
 
 def audit(category: str, text: str) -> None:
     """A security event: written to ``server.log`` and to ``audit.log``."""
-    logging.getLogger(LOGGER_NAME).info(text, extra={"category": category, "audit": True})
+    _LOGGER.info(text, extra={"category": category, "audit": True})
 
 
 def noisy(key: str, category: str, text: str, *, audit_event: bool = False,
@@ -168,10 +173,10 @@ def noisy(key: str, category: str, text: str, *, audit_event: bool = False,
 
 
 def wire_enabled() -> bool:
-    return logging.getLogger(LOGGER_NAME).isEnabledFor(logging.DEBUG)
+    return _LOGGER.isEnabledFor(logging.DEBUG)
 
 
 def wire(category: str, peer: str, text: str) -> None:
     """A RECV/SEND line (only at -v)."""
-    logging.getLogger(LOGGER_NAME).debug("%s %s", peer, escape(redact(text), 2000),
+    _LOGGER.debug("%s %s", peer, escape(redact(text), 2000),
                                          extra={"category": category})
