@@ -206,4 +206,6 @@ class Channels:
         self._admin_events.append({"msg": event.to_dict()})  # published by its own thread
 
     def _deliver_admins(self, payload: JSONDict) -> None:
-        self._send_all(self._registry.admins(), frames_of(payload))
+        admins = self._registry.admins()
+        if admins:  # nothing to encode for nobody (most of a class's hour)
+            self._send_all(admins, frames_of(payload))
