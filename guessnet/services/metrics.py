@@ -60,12 +60,13 @@ class Metrics:
         registry.register(_SentCollector(self))
         # counted at every guess: a plain tally, not prometheus_client's four calls and lock
         self.guesses = _Tally("guessnet_guesses", "Guesses accepted (a try used)")
-        registry.register(self.guesses)
-        self.rounds = Counter("guessnet_rounds", "Guessing rounds ended, by outcome",
-                              ["outcome"], registry=registry)
-        self.games_stored = Counter("guessnet_games_stored",
-                                    "Games (rounds and matches) written to the store",
-                                    registry=registry)
+        # counted at every round's end: tallies too
+        self.rounds = _Tally("guessnet_rounds", "Guessing rounds ended, by outcome", "outcome",
+                             get_args(Outcome))
+        self.games_stored = _Tally("guessnet_games_stored",
+                                   "Games (rounds and matches) written to the store")
+        for tally in (self.guesses, self.rounds, self.games_stored):
+            registry.register(tally)
         self.games_journaled = Counter(
             "guessnet_games_journaled", "Games kept in the journal because the store failed",
             registry=registry)
@@ -92,8 +93,6 @@ class Metrics:
                                        "Logins refused by the throttle", registry=registry)
         for kind in wire.PLAYER_TO_SERVER:  # every series exists from the start
             self._requests.add_kind(kind)
-        for outcome in get_args(Outcome):
-            self.rounds.labels(outcome)
         for port in ("player", "admin", "web"):
             self.handshake_failures.labels(port)
             self.handshakes_shed.labels(port)
@@ -147,22 +146,32 @@ class _SentCollector(Collector):
 
 class _Tally(Collector):
     """A counter incremented on the request path under one small lock, rendered when
-    scraped (the same series as ``prometheus_client``'s ``Counter``)."""
+    scraped (the same series as ``prometheus_client``'s ``Counter``); with a ``label``, one
+    series per value in ``values`` (a fixed set), ``inc(value)``."""
 
-    def __init__(self, name: str, text: str) -> None:
-        self._name, self._text = name, text
+    def __init__(self, name: str, text: str, label: str | None = None,
+                 values: tuple[str, ...] = ("",)) -> None:
+        self._name, self._text, self._label = name, text, label
         self._lock = threading.Lock()
-        self.value = 0
+        self.counts = dict.fromkeys(values, 0)
 
-    def inc(self) -> None:
+    def inc(self, value: str = "", amount: int = 1) -> None:
         with self._lock:
-            self.value += 1
+            self.counts[value] += amount
 
     def describe(self) -> list[Metric]:
-        return [CounterMetricFamily(self._name, self._text)]
+        return [CounterMetricFamily(self._name, self._text,
+                                    labels=[self._label] if self._label else None)]
 
     def collect(self) -> list[Metric]:
-        return [CounterMetricFamily(self._name, self._text, value=self.value)]
+        if self._label is None:
+            return [CounterMetricFamily(self._name, self._text, value=self.counts[""])]
+        family = CounterMetricFamily(self._name, self._text, labels=[self._label])
+        with self._lock:
+            counts = list(self.counts.items())
+        for value, count in counts:
+            family.add_metric([value], count)
+        return [family]
 
 
 class _RequestTally(Collector):

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import get_args
 
-from guessnet.games.guess import FinishedRound, Outcome
+from guessnet.games.guess import FinishedRound
 from guessnet.services.channels import Channels
 from guessnet.services.journal import Journal, JournalError
 from guessnet.services.metrics import Metrics
@@ -49,9 +48,6 @@ class Records:
         self._channels = channels
         self.journal = journal
         self._order = threading.Lock()  # store-or-journal, and replay: one at a time
-        # each outcome's counter, looked up once (``labels`` costs a dozen calls a round)
-        self._rounds_by_outcome = {outcome: metrics.rounds.labels(outcome)
-                                   for outcome in get_args(Outcome)}
         self._ticker = Ticker("journal", REPLAY_SECONDS, self._replay_quietly)
 
     def start(self) -> None:
@@ -67,7 +63,7 @@ class Records:
         self._count(finished)
         record = guess_record(finished)
         room = finished.room if finished.mode == "multi" else None
-        self._rounds_by_outcome[finished.outcome].inc()
+        self._metrics.rounds.inc(finished.outcome)
         recorded = self._record(record, f"round {finished.round} of {where}", room)
         if finished.winner is not None:
             text = (f"round {finished.round} in {where} won by {finished.winner} "
@@ -144,7 +140,7 @@ class Records:
         with self._order:
             written = self.journal.replay(
                 lambda record: self._store.save_game(with_results(self._store, record)))
-        self._metrics.games_stored.inc(written)
+        self._metrics.games_stored.inc(amount=written)
         return written
 
     def _replay_quietly(self) -> None:
