@@ -245,6 +245,8 @@ class GuessRoom:
                           tries_left=self.rules.tries - used)
         if result == "correct":
             return hint, self._finish("won", player, now, next_secret)
+        if used < self.rules.tries:  # the guesser is here with tries left: not all are out
+            return hint, None
         if self._all_exhausted():
             return hint, self._finish("failed", None, now, next_secret)
         return hint, None
