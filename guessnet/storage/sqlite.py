@@ -35,7 +35,9 @@ from guessnet.storage.base import (
 from guessnet.storage.sqlite_schema import MIGRATIONS
 
 SCHEMA_VERSION = len(MIGRATIONS)
-_COMPACT = json.JSONEncoder(separators=(",", ":"))  # one encoder for every game stored
+# one encoder for every game stored (json.dumps with options builds one a call); records are
+# never cyclic: no cycle check
+_COMPACT = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 POOL_SIZE = 4
 
 
@@ -217,7 +219,7 @@ class SQLiteStore(Store):
         is atomic on its own), one transaction otherwise.  The stored JSON leaves out the id,
         which is the row's (readers add it), so a game is written once, not inserted then
         updated; a key already stored inserts nothing and returns that game's id."""
-        text = _COMPACT.encode(record)
+        text = _COMPACT(record)
         key = record.get("key")
         results = record.get("results") or ()
         with self._writing() as db:

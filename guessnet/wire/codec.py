@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import MISSING, fields
 from typing import Any, Final, Literal, Union
 
+from guessnet.wire.jsontext import compact_encoder
 from guessnet.wire.schema import (
     REGISTRY,
     TEXT_MAX,
@@ -83,7 +84,7 @@ def _bounded_int(text: str) -> int:
 # Built once: json.loads/json.dumps with options build a new decoder/encoder on every call.
 _DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float,
                                    parse_int=_bounded_int, object_pairs_hook=_unique_keys)
-_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_ENCODE: Final = compact_encoder(ensure_ascii=False)
 
 
 def _check_value(name: str, hint: Any, value: Any, meta: typing.Mapping[str, Any]) -> Any:
@@ -221,7 +222,7 @@ def payload_of(msg: Message | dict[str, Any]) -> bytes:
     """The JSON payload of ``msg`` or of a message dict already built and validated (no
     header, no size check): for measuring before splitting, or relaying a bus payload."""
     body = msg if isinstance(msg, dict) else msg.to_dict()
-    return _ENCODER.encode(body).encode("utf-8")
+    return _ENCODE(body).encode("utf-8")
 
 
 def encode_built(payload: dict[str, Any]) -> bytes:
@@ -237,7 +238,7 @@ def encode(msg: Message) -> bytes:
     Raises ``LocalProtocolError`` when the message would exceed ``MAX_PAYLOAD``: the caller
     must split it (see ``Table``) or refuse it before sending.
     """
-    payload = _ENCODER.encode(msg.to_dict()).encode("utf-8")
+    payload = _ENCODE(msg.to_dict()).encode("utf-8")
     if len(payload) > MAX_PAYLOAD:
         raise LocalProtocolError(
             f"'{msg.TYPE}' message is {len(payload)} bytes, over the {MAX_PAYLOAD} limit")
