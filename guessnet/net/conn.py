@@ -158,9 +158,12 @@ class Connection:
         """Pump until closed; returns the close reason (``dropped`` for a lost peer).
 
         ``on_tick(now)`` runs when it asked to: it returns the next time, or None for never."""
+        # locals: the loop runs once a request and reads these every time
+        outbox, decoder, monotonic = self.outbox, self._decoder, time.monotonic
+        wake_fd = outbox.wake_fd
         poller = select.poll()
         poller.register(self.tls, select.POLLIN)
-        poller.register(self.outbox.wake_fd, select.POLLIN)
+        poller.register(wake_fd, select.POLLIN)
         out = bytearray()
         pacing = Pacing(self.limits, time.monotonic(), ticking=on_tick is not None)
         closing_deadline: float | None = None
@@ -168,12 +171,12 @@ class Connection:
         readable = True  # read only when poll() says the socket has something
         watching_out = False  # POLLOUT is registered (a write would block)
         watching_in = True  # POLLIN is registered (reading is not paused)
-        self.outbox.lend_writer(self._write_lent)
+        outbox.lend_writer(self._write_lent)
         try:
             while True:
                 # One pass per wake-up: read and handle, then write what that queued (the
                 # replies) in the same pass, then sleep.
-                now = time.monotonic()
+                now = monotonic()
                 paused = now < self._paused_until
                 if readable and not paused:
                     readable = False
@@ -181,24 +184,24 @@ class Connection:
                     if got is None:
                         break
                     if got:
-                        self._decoder.receive_data(got)
-                    if got or self._decoder.buffered:  # also frames left by a pause
+                        decoder.receive_data(got)
+                    if got or decoder.buffered:  # also frames left by a pause
                         self._handle_frames(pacing, now, on_message, on_protocol_error)
-                        pacing.heard(now, partial_frame=self._decoder.buffered > 0)
+                        pacing.heard(now, decoder.buffered > 0)
                         paused = now < self._paused_until
                 due = pacing.due(now)
                 if due is not NOTHING_DUE:
                     if due.close is not None:
                         self.close(due.close)
-                    elif due.ping and self.outbox.close_reason is None:
+                    elif due.ping and outbox.close_reason is None:
                         self.ping()
                     if due.tick and on_tick is not None:
                         pacing.ticked(on_tick(now))
-                requested = self.outbox.take(out, WRITE_CHUNK)
+                requested = outbox.take(out, WRITE_CHUNK)
                 out_blocked = False if requested and requested.abrupt else self._flush(out)
                 if requested is not None:
                     closing_deadline = closing_deadline or now + CLOSE_FLUSH
-                    if requested.abrupt or not (out or self.outbox.queued()) or \
+                    if requested.abrupt or not (out or outbox.queued()) or \
                             now > closing_deadline:
                         reason = requested
                         break
@@ -209,7 +212,7 @@ class Connection:
                     watching_out, watching_in = out_blocked, not paused
                     poller.modify(self.tls, (0 if paused else select.POLLIN) |
                                   (select.POLLOUT if out_blocked else 0))
-                if not self.outbox.may_sleep(closing, out_blocked):
+                if not outbox.may_sleep(closing, out_blocked):
                     continue  # queued or closed while we were busy: act before sleeping
                 wait = pacing.wait(now, closing)
                 if paused:
@@ -218,13 +221,13 @@ class Connection:
                 events = poller.poll(wait * 1000)
                 poked = False
                 for fd, event in events:
-                    if fd == self.outbox.wake_fd:
+                    if fd == wake_fd:
                         poked = True
                     elif event & ~select.POLLOUT:
                         readable = True
                         if event & (select.POLLHUP | select.POLLERR):
                             self._paused_until = 0.0  # gone: read the end now
-                self.outbox.woke(poked)
+                outbox.woke(poked)
         finally:
             reason = self.outbox.finish(reason)
             self._shutdown(polite=not reason.abrupt)

@@ -181,7 +181,7 @@ def from_dict(obj: Any, accepted: frozenset[str] | None = None) -> Message:
     cls = REGISTRY.get(wire_type)
     if cls is None or (accepted is not None and wire_type not in accepted):
         raise RemoteProtocolError("unknown_type", f"unknown message type {wire_type[:40]!r}")
-    specs, known = _schema(cls)
+    specs, known = _SCHEMAS.get(cls) or _schema(cls)  # (built once a type)
     values: dict[str, Any] = {}
     for name, check, required in specs:
         if name not in obj:
