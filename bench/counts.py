@@ -164,14 +164,15 @@ def function_calls(start: Callable[[], tuple[int, Callable[[], None]]], ca: Path
     return round(max(counts.values(), default=0) / guesses, 1)
 
 
-def in_process_guessnet(certs: Path, folder: Path) -> tuple[int, Callable[[], None]]:
+def in_process_guessnet(certs: Path, folder: Path, *rules: str
+                        ) -> tuple[int, Callable[[], None]]:
     from guessnet.launch import options, startup
     from guessnet.support import logs
     logs.setup(folder / "logs" / "server.log", verbose=False)  # as server.py: lines cost
     args = options.parse_args(["--port", "0", "--admin-port", "0", "--web-port", "0",
                                "--certs", str(certs), "--data-dir", str(folder / "data"),
                                "--log-dir", str(folder / "logs"), "--heartbeat", "0",
-                               *BENCH_FLAGS])
+                               *BENCH_FLAGS, *rules])
     runtime = startup.start(args, options.open_backends(args))
     return runtime.player_port, lambda: startup.stop(runtime, grace=1.0)
 
