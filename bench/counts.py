@@ -10,6 +10,8 @@ next round), so each guess is one wake-up of its handler thread, as at human pac
 * **system calls per guess**: ``strace -f -c`` attached to the server only while the guesses
   are made (every thread).  Each blocking call releases the GIL and takes it back: under load,
   each is a chance for another thread to take over.
+* **server CPU per join**: the server process's CPU while the ``--idle`` players join one
+  after another (connect, TLS handshake, hello, name, play), per player.
 * **Python function calls per guess** in the handler thread (Python and C functions, counted
   with ``threading.setprofile`` on a server started in this process).
 
@@ -33,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
 from tabulate import tabulate
 
 from bench.launch import ServerProcess
@@ -111,12 +114,18 @@ STRACE_LINE = re.compile(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\
 
 def syscalls(server: ServerProcess, ca: Path, guesses: int, idle: int, folder: Path
              ) -> dict[str, Any]:
-    """System calls of the server (every thread) per guess, by name."""
+    """System calls of the server (every thread) per guess, by name; and the server's CPU per
+    player joining (connect, TLS handshake, hello, name, play), measured while the idle
+    players join one after another."""
+    assert server.proc is not None
+    process = psutil.Process(server.proc.pid)
+    before = sum(process.cpu_times()[:2])
     players = crowd(server.port, ca, idle)
+    time.sleep(0.5)  # what a join leaves to other threads (its log lines, its admin event)
+    join_ms = (sum(process.cpu_times()[:2]) - before) * 1000 / max(1, idle)
     player = Player(server.port, ca)
     started = player.join("counted")
     out = folder / f"strace-{server.port}.txt"
-    assert server.proc is not None
     tracer = subprocess.Popen(["strace", "-f", "-c", "-o", str(out), "-p",
                                str(server.proc.pid)], stderr=subprocess.DEVNULL)
     time.sleep(1.0)  # strace attaches to every thread; nothing to wait on from outside
@@ -132,7 +141,7 @@ def syscalls(server: ServerProcess, ca: Path, guesses: int, idle: int, folder: P
             calls[found.group(2)] = int(found.group(1))
     per_guess = {name: count / guesses for name, count in
                  sorted(calls.items(), key=lambda item: -item[1])}
-    return {"per_guess": round(sum(per_guess.values()), 2),
+    return {"per_guess": round(sum(per_guess.values()), 2), "join_cpu_ms": round(join_ms, 2),
             "by_call": {k: round(v, 2) for k, v in per_guess.items() if v >= 0.01}}
 
 
@@ -221,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
                      result["reference"]["per_guess"]],
                     ["Python function calls", result["guessnet"]["function_calls"],
                      result["reference"]["function_calls"]],
+                    ["server CPU ms a join (while the idle players join)",
+                     result["guessnet"]["join_cpu_ms"], result["reference"]["join_cpu_ms"]],
                     *[[f"  {n}", result["guessnet"]["by_call"].get(n, 0),
                        result["reference"]["by_call"].get(n, 0)] for n in names]],
                    headers=[f"per guess ({args.idle} idle players)", "guessnet", "reference"],
