@@ -162,8 +162,17 @@ class MemoryPresence(Presence):
     def hold_seat(self, token_hash: str, instance: str, seconds: float) -> None:
         now = self._clock()
         with self._lock:
-            self._seats = {k: v for k, v in self._seats.items() if v[1] > now}
-            self._seats[token_hash] = (instance, now + seconds)
+            seats = self._seats
+            # Kept in the order they expire (one grace for every seat of a process), so the
+            # expired ones are at the front: dropped there, not by a scan of every seat at
+            # every disconnection (2,000 players cut at once: 4 million steps).
+            seats.pop(token_hash, None)
+            seats[token_hash] = (instance, now + seconds)
+            while seats:
+                first = next(iter(seats))
+                if seats[first][1] > now:
+                    break
+                del seats[first]
 
     def seat_holder(self, token_hash: str) -> str | None:
         with self._lock:
