@@ -29,11 +29,13 @@ in; the caller owns the sockets, the threads and the lock.
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 from collections import Counter, deque
 from dataclasses import dataclass
 
 
+@functools.lru_cache(maxsize=4096)  # parsed once per address, not at every connection
 def address_key(host: str) -> str:
     """What counts as one address for fairness: an IPv4 address (also IPv4-mapped IPv6), an
     IPv6 /64 (one subscriber's network: addresses inside it cost an attacker nothing)."""
