@@ -260,3 +260,17 @@ def test_the_servers_own_channels_are_no_game_rooms(srv: Running) -> None:
         error = ann.refused(protocol.Play(mode="multi", room=room), "bad_name")
         assert "not a game room" in error.message
     assert ann.request(protocol.Play(mode="multi", room="lobby2"), protocol.RoundStarted)
+
+
+def test_a_feature_may_not_answer_what_the_session_answers_itself() -> None:
+    from guessnet.sessions.session import handler_table
+
+    def answer(session: object, msg: object) -> None:
+        """A feature's handler (never called here)."""
+
+    for kind in (protocol.Hello, protocol.Quit, protocol.Pong):
+        with pytest.raises(ValueError, match="answered by the session itself"):
+            handler_table({kind: answer})
+    with pytest.raises(ValueError, match="two handlers"):
+        handler_table({protocol.Guess: answer}, {protocol.Guess: answer})
+    assert handler_table({protocol.Guess: answer}) == {protocol.Guess: answer}
