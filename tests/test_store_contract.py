@@ -276,3 +276,33 @@ def test_games_since_returns_whole_records_oldest_first(store: Store) -> None:
     assert [g["ended"] for g in store.games_since(0.0, None, 2)] == [300.0, 400.0]
     whole = store.games_since(400.0, None, 1)[0]
     assert whole["moves"] and whole["players"] == ["ann"] and whole["secret"] == 4
+
+
+def test_sqlite_account_names_follow_what_was_written(tmp_path: Path) -> None:
+    """The SQLite store answers "is this an account?" from the names it keeps (no query at
+    every join): a registration that could not be written leaves no account behind, and one
+    written is known at once."""
+    import sqlite3
+
+    from guessnet.storage.sqlite import SQLiteStore
+    path = tmp_path / "accounts.sqlite3"
+    store = SQLiteStore(path, timeout=0.2)
+    try:
+        store.create_user("ann", "scrypt$1", 1.0)
+        assert store.accounts_among(["ann", "gus"]) == {"ann"}
+        blocker = sqlite3.connect(path, timeout=5, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # another program holds the write lock
+        try:
+            with pytest.raises(BackendError):
+                store.create_user("bob", "scrypt$2", 2.0)
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert store.get_user("bob") is None and store.accounts_among(["bob"]) == set()
+        store.create_user("Bob", "scrypt$3", 3.0)
+        user = store.get_user("bob")
+        assert user is not None and user.name == "Bob"
+        assert store.rename_user("Bob", "carl")
+        assert store.get_user("bob") is None and store.accounts_among(["carl"]) == {"carl"}
+    finally:
+        store.close()

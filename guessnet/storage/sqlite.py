@@ -1,8 +1,9 @@
 """SQLite store: the embedded default for accounts, history and the leaderboard.
 
-WAL mode; a small pool of connections, each used by one thread at a time (a server has thousands
-of handler threads: one connection each would be thousands of open databases); one commit per
-account change or finished game.  ``synchronous=NORMAL`` in WAL mode makes every commit durable
+WAL mode; a small pool of connections for readers, each used by one thread at a time (a server
+has thousands of handler threads: one connection each would be thousands of open databases),
+and one connection for writers, who take turns under a lock; one commit per account change or
+finished game.  ``synchronous=NORMAL`` in WAL mode makes every commit durable
 against the process being killed (``kill -9`` loses at most the round being played); only a power
 cut can lose the last commits.  The schema version lives in ``PRAGMA user_version`` and every
 older database is migrated step by step, never discarded.
@@ -134,15 +135,23 @@ class SQLiteStore(Store):
 
     def create_user(self, name: str, password_hash: str, now: float) -> None:
         # Known before it is written: a reader between the commit and a later update would
-        # answer "no such account" (a key known but not written only costs that reader a query).
-        self._account_keys().add(name_key(name))
-        with self._writing() as db:
-            try:
-                db.execute(
-                    "INSERT INTO users(name_key, name, password_hash, created) VALUES (?,?,?,?)",
-                    (name_key(name), name, password_hash, now))
-            except sqlite3.IntegrityError:
-                raise NameTaken(name) from None
+        # answer "no such account"; forgotten again if the write fails.
+        keys, key = self._account_keys(), name_key(name)
+        known = key in keys
+        keys.add(key)
+        try:
+            with self._writing() as db:
+                try:
+                    db.execute("INSERT INTO users(name_key, name, password_hash, created) "
+                               "VALUES (?,?,?,?)", (key, name, password_hash, now))
+                except sqlite3.IntegrityError:
+                    raise NameTaken(name) from None
+        except NameTaken:
+            raise
+        except BaseException:
+            if not known:
+                keys.discard(key)
+            raise
 
     def get_user(self, name: str) -> UserRecord | None:
         if name_key(name) not in self._account_keys():  # a guest's name: no query (every join)
@@ -189,7 +198,7 @@ class SQLiteStore(Store):
                         "SELECT 1 FROM users WHERE name_key = ?", (name_key(new),)).fetchone():
                     db.execute("ROLLBACK")
                     raise NameTaken(new)
-                self._account_keys().add(name_key(new))  # (known before it is written)
+                self._account_keys().add(name_key(new))  # known before it is written
                 db.execute("UPDATE users SET name_key = ?, name = ? WHERE name_key = ?",
                            (name_key(new), new, name_key(name)))
                 db.execute("UPDATE results SET player_key = ?, player = ? WHERE player_key = ?",
@@ -200,6 +209,7 @@ class SQLiteStore(Store):
                 raise
             except BaseException:
                 _roll_back(db)
+                self._accounts = None  # the new name may not be written: read them again
                 raise
         return True
 
