@@ -131,7 +131,12 @@ def test_every_round_behind_a_held_lock_is_journaled_on_time_and_in_order(
     srv.services.records.replay()  # (the ticker does it within 5 s: not waited for here)
     games = sorted(srv.backends.store.recent_games(20), key=lambda g: g.game_id)
     assert len(games) == 7
-    assert [g.ended for g in games] == sorted(g.ended for g in games)  # stored in order
+    # Stored in the order recorded: a player's games (and a room's rounds) in the order they
+    # ended.  (Four rounds of four rooms ending within the same millisecond in four threads
+    # have no order to keep: whichever thread records first is stored first.)
+    anns = [g.ended for g in games if g.room is None]
+    assert len(anns) == 3 and anns == sorted(anns)
+    assert sorted(g.room for g in games if g.room is not None) == ["r0", "r1", "r2", "r3"]
     for peer in [*rooms, ann]:
         assert not [m for m in peer.inbox if isinstance(m, protocol.Notice)
                     and "stopped" in m.text]

@@ -82,9 +82,9 @@ class Records:
 
     def _record(self, record: JSONDict, what: str, room: str | None) -> Recorded:
         """Store ``record``, or journal it if the store fails (within its deadline) or games
-        wait in the journal already: games reach the store in the order they ended, and
-        those queued behind a store that waits out a lock are journaled as soon as it gives
-        up (the lock orders them)."""
+        wait in the journal already: games reach the store in the order recorded (a player's
+        and a room's in the order they ended), and those queued behind a store that waits out
+        a lock are journaled as soon as it gives up (the lock orders them)."""
         with self._order:
             if self._journal_waits():
                 return self._journal(record, what, BackendError(
