@@ -279,9 +279,9 @@ def test_games_since_returns_whole_records_oldest_first(store: Store) -> None:
 
 
 def test_sqlite_account_names_follow_what_was_written(tmp_path: Path) -> None:
-    """The SQLite store answers "is this an account?" from the names it keeps (no query at
-    every join): a registration that could not be written leaves no account behind, and one
-    written is known at once."""
+    """The SQLite store keeps the account names it read (the leaderboard asks at every
+    game's end): a registration that could not be written leaves no account behind, one
+    written is known at once, and a rename moves it."""
     import sqlite3
 
     from guessnet.storage.sqlite import SQLiteStore

@@ -134,28 +134,17 @@ class SQLiteStore(Store):
     # ------------------------------------------------------------------ accounts
 
     def create_user(self, name: str, password_hash: str, now: float) -> None:
-        # Known before it is written: a reader between the commit and a later update would
-        # answer "no such account"; forgotten again if the write fails.
-        keys, key = self._account_keys(), name_key(name)
-        known = key in keys
-        keys.add(key)
-        try:
-            with self._writing() as db:
-                try:
-                    db.execute("INSERT INTO users(name_key, name, password_hash, created) "
-                               "VALUES (?,?,?,?)", (key, name, password_hash, now))
-                except sqlite3.IntegrityError:
-                    raise NameTaken(name) from None
-        except NameTaken:
-            raise
-        except BaseException:
-            if not known:
-                keys.discard(key)
-            raise
+        with self._writing() as db:
+            try:
+                db.execute(
+                    "INSERT INTO users(name_key, name, password_hash, created) VALUES (?,?,?,?)",
+                    (name_key(name), name, password_hash, now))
+            except sqlite3.IntegrityError:
+                raise NameTaken(name) from None
+        if self._accounts is not None:
+            self._accounts.add(name_key(name))
 
     def get_user(self, name: str) -> UserRecord | None:
-        if name_key(name) not in self._account_keys():  # a guest's name: no query (every join)
-            return None
         with self._using() as db:
             row = db.execute(
                 "SELECT name, password_hash, created FROM users WHERE name_key = ?",
@@ -163,20 +152,12 @@ class SQLiteStore(Store):
         return UserRecord(*row) if row else None
 
     def accounts_among(self, names: Collection[str]) -> set[str]:
-        """Asked at every game's end: answered from the account names."""
-        accounts = self._account_keys()
-        return {name for name in names if name_key(name) in accounts}
-
-    def _account_keys(self) -> set[str]:
-        """Every account's name key, read once (this process is the database's only writer
-        of accounts: without Redis there is one server process) and kept as accounts are
-        created and renamed."""
-        accounts = self._accounts
-        if accounts is None:
+        """Asked at every game's end: answered from the account names, read once (this
+        process is the database's only writer of accounts)."""
+        if self._accounts is None:
             with self._using() as db:
-                accounts = {row[0] for row in db.execute("SELECT name_key FROM users")}
-            self._accounts = accounts
-        return accounts
+                self._accounts = {row[0] for row in db.execute("SELECT name_key FROM users")}
+        return {name for name in names if name_key(name) in self._accounts}
 
     def set_password(self, name: str, password_hash: str) -> None:
         with self._writing() as db:
@@ -198,7 +179,6 @@ class SQLiteStore(Store):
                         "SELECT 1 FROM users WHERE name_key = ?", (name_key(new),)).fetchone():
                     db.execute("ROLLBACK")
                     raise NameTaken(new)
-                self._account_keys().add(name_key(new))  # known before it is written
                 db.execute("UPDATE users SET name_key = ?, name = ? WHERE name_key = ?",
                            (name_key(new), new, name_key(name)))
                 db.execute("UPDATE results SET player_key = ?, player = ? WHERE player_key = ?",
@@ -209,7 +189,6 @@ class SQLiteStore(Store):
                 raise
             except BaseException:
                 _roll_back(db)
-                self._accounts = None  # the new name may not be written: read them again
                 raise
         return True
 
