@@ -42,13 +42,18 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 POOL_SIZE = 4
 
 
+def backend_error(path: Path, exc: sqlite3.Error) -> BackendError:
+    """A sqlite3 failure as our BackendError (the one wording this backend gives it)."""
+    return BackendError(f"SQLite database {path.name}: {exc}")
+
+
 @contextlib.contextmanager
 def translate_errors(path: Path) -> Iterator[None]:
-    """Turn any sqlite3 failure into our BackendError (the one place this backend does it)."""
+    """Turn any sqlite3 failure into our BackendError (``_WriteTurn`` does it for writes)."""
     try:
         yield
     except sqlite3.Error as exc:
-        raise BackendError(f"SQLite database {path.name}: {exc}") from exc
+        raise backend_error(path, exc) from exc
 
 
 class SQLiteStore(Store):
@@ -105,10 +110,8 @@ class SQLiteStore(Store):
     def _writer_connection(self) -> sqlite3.Connection:
         """The one connection writes use (with the write lock held): writers never wait for
         a pooled connection, nor take one from readers."""
-        if self._writer is None:
+        if self._writer is None:  # (not in ``_all``: that counts the readers' pool)
             self._writer = self._open()
-            with self._lock:
-                self._all.append(self._writer)
         return self._writer
 
     @staticmethod
@@ -281,6 +284,9 @@ class SQLiteStore(Store):
             for db in self._all:
                 db.close()
             self._all.clear()
+            if self._writer is not None:  # (as the pooled ones: not waiting for a writer)
+                self._writer.close()
+                self._writer = None
 
 
 class _WriteTurn:
@@ -314,7 +320,7 @@ class _WriteTurn:
                 store._busy_ms = wanted
         except sqlite3.Error as exc:
             store._write_lock.release()
-            raise BackendError(f"SQLite database {store.path.name}: {exc}") from exc
+            raise backend_error(store.path, exc) from exc
         except BaseException:
             store._write_lock.release()
             raise
@@ -325,7 +331,7 @@ class _WriteTurn:
         store = self._store
         store._write_lock.release()
         if isinstance(exc, sqlite3.Error):
-            raise BackendError(f"SQLite database {store.path.name}: {exc}") from exc
+            raise backend_error(store.path, exc) from exc
 
 
 def _roll_back(db: sqlite3.Connection) -> None:
