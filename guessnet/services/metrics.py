@@ -101,7 +101,6 @@ class Metrics:
         """A gauge read from ``read`` when scraped (players connected, rooms)."""
         Gauge(name, text, registry=self.registry).set_function(read)
 
-
     def count_sent(self, live: Callable[[], int]) -> None:
         """``live()``: messages queued so far to the connections still open."""
         self._live_sent = live

@@ -207,5 +207,4 @@ def wire_enabled() -> bool:
 
 def wire(category: str, peer: str, text: str) -> None:
     """A RECV/SEND line (only at -v)."""
-    _LOGGER.debug("%s %s", peer, escape(redact(text), 2000),
-                                         extra={"category": category})
+    _LOGGER.debug("%s %s", peer, escape(redact(text), 2000), extra={"category": category})

@@ -26,8 +26,8 @@ def compact_encoder(ensure_ascii: bool) -> Encode:
     if make is None:  # an interpreter without the C accelerator
         return standard.encode
     chunks = make(None, standard.default,
-                            encode_basestring_ascii if ensure_ascii else encode_basestring,
-                            None, ":", ",", False, False, False)
+                  encode_basestring_ascii if ensure_ascii else encode_basestring,
+                  None, ":", ",", False, False, False)
 
     def encode(value: Any) -> str:
         return "".join(chunks(value, 0))

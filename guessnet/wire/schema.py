@@ -81,27 +81,22 @@ class Message:
         return maker(self)
 
 
-_DICT_MAKERS: dict[type[Message], typing.Callable[[Message], dict[str, Any]]] = {}
-
-
 def _dict_maker(cls: type[Message]) -> typing.Callable[[Message], dict[str, Any]]:
-    """``cls``'s ``to_dict``, written out once per message type as one dict display (as
-    ``dataclasses`` writes ``__init__``): every message sent goes through it, and a loop over
-    the fields with ``getattr`` cost three times the calls.  Only the fields whose type may
-    hold a tuple are converted (to lists); scalar fields go in as they are."""
-    maker = _DICT_MAKERS.get(cls)
-    if maker is None:
-        hints = typing.get_type_hints(cls)
-        items = [f"'type': {cls.TYPE!r}"]
-        for f in fields(cls):  # type: ignore[arg-type]
-            hint = str(hints[f.name])
-            convert = "tuple" in hint or "Any" in hint or "list" in hint
-            value = f"_jsonable(m.{f.name})" if convert else f"m.{f.name}"
-            items.append(f"{f.name!r}: {value}")
-        source = f"def to_dict(m):\n    return {{{', '.join(items)}}}\n"
-        namespace: dict[str, Any] = {"_jsonable": _jsonable}
-        exec(source, namespace)  # noqa: S102  (our own field names, checked identifiers)
-        maker = _DICT_MAKERS[cls] = namespace["to_dict"]
+    """``cls``'s ``to_dict``, written out as one dict display (as ``dataclasses`` writes
+    ``__init__``): every message sent goes through it, and a loop over the fields with
+    ``getattr`` cost three times the calls.  Only the fields whose type may hold a tuple are
+    converted (to lists); scalar fields go in as they are."""
+    hints = typing.get_type_hints(cls)
+    items = [f"'type': {cls.TYPE!r}"]
+    for f in fields(cls):  # type: ignore[arg-type]
+        hint = str(hints[f.name])
+        convert = "tuple" in hint or "Any" in hint or "list" in hint
+        value = f"_jsonable(m.{f.name})" if convert else f"m.{f.name}"
+        items.append(f"{f.name!r}: {value}")
+    source = f"def to_dict(m):\n    return {{{', '.join(items)}}}\n"
+    namespace: dict[str, Any] = {"_jsonable": _jsonable}
+    exec(source, namespace)  # noqa: S102  (our own field names, checked identifiers)
+    maker: typing.Callable[[Message], dict[str, Any]] = namespace["to_dict"]
     return maker
 
 
