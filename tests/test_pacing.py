@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from guessnet.net.pacing import IDLE_WAIT, Admission, Due, Limits, Pacing, TokenBucket
+from guessnet.net.pacing import IDLE_WAIT, RTT_EVERY, Admission, Due, Limits, Pacing, TokenBucket
 from guessnet.wire.closing import Close
 
 QUIET = Limits(heartbeat=None, frame_timeout=10.0, rate=2.0, burst=4.0, rate_strikes=3)
@@ -48,9 +48,22 @@ def test_heartbeat_pings_then_cuts_a_silent_peer() -> None:
     assert pacing.due(10.0) == Due(ping=True)
     assert pacing.due(10.0) == Due()  # counted as sent
     pacing.heard(15.0, partial_frame=False)  # the pong
-    assert pacing.due(20.0) == Due(ping=True)
+    assert pacing.due(20.0) == Due()  # heard 5 s ago: no ping needed yet
+    assert pacing.wait(20.0, closing=False) == 5.005
+    assert pacing.due(25.0) == Due(ping=True)  # 10 s of silence
     assert pacing.due(44.0).close is None
     assert pacing.due(45.5).close is Close.TIMED_OUT  # 30 s after the last byte heard
+
+
+def test_a_talking_peer_is_pinged_only_to_refresh_its_round_trip_time() -> None:
+    limits = Limits(heartbeat=10.0, heartbeat_misses=3)
+    pacing = Pacing(limits, now=0.0, ticking=False)
+    pings = []
+    for second in range(1, 125):  # a guess every second
+        pacing.heard(float(second), partial_frame=False)
+        if pacing.due(float(second) + 0.5).ping:
+            pings.append(second)
+    assert pings == [RTT_EVERY * 10, RTT_EVERY * 20]
 
 
 def test_the_sessions_timer_runs_when_it_asked_to() -> None:

@@ -147,7 +147,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="password hashes (scrypt, 16 MiB each) computed at once; more "
                              "wait their turn (default: the number of cores, %(default)s)")
     limits.add_argument("--heartbeat", type=float, default=10.0,
-                        help="seconds between pings; 3 missed intervals drop the client "
+                        help="seconds of silence before a ping (a client that talks is "
+                             "pinged once a minute); 3 silent intervals drop the client "
                              "(default %(default)s)")
     tools = parser.add_argument_group("tools (the server is not started)")
     tools.add_argument("--replay", nargs="?", const=0, type=int, metavar="ID",

@@ -7,8 +7,11 @@ is made here, with the clock handed in, so it is tested with a fake clock:
   token bucket of ``rate`` messages a second, bursts of ``burst``, and ``rate_strikes`` refusals;
 * a frame whose first byte arrived must be complete within ``frame_timeout`` (a byte-a-second
   drip is cut off: ``frame deadline``);
-* the server pings every ``heartbeat`` seconds and cuts a peer it heard nothing from for
-  ``heartbeat_misses`` intervals (``timed out``);
+* the server pings a peer it heard nothing from for ``heartbeat`` seconds, and cuts a peer it
+  heard nothing from for ``heartbeat_misses`` intervals (``timed out``); a peer that keeps
+  talking is pinged only every ``RTT_EVERY`` intervals, to keep its round-trip time fresh (a
+  ping and its pong are two more wake-ups of the connection's thread: 2,000 players guessing
+  once a second, pinged every 10 s, would add 400 wake-ups a second to 2,000);
 * the session's own timer (``tick``) runs when it asked to;
 * between events the loop sleeps until the earliest of these is due.
 """
@@ -22,6 +25,7 @@ from guessnet.wire.closing import Close
 
 IDLE_WAIT = 60.0  # seconds a connection with no timer due sleeps (any event wakes it)
 CLOSING_WAIT = 0.1  # while closing, how often the loop looks whether the outbox drained
+RTT_EVERY = 6  # heartbeat intervals between pings to a peer that talks (its rtt refreshed)
 
 
 @dataclass(frozen=True)
@@ -107,12 +111,18 @@ class Pacing:
         if close is None and hb is not None:
             if now - self._last_heard > hb * self.limits.heartbeat_misses:
                 close = Close.TIMED_OUT
-            elif now - self._last_ping >= hb:
+            elif now >= self._ping_due(hb):
                 self._last_ping, ping = now, True
         tick = self._next_tick is not None and now >= self._next_tick
         if close is None and not ping and not tick:
             return NOTHING_DUE  # most wake-ups: no allocation
         return Due(close=close, ping=ping, tick=tick)
+
+    def _ping_due(self, hb: float) -> float:
+        """When the next ping is due: ``hb`` after the last byte heard or ping sent, or
+        ``RTT_EVERY`` intervals after the last ping however much the peer talks."""
+        return min(max(self._last_ping, self._last_heard) + hb,
+                   self._last_ping + hb * RTT_EVERY)
 
     def ticked(self, next_tick: float | None) -> None:
         """The session's timer ran; it wants to run again at ``next_tick`` (None: never)."""
@@ -128,7 +138,7 @@ class Pacing:
             soonest = frame_due if soonest is None else min(soonest, frame_due)
         hb = self.limits.heartbeat
         if hb is not None:
-            beat_due = min(self._last_ping + hb,
+            beat_due = min(self._ping_due(hb),
                            self._last_heard + hb * self.limits.heartbeat_misses)
             soonest = beat_due if soonest is None else min(soonest, beat_due)
         return IDLE_WAIT if soonest is None else max(0.01, soonest - now + 0.005)
