@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
 
@@ -235,3 +236,16 @@ def test_fields_with_a_fixed_set_of_values_refuse_others(payload: bytes) -> None
     with pytest.raises(RemoteProtocolError, match="must be one of") as info:
         decode_all(frame(payload), protocol.SERVER_TO_PLAYER)
     assert info.value.code == "bad_field"
+
+
+def test_messages_built_fast_are_still_frozen_dataclasses() -> None:
+    started = protocol.RoundStarted(mode="single", room=None, round=1, low=1, high=100,
+                                    tries=5, tries_used=0)
+    assert (started.time_limit, started.time_left, started.paused) == (None, None, False)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        started.round = 2  # type: ignore[misc]
+    assert dataclasses.replace(started, round=2).round == 2
+    assert started == protocol.RoundStarted("single", None, 1, 1, 100, 5, 0)
+    assert hash(started) == hash(protocol.RoundStarted("single", None, 1, 1, 100, 5, 0))
+    with pytest.raises(TypeError):
+        protocol.Hint(value=1)  # type: ignore[call-arg]
