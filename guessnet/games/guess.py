@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 Mode = Literal["single", "multi"]
 HintText = Literal["high", "low", "correct"]
@@ -80,9 +80,9 @@ class Rules:
 NextSecret = int | Callable[[Rules], int]  # the next round's secret, or how to draw it
 
 
-@dataclass(frozen=True)
-class Move:
-    """One accepted guess, as kept in history."""
+class Move(NamedTuple):
+    """One accepted guess, as kept in history.  (A named tuple, as ``HintResult``: one is
+    built at every guess, in a third of a frozen dataclass's time.)"""
 
     at: float
     player: str
@@ -90,8 +90,7 @@ class Move:
     result: HintText
 
 
-@dataclass(frozen=True)
-class HintResult:
+class HintResult(NamedTuple):
     """What the guesser is told about one accepted guess."""
 
     value: int
