@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import struct
+import typing
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import protocol
+from guessnet.wire import codec
 from protocol import FrameDecoder, RemoteProtocolError
 
 
@@ -249,3 +251,29 @@ def test_messages_built_fast_are_still_frozen_dataclasses() -> None:
     assert hash(started) == hash(protocol.RoundStarted("single", None, 1, 1, 100, 5, 0))
     with pytest.raises(TypeError):
         protocol.Hint(value=1)  # type: ignore[call-arg]
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=30)
+    | st.sampled_from(["single", "multi", "\ud800", "x" * 3001, "high", "low"]),
+    lambda inner: st.lists(inner, max_size=3), max_leaves=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=JSON_VALUES, pick=st.integers(0, 10_000))
+def test_each_fields_fast_check_agrees_with_the_full_one(value: object, pick: int) -> None:
+    """The checkers decided once a field (int, str, a choice, X | None) accept, convert and
+    refuse exactly as the full check does, with the same words."""
+    specs = [(cls, f) for cls in protocol.REGISTRY.values()
+             for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    cls, f = specs[pick % len(specs)]
+    hint = typing.get_type_hints(cls)[f.name]
+
+    def outcome(check: typing.Callable[[object], object]) -> object:
+        try:
+            return ("ok", check(value))
+        except ValueError as exc:
+            return ("refused", str(exc))
+    fast = outcome(codec._checker(f.name, hint, f.metadata))
+    full = outcome(lambda v: codec._check_value(f.name, hint, v, f.metadata))
+    assert fast == full

@@ -152,6 +152,27 @@ def _checker(name: str, hint: Any, meta: typing.Mapping[str, Any]) -> Callable[[
                 return value
             return _check_value(name, hint, value, meta)  # raises, saying why
         return check_int
+    if hint is str:
+        longest = meta.get("max_len", TEXT_MAX)
+
+        def check_str(value: Any) -> Any:
+            if type(value) is str and len(value) <= longest and not _SURROGATE.search(value):
+                return value
+            return _check_value(name, hint, value, meta)  # raises, saying why
+        return check_str
+    if typing.get_origin(hint) is Literal:
+        allowed = frozenset(typing.get_args(hint))
+
+        def check_choice(value: Any) -> Any:
+            if type(value) is str and value in allowed:
+                return value
+            return _check_value(name, hint, value, meta)  # raises, saying why
+        return check_choice
+    options = typing.get_args(hint)
+    if typing.get_origin(hint) in (Union, types.UnionType) and len(options) == 2 and \
+            type(None) in options:  # X | None, X not a union itself
+        inner = _checker(name, next(o for o in options if o is not type(None)), meta)
+        return lambda value: None if value is None else inner(value)
     return lambda value: _check_value(name, hint, value, meta)
 
 
