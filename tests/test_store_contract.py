@@ -279,9 +279,9 @@ def test_games_since_returns_whole_records_oldest_first(store: Store) -> None:
 
 
 def test_sqlite_account_names_follow_what_was_written(tmp_path: Path) -> None:
-    """The SQLite store keeps the account names it read (the leaderboard asks at every
-    game's end): a registration that could not be written leaves no account behind, one
-    written is known at once, and a rename moves it."""
+    """The SQLite store answers "is this an account?" from the names it keeps (no query at
+    every join): a registration or a rename that could not be written leaves the accounts as
+    they were, one written is known at once, and a rename moves it."""
     import sqlite3
 
     from guessnet.storage.sqlite import SQLiteStore
@@ -304,5 +304,18 @@ def test_sqlite_account_names_follow_what_was_written(tmp_path: Path) -> None:
         assert user is not None and user.name == "Bob"
         assert store.rename_user("Bob", "carl")
         assert store.get_user("bob") is None and store.accounts_among(["carl"]) == {"carl"}
+        blocker = sqlite3.connect(path, timeout=5, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(BackendError):
+                store.rename_user("carl", "dora")
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert store.get_user("dora") is None and store.get_user("carl") is not None
+        assert store.accounts_among(["carl", "dora"]) == {"carl"}
+        reopened = SQLiteStore(path)  # the names read at start
+        assert reopened.accounts_among(["ann", "bob", "carl"]) == {"ann", "carl"}
+        reopened.close()
     finally:
         store.close()

@@ -68,13 +68,17 @@ class SQLiteStore(Store):
         # 10... ms between retries: a round end queued behind another waited milliseconds.
         # Taken before a pooled connection, so waiting writers leave the pool to readers.
         self._write_lock = threading.Lock()
-        self._accounts: set[str] | None = None  # every account's name key, once read
+        # Every account's name key, read at start and kept as accounts are created and
+        # renamed: this process is the database's only writer of accounts (without Redis
+        # there is one server process), and a guest's name then costs no query at each join.
+        self._accounts: set[str] = set()
         self._busy_ms = int(timeout * 1000)  # the writer connection's busy timeout, as set
         self._writer: sqlite3.Connection | None = None
         with translate_errors(path):
             path.parent.mkdir(parents=True, exist_ok=True)
         with self._using() as db:
             self._migrate(db)
+            self._accounts = {row[0] for row in db.execute("SELECT name_key FROM users")}
 
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
@@ -137,17 +141,28 @@ class SQLiteStore(Store):
     # ------------------------------------------------------------------ accounts
 
     def create_user(self, name: str, password_hash: str, now: float) -> None:
-        with self._writing() as db:
-            try:
-                db.execute(
-                    "INSERT INTO users(name_key, name, password_hash, created) VALUES (?,?,?,?)",
-                    (name_key(name), name, password_hash, now))
-            except sqlite3.IntegrityError:
-                raise NameTaken(name) from None
-        if self._accounts is not None:
-            self._accounts.add(name_key(name))
+        # Known before it is written: a reader between the commit and a later update would
+        # answer "no such account"; forgotten again if the write fails.
+        keys, key = self._accounts, name_key(name)
+        known = key in keys
+        keys.add(key)
+        try:
+            with self._writing() as db:
+                try:
+                    db.execute("INSERT INTO users(name_key, name, password_hash, created) "
+                               "VALUES (?,?,?,?)", (key, name, password_hash, now))
+                except sqlite3.IntegrityError:
+                    raise NameTaken(name) from None
+        except NameTaken:
+            raise
+        except BaseException:
+            if not known:
+                keys.discard(key)
+            raise
 
     def get_user(self, name: str) -> UserRecord | None:
+        if name_key(name) not in self._accounts:  # a guest's name: no query (every join)
+            return None
         with self._using() as db:
             row = db.execute(
                 "SELECT name, password_hash, created FROM users WHERE name_key = ?",
@@ -155,12 +170,9 @@ class SQLiteStore(Store):
         return UserRecord(*row) if row else None
 
     def accounts_among(self, names: Collection[str]) -> set[str]:
-        """Asked at every game's end: answered from the account names, read once (this
-        process is the database's only writer of accounts)."""
-        if self._accounts is None:
-            with self._using() as db:
-                self._accounts = {row[0] for row in db.execute("SELECT name_key FROM users")}
-        return {name for name in names if name_key(name) in self._accounts}
+        """Asked at every game's end: answered from the account names."""
+        accounts = self._accounts
+        return {name for name in names if name_key(name) in accounts}
 
     def set_password(self, name: str, password_hash: str) -> None:
         with self._writing() as db:
@@ -182,16 +194,22 @@ class SQLiteStore(Store):
                         "SELECT 1 FROM users WHERE name_key = ?", (name_key(new),)).fetchone():
                     db.execute("ROLLBACK")
                     raise NameTaken(new)
+                keys, old_key, new_key = self._accounts, name_key(name), name_key(new)
+                known = new_key in keys
+                keys.add(new_key)  # known before it is written
                 db.execute("UPDATE users SET name_key = ?, name = ? WHERE name_key = ?",
                            (name_key(new), new, name_key(name)))
                 db.execute("UPDATE results SET player_key = ?, player = ? WHERE player_key = ?",
                            (name_key(new), new, name_key(name)))
                 db.execute("COMMIT")
-                self._accounts = None  # read again when next asked
+                if old_key != new_key:
+                    keys.discard(old_key)
             except NameTaken:
                 raise
             except BaseException:
                 _roll_back(db)
+                if not known:  # the new name may not be written: it stays a guest's
+                    keys.discard(new_key)
                 raise
         return True
 
