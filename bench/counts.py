@@ -5,7 +5,8 @@
 A client guesses one guess at a time (send, wait for the hint; after a round's end, for the
 next round), so each guess is one wake-up of its handler thread, as at human pace, while
 ``--idle`` other players are connected and silent.  For ``server.py`` and for the reference
-(``bench/refserver.py``), each in its own process with the bench's settings:
+(``bench/refserver.py``), each in its own process with the bench's settings (and no
+heartbeat: the idle players' pings are not what a guess costs):
 
 * **system calls per guess**: ``strace -f -c`` attached to the server only while the guesses
   are made (every thread).  Each blocking call releases the GIL and takes it back: under load,
@@ -109,6 +110,8 @@ def crowd(port: int, ca: Path, idle: int) -> list[Player]:
     return players
 
 
+HOT_PATH_ONLY = ("--heartbeat", "0")  # the idle players' pings are not a guess's cost
+
 STRACE_LINE = re.compile(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$")
 
 
@@ -180,7 +183,7 @@ def in_process_guessnet(certs: Path, folder: Path, *rules: str
     logs.setup(folder / "logs" / "server.log", verbose=False)  # as server.py: lines cost
     args = options.parse_args(["--port", "0", "--admin-port", "0", "--web-port", "0",
                                "--certs", str(certs), "--data-dir", str(folder / "data"),
-                               "--log-dir", str(folder / "logs"), "--heartbeat", "0",
+                               "--log-dir", str(folder / "logs"), *HOT_PATH_ONLY,
                                *BENCH_FLAGS, *rules])
     runtime = startup.start(args, options.open_backends(args))
     return runtime.player_port, lambda: startup.stop(runtime, grace=1.0)
@@ -213,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         ca = certs / "ca.pem"
         result: dict[str, Any] = {"guesses": args.guesses, "idle": args.idle}
         for label in ("guessnet", "reference"):
-            server = ServerProcess(work / label, certs, *BENCH_FLAGS).start() \
+            server = ServerProcess(work / label, certs, *BENCH_FLAGS, *HOT_PATH_ONLY).start() \
                 if label == "guessnet" else RefProcess(work / label, certs).start()
             try:
                 result[label] = syscalls(server, ca, args.guesses, args.idle, work)

@@ -21,7 +21,7 @@ class ServerProcess:
         self.folder, self.certs = folder, certs
         self.args = [PY, str(ROOT / "server.py"), "--port", "0", "--admin-port", "0",
                      "--certs", str(certs), "--data-dir", str(folder / "data"),
-                     "--log-dir", str(folder / "logs"), "--heartbeat", "0", "--web-port", "0",
+                     "--log-dir", str(folder / "logs"), "--web-port", "0",
                      *extra]
         self.proc: subprocess.Popen[str] | None = None
         self.port = self.admin_port = 0
