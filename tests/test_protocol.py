@@ -277,3 +277,27 @@ def test_each_fields_fast_check_agrees_with_the_full_one(value: object, pick: in
     fast = outcome(codec._checker(f.name, hint, f.metadata))
     full = outcome(lambda v: codec._check_value(f.name, hint, v, f.metadata))
     assert fast == full
+
+
+JSONISH = st.one_of(
+    st.text(max_size=40),
+    st.builds(lambda v, pre, post: pre + json.dumps(v) + post,
+              st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                           lambda inner: st.lists(inner, max_size=3)
+                           | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+                           max_leaves=6),
+              st.sampled_from(["", " ", "\n", "x", "{"]), st.sampled_from(["", " ", "\t", "]",
+                                                                            "{}", "1"])))
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=JSONISH)
+def test_the_one_call_json_parse_agrees_with_the_decoder(text: str) -> None:
+    """A frame's JSON is parsed in one C call when nothing surrounds its value; whatever the
+    text, the result (or the error and its words) is the full decoder's."""
+    def outcome(parse: typing.Callable[[str], object]) -> object:
+        try:
+            return ("ok", parse(text))
+        except ValueError as exc:
+            return ("refused", type(exc), str(exc))
+    assert outcome(codec._loads) == outcome(codec._DECODER.decode)
