@@ -99,9 +99,9 @@ class HintResult(NamedTuple):
     tries_left: int
 
 
-@dataclass(frozen=True)
-class FinishedRound:
-    """A round that ended: everything history needs, and what every member is told."""
+class FinishedRound(NamedTuple):
+    """A round that ended: everything history needs, and what every member is told (a named
+    tuple, as ``Move``)."""
 
     room: str
     mode: Mode
