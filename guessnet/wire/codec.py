@@ -100,6 +100,8 @@ def _loads(text: str) -> Any:
     except StopIteration:  # no value at 0: whitespace first, or none at all
         return _DECODER.decode(text)
     return obj if end == len(text) else _DECODER.decode(text)
+
+
 _ENCODE: Final = compact_encoder(ensure_ascii=False)
 
 

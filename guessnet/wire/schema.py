@@ -88,9 +88,11 @@ def _init_maker(cls: type[Message]) -> typing.Callable[..., None]:
     ``object.__setattr__`` once a field (to get past its frozen ``__setattr__``), which made a
     four-field message cost three times a plain one to build, and every frame received or sent
     builds one.  The instance stays frozen: ``__setattr__`` and ``__delattr__`` still refuse."""
-    params, body = [], ["    d = self.__dict__"]
+    params, body = [], ["    _d = self.__dict__"]
     namespace: dict[str, Any] = {"_MISSING": MISSING}
     for f in fields(cls):  # type: ignore[arg-type]
+        if f.name in ("self", "_d") or f.name.startswith(("_default_", "_factory_")):
+            raise LocalProtocolError(f"{cls.__name__}: a field may not be called {f.name!r}")
         if f.default is not MISSING:
             namespace[f"_default_{f.name}"] = f.default
             params.append(f"{f.name}=_default_{f.name}")
@@ -100,7 +102,7 @@ def _init_maker(cls: type[Message]) -> typing.Callable[..., None]:
             body.append(f"    if {f.name} is _MISSING: {f.name} = _factory_{f.name}()")
         else:
             params.append(f.name)
-        body.append(f"    d[{f.name!r}] = {f.name}")
+        body.append(f"    _d[{f.name!r}] = {f.name}")
     source = f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body) + "\n"
     exec(source, namespace)  # noqa: S102  (our own field names, checked identifiers)
     init: typing.Callable[..., None] = namespace["__init__"]
