@@ -1,0 +1,172 @@
+"""Where a guess's or a join's interpreter time goes: bytecodes executed, by function.
+
+    python -m bench.bytecodes guess [--count 1000]          # single-player guesses
+    python -m bench.bytecodes join [--count 200]            # players joining one by one
+    python -m bench.bytecodes room [--count 300] [--room-size 50]
+
+``bench.instructions`` says how much a guess costs, to within 1 %, but not in which Python
+function: valgrind sees the interpreter, not the code it runs.  This counts the bytecodes the
+server's threads execute (``sys.settrace`` with opcode events, in a server started in this
+process as ``server.py`` starts it, its log written, no heartbeat) per guess or per join, by
+function, the same on every run but for the rounds' secrets.  A bytecode is not a fixed cost
+(a call or a dict lookup is dearer than a jump), so this points where to look; instructions
+say whether a change paid.
+
+* ``guess``: one client guesses ``--count`` times, halving the range on each hint.
+* ``join``: ``--count`` players join one after another (TLS, hello, name, play).
+* ``room``: one client guesses ``--count`` times in a room whose ``--room-size`` - 1 other
+  members (another process) only read: a round's end goes to all of them.
+
+Prints the total per guess (or join) and the functions that run the most; writes
+``bytecodes-<mode>.json`` to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from bench.counts import Player, in_process_guessnet
+from guessnet.launch import certificates
+
+ROOT = Path(__file__).resolve().parent.parent
+HELLO = {"type": "hello", "version": 1}
+
+MEMBERS = """
+import sys, threading
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from bench.counts import Player
+players = []
+for i in range({count}):
+    player = Player({port}, Path({ca!r}))
+    for msg, answer in (({hello!r}, "welcome"), ({{"type": "name", "name": f"m{{i}}"}},
+                        "identified"), ({{"type": "play", "mode": "multi", "room": "r1"}},
+                                        "round_started")):
+        player.send(msg)
+        player.expect(answer)
+    players.append(player)
+def read(player):
+    try:
+        while player.tls.recv(65536):
+            pass
+    except OSError:
+        pass
+for player in players:
+    threading.Thread(target=read, args=(player,), daemon=True).start()
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+class Counter:
+    """Bytecodes executed by every thread but the one that created it, by function, while
+    ``on`` is set."""
+
+    def __init__(self) -> None:
+        self.by_function: collections.Counter[str] = collections.Counter()
+        self.on = threading.Event()
+        self._mine = threading.get_ident()
+
+    def trace(self, frame: FrameType, event: str, arg: Any) -> Any:
+        if threading.get_ident() == self._mine or not self.on.is_set():
+            return None
+        frame.f_trace_opcodes = True
+        code = frame.f_code
+        name = f"{Path(code.co_filename).name}:{code.co_name}"
+        by_function = self.by_function
+
+        def local(frame: FrameType, event: str, arg: Any) -> Any:
+            if event == "opcode":
+                by_function[name] += 1
+            return local
+        return local
+
+
+def play(player: Player, mode: str, room: str | None = None) -> dict[str, Any]:
+    for msg, answer in ((HELLO, "welcome"), ({"type": "name", "name": "counted"}, "identified"),
+                        ({"type": "play", "mode": mode, "room": room}, "round_started")):
+        player.send(msg)
+        got = player.expect(answer)
+    return got
+
+
+def measure(mode: str, count: int, room_size: int, work: Path) -> Counter:
+    certs = work / "certs"
+    certificates.ensure_certs(certs, ["127.0.0.1"])
+    ca = certs / "ca.pem"
+    counter = Counter()
+    port, stop = in_process_guessnet(certs, work / "server")
+    members: subprocess.Popen[str] | None = None
+    try:
+        if mode == "room":
+            members = subprocess.Popen(
+                [sys.executable, "-c", MEMBERS.format(root=str(ROOT), count=room_size - 1,
+                                                      port=port, ca=str(ca), hello=HELLO)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            assert members.stdout is not None
+            if members.stdout.readline().strip() != "ready":
+                raise RuntimeError("the room's other members did not join")
+        threading.settrace(counter.trace)
+        if mode == "join":
+            counter.on.set()
+            players = [Player(port, ca) for _ in range(count)]
+            for i, player in enumerate(players):
+                for msg, answer in ((HELLO, "welcome"), ({"type": "name", "name": f"j{i}"},
+                                    "identified"), ({"type": "play", "mode": "single"},
+                                                    "round_started")):
+                    player.send(msg)
+                    player.expect(answer)
+            counter.on.clear()
+            for player in players:
+                player.close()
+        else:
+            player = Player(port, ca)
+            started = play(player, "single") if mode == "guess" else play(player, "multi", "r1")
+            counter.on.set()
+            player.guesses(count, started)
+            counter.on.clear()
+            player.close()
+    finally:
+        threading.settrace(None)
+        if members is not None:
+            members.communicate(timeout=60)
+        stop()
+    return counter
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.bytecodes", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=("guess", "join", "room"))
+    parser.add_argument("--count", type=int, help="guesses or joins (1000, 200, 300)")
+    parser.add_argument("--room-size", type=int, default=50)
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args(argv)
+    count = args.count or {"guess": 1000, "join": 200, "room": 300}[args.mode]
+    with tempfile.TemporaryDirectory(prefix="guessnet-bytecodes-") as tmp:
+        counter = measure(args.mode, count, args.room_size, Path(tmp))
+    unit = "join" if args.mode == "join" else "guess"
+    total = sum(counter.by_function.values()) / count
+    top = [(name, round(n / count, 1)) for name, n in counter.by_function.most_common(args.top)]
+    print(f"bytecodes a {unit} ({args.mode}, {count}): {total:,.0f}")
+    for name, per in top:
+        print(f"{per:10,.1f}  {name}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"bytecodes-{args.mode}.json").write_text(json.dumps(
+        {"mode": args.mode, "count": count, "room_size": args.room_size,
+         f"per_{unit}": round(total, 1), "top": top}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
