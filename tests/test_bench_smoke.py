@@ -56,3 +56,18 @@ def test_profile_summary_counts_own_and_inclusive_samples(tmp_path: Path) -> Non
     assert "80.0%  serve (s.py:2)" in inclusive and "Thread.run" not in inclusive
     raw.write_text("")
     assert summarize(raw).startswith("no samples")
+
+
+@pytest.mark.timeout(120)
+def test_bytecodes_are_counted_in_the_servers_threads(tmp_path: Path) -> None:
+    """``bench.bytecodes`` counts a guess's bytecodes by function, in the server's threads
+    (not the client's, which runs in the same process)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.bytecodes", "guess", "--count", "30", "--out",
+         str(tmp_path)], capture_output=True, text=True, timeout=100, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads((tmp_path / "bytecodes-guess.json").read_text())
+    names = {name for name, _ in data["top"]}
+    assert "guessing.py:on_guess" in names and "guess.py:guess" in names
+    assert not any(name.startswith("counts.py:") for name in names)  # the client's own
+    assert 500 < data["per_guess"] < 20_000
