@@ -273,6 +273,24 @@ def test_frames_for_a_sleeping_owner_are_written_by_the_sender(
     assert reasons == [Close.KICKED] and owner not in callers
 
 
+def test_a_fan_out_behind_frames_queued_first_keeps_their_order(
+        tls_pair: tuple[Connection, ssl.SSLSocket]) -> None:
+    """Another fan-out's frames, queued but not yet delivered, go out before ours: the
+    joined bytes of a fan-out are written as they are only when the queue holds nothing
+    else."""
+    conn, client = tls_pair
+    owner, reasons, _ = lending_owner(conn, client)
+    first = [protocol.encode(protocol.Pong(nonce=n)) for n in (700, 701)]
+    with conn.outbox._lock:  # another sender's first pass; its delivery is still to come
+        conn.outbox._enqueue_all(first, sum(map(len, first)))
+    send_to_many([conn], *(protocol.encode(protocol.Pong(nonce=n)) for n in (702, 703)))
+    got = read_frames(client, 4)
+    assert [m.nonce for m in got] == [700, 701, 702, 703]  # type: ignore[attr-defined]
+    conn.close(Close.KICKED)
+    owner.join(timeout=10)
+    assert reasons == [Close.KICKED]
+
+
 def test_what_a_lent_write_leaves_is_finished_by_the_owner_in_order(
         tls_pair: tuple[Connection, ssl.SSLSocket], waker: CountingWakeup) -> None:
     conn, client = tls_pair

@@ -24,6 +24,7 @@ woken to finish it, as before.
 
 from __future__ import annotations
 
+import operator
 import os
 import threading
 from collections import deque
@@ -91,14 +92,15 @@ class Outbox:
         compete for the GIL with the sender for the rest of the loop (with 1,000 members,
         queueing a round end took hundreds of milliseconds that way)."""
         boxes = list(outboxes)
+        size = sum(map(len, frames))
         for box in boxes:
             with box._lock:
-                for frame in frames:
-                    box._enqueue(frame)
+                box._enqueue_all(frames, size)
+        blob = b"".join(frames) if size <= LENT_WRITE else None  # (joined once, not per box)
         with wakeup.burst(len(boxes)):
             for box in boxes:
                 with box._lock:
-                    box._deliver()
+                    box._deliver(frames, blob)
 
     def request_close(self, reason: Close) -> None:
         """Ask the owner to flush what is queued and close; the first reason wins."""
@@ -112,10 +114,7 @@ class Outbox:
         if self._finished or self._close_reason is not None:
             return False
         if self._bytes + len(frame) > self.limit:
-            self._close_reason = Close.SLOW_READER
-            self._frames.clear()
-            self._bytes = 0
-            return False
+            return self._overrun()
         if self._on_frame is not None:
             self._on_frame(frame)
         self._frames.append(frame)
@@ -123,20 +122,49 @@ class Outbox:
         self.queued_total += 1
         return True
 
-    def _deliver(self) -> None:
+    def _enqueue_all(self, frames: list[bytes], size: int) -> bool:
+        """``_enqueue`` every frame of a fan-out (``size`` bytes in all) in one step."""
+        if self._finished or self._close_reason is not None:
+            return False
+        if self._bytes + size > self.limit:
+            return self._overrun()
+        if self._on_frame is not None:
+            for frame in frames:
+                self._on_frame(frame)
+        self._frames.extend(frames)
+        self._bytes += size
+        self.queued_total += len(frames)
+        return True
+
+    def _overrun(self) -> bool:
+        """The peer does not read: drop what is queued, close it as a slow reader."""
+        self._close_reason = Close.SLOW_READER
+        self._frames.clear()
+        self._bytes = 0
+        return False
+
+    def _deliver(self, ours: list[bytes] | None = None, blob: bytes | None = None) -> None:
         """Write the queued frames for a sleeping owner through its lent writer, or wake it
-        (with the lock held)."""
+        (with the lock held).  A fan-out passes its frames and, when they fit one write,
+        ``blob``, their bytes joined: written as it is when the queue holds those frames and
+        nothing else (most members of a room), not joined again for every member."""
+        queue = self._frames
         if self._writer is None or not self._sleeping or self._poked or self._write_blocked \
-                or self._head or not self._frames or self._close_reason is not None:
+                or self._head or not queue or self._close_reason is not None:
             self._poke()
             return
-        chunk = bytearray()
-        while self._frames and len(chunk) + len(self._frames[0]) <= LENT_WRITE:
-            chunk += self._frames.popleft()
-        if not chunk:  # one frame over the limit: the owner writes it
-            self._poke()
-            return
-        data = bytes(chunk)
+        if blob is not None and ours is not None and len(queue) == len(ours) and \
+                all(map(operator.is_, queue, ours)):
+            queue.clear()
+            data = blob
+        else:
+            chunk = bytearray()
+            while queue and len(chunk) + len(queue[0]) <= LENT_WRITE:
+                chunk += queue.popleft()
+            if not chunk:  # one frame over the limit: the owner writes it
+                self._poke()
+                return
+            data = bytes(chunk)
         try:
             sent = self._writer(data)
         except OSError:
