@@ -81,21 +81,12 @@ class Rooms:
         self._channels = channels
         self._secrets = secrets
         self.clock = clock
-        self._single: tuple[Rules, Rules] | None = None  # (the rules, without a round time)
-
-    def _single_rules(self) -> Rules:
-        """The rules without their round time, copied once (and again if they change), not at
-        every single-player join."""
-        single = self._single
-        if single is None or single[0] is not self.rules:
-            rules = self.rules
-            single = self._single = (rules, rules if rules.seconds is None else
-                                     replace(rules, seconds=None))
-        return single[1]
+        # A single game's rules: the server's without a round time (made once, not per join).
+        self._single = rules if rules.seconds is None else replace(rules, seconds=None)
 
     def new_room(self, name: str, mode: Mode) -> GuessRoom:
         """A room playing its first round (single-player games have no round time)."""
-        rules = self.rules if mode == "multi" else self._single_rules()
+        rules = self.rules if mode == "multi" else self._single
         return GuessRoom(name=name, mode=mode, rules=rules, secret=self.draw_secret(),
                          started=self.clock())
 
