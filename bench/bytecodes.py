@@ -38,7 +38,7 @@ from bench.counts import Player, in_process_guessnet
 from guessnet.launch import certificates
 
 ROOT = Path(__file__).resolve().parent.parent
-HELLO = {"type": "hello", "version": 1}
+ROOM = "r1"
 
 MEMBERS = """
 import sys, threading
@@ -48,11 +48,7 @@ from bench.counts import Player
 players = []
 for i in range({count}):
     player = Player({port}, Path({ca!r}))
-    for msg, answer in (({hello!r}, "welcome"), ({{"type": "name", "name": f"m{{i}}"}},
-                        "identified"), ({{"type": "play", "mode": "multi", "room": "r1"}},
-                                        "round_started")):
-        player.send(msg)
-        player.expect(answer)
+    player.join(f"m{{i}}", {room!r})
     players.append(player)
 def read(player):
     try:
@@ -91,14 +87,6 @@ class Counter:
         return local
 
 
-def play(player: Player, mode: str, room: str | None = None) -> dict[str, Any]:
-    for msg, answer in ((HELLO, "welcome"), ({"type": "name", "name": "counted"}, "identified"),
-                        ({"type": "play", "mode": mode, "room": room}, "round_started")):
-        player.send(msg)
-        got = player.expect(answer)
-    return got
-
-
 def measure(mode: str, count: int, room_size: int, work: Path) -> Counter:
     certs = work / "certs"
     certificates.ensure_certs(certs, ["127.0.0.1"])
@@ -110,7 +98,7 @@ def measure(mode: str, count: int, room_size: int, work: Path) -> Counter:
         if mode == "room":
             members = subprocess.Popen(
                 [sys.executable, "-c", MEMBERS.format(root=str(ROOT), count=room_size - 1,
-                                                      port=port, ca=str(ca), hello=HELLO)],
+                                                      port=port, ca=str(ca), room=ROOM)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             assert members.stdout is not None
             if members.stdout.readline().strip() != "ready":
@@ -120,17 +108,13 @@ def measure(mode: str, count: int, room_size: int, work: Path) -> Counter:
             counter.on.set()
             players = [Player(port, ca) for _ in range(count)]
             for i, player in enumerate(players):
-                for msg, answer in ((HELLO, "welcome"), ({"type": "name", "name": f"j{i}"},
-                                    "identified"), ({"type": "play", "mode": "single"},
-                                                    "round_started")):
-                    player.send(msg)
-                    player.expect(answer)
+                player.join(f"j{i}")
             counter.on.clear()
             for player in players:
                 player.close()
         else:
             player = Player(port, ca)
-            started = play(player, "single") if mode == "guess" else play(player, "multi", "r1")
+            started = player.join("counted", ROOM if mode == "room" else None)
             counter.on.set()
             player.guesses(count, started)
             counter.on.clear()

@@ -74,10 +74,13 @@ class Player:
             if msg.get("type") in (kind, "error"):
                 return msg
 
-    def join(self, name: str) -> dict[str, Any]:
+    def join(self, name: str, room: str | None = None) -> dict[str, Any]:
+        """Hello, name, and play: a single game, or the multiplayer ``room``."""
+        play = {"type": "play", "mode": "single"} if room is None else \
+            {"type": "play", "mode": "multi", "room": room}
         for msg, answer in (({"type": "hello", "version": 1}, "welcome"),
                             ({"type": "name", "name": name}, "identified"),
-                            ({"type": "play", "mode": "single"}, "round_started")):
+                            (play, "round_started")):
             self.send(msg)
             got = self.expect(answer)
         return got
