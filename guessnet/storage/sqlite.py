@@ -140,25 +140,29 @@ class SQLiteStore(Store):
 
     # ------------------------------------------------------------------ accounts
 
-    def create_user(self, name: str, password_hash: str, now: float) -> None:
-        # Known before it is written: a reader between the commit and a later update would
-        # answer "no such account"; forgotten again if the write fails.
-        keys, key = self._accounts, name_key(name)
-        known = key in keys
-        keys.add(key)
+    @contextlib.contextmanager
+    def _account_named(self, key: str) -> Iterator[None]:
+        """Around a write naming an account ``key``: known before it is written (a reader
+        between commit and update would answer "no such account"), forgotten if it fails."""
+        known = key in self._accounts
+        self._accounts.add(key)
         try:
-            with self._writing() as db:
-                try:
-                    db.execute("INSERT INTO users(name_key, name, password_hash, created) "
-                               "VALUES (?,?,?,?)", (key, name, password_hash, now))
-                except sqlite3.IntegrityError:
-                    raise NameTaken(name) from None
-        except NameTaken:
+            yield
+        except NameTaken:  # an account has that name: it stays known
             raise
         except BaseException:
             if not known:
-                keys.discard(key)
+                self._accounts.discard(key)
             raise
+
+    def create_user(self, name: str, password_hash: str, now: float) -> None:
+        key = name_key(name)
+        with self._account_named(key), self._writing() as db:
+            try:
+                db.execute("INSERT INTO users(name_key, name, password_hash, created) "
+                           "VALUES (?,?,?,?)", (key, name, password_hash, now))
+            except sqlite3.IntegrityError:
+                raise NameTaken(name) from None
 
     def get_user(self, name: str) -> UserRecord | None:
         if name_key(name) not in self._accounts:  # a guest's name: no query (every join)
@@ -194,22 +198,19 @@ class SQLiteStore(Store):
                         "SELECT 1 FROM users WHERE name_key = ?", (name_key(new),)).fetchone():
                     db.execute("ROLLBACK")
                     raise NameTaken(new)
-                keys, old_key, new_key = self._accounts, name_key(name), name_key(new)
-                known = new_key in keys
-                keys.add(new_key)  # known before it is written
-                db.execute("UPDATE users SET name_key = ?, name = ? WHERE name_key = ?",
-                           (name_key(new), new, name_key(name)))
-                db.execute("UPDATE results SET player_key = ?, player = ? WHERE player_key = ?",
-                           (name_key(new), new, name_key(name)))
-                db.execute("COMMIT")
+                old_key, new_key = name_key(name), name_key(new)
+                with self._account_named(new_key):
+                    db.execute("UPDATE users SET name_key = ?, name = ? WHERE name_key = ?",
+                               (new_key, new, old_key))
+                    db.execute("UPDATE results SET player_key = ?, player = ? "
+                               "WHERE player_key = ?", (new_key, new, old_key))
+                    db.execute("COMMIT")
                 if old_key != new_key:
-                    keys.discard(old_key)
+                    self._accounts.discard(old_key)
             except NameTaken:
                 raise
             except BaseException:
                 _roll_back(db)
-                if not known:  # the new name may not be written: it stays a guest's
-                    keys.discard(new_key)
                 raise
         return True
 
