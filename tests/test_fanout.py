@@ -148,6 +148,11 @@ def test_secret_draws_are_in_range_and_uniform() -> None:
     assert all(1_700 < n < 2_300 for n in counts.values())  # expected 2,000 each
     assert {draws.below(1) for _ in range(50)} == {0}
     assert all(0 <= draws.below(1_000_003) < 1_000_003 for _ in range(5_000))
+    wide = 3 * 2**70 + 1  # over 64 bits: several words a draw
+    drawn = [draws.below(wide) for _ in range(2_000)]
+    assert all(0 <= value < wide for value in drawn)
+    assert max(drawn) > 2**70 and len(set(drawn)) == len(drawn)
+    assert len({draws.below(2**64) for _ in range(100)}) == 100
     with pytest.raises(ValueError):
         draws.below(0)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,32 +29,54 @@ class SecretDraws:
     """Uniform secrets from the operating system's CSPRNG, read 4 KiB at a time.
 
     ``secrets.randbelow`` makes one ``getrandom`` system call per secret, which releases and
-    retakes the GIL; the guess path drew one per guess (the next round's secret).  This draws
-    the same way (``k`` random bits, rejected when out of range) from a buffer of
-    ``os.urandom`` bytes that is never reused.  Each thread has its own buffer: a shared one
-    behind a lock made the handler threads queue for it (a third of the GIL's samples at 50
-    clients)."""
+    retakes the GIL; a round's end drew one (the next round's secret).  This reads
+    ``os.urandom`` bytes 4 KiB at a time, never reusing any, as 64-bit words: a word under the
+    largest multiple of ``n`` that fits in 64 bits gives ``word % n``, uniform; a word above
+    it (a chance of ``n`` in 2**64 at most) is rejected and the next one drawn.  One word
+    nearly always does, in a few bytecodes (drawing ``k`` bits at a time, as before, took a
+    Python loop that ran 1.6 times on average for a range of 10).  A range wider than 64
+    bits takes several words.  Each thread has its own buffer: a shared one behind a lock
+    made the handler threads queue for it (a third of the GIL's samples at 50 clients)."""
 
     def __init__(self) -> None:
         self._local = threading.local()
 
+    def _word(self) -> int:
+        """The next unused 64-bit word of this thread's buffer."""
+        local = self._local
+        while True:
+            try:
+                return next(local.words)[0]  # type: ignore[no-any-return]
+            except (AttributeError, StopIteration):  # none yet, or used up
+                local.words = _WORDS.iter_unpack(os.urandom(4096))
+
     def below(self, n: int) -> int:
         if n <= 0:
             raise ValueError("the range must not be empty")
-        bits = max(1, (n - 1).bit_length())
-        size = (bits + 7) // 8
-        local = self._local
+        if n > _WORD_VALUES:
+            return self._below_wide(n)
+        limit = _WORD_VALUES - _WORD_VALUES % n  # a multiple of n: below it, no bias
         while True:
-            buffer: bytes = getattr(local, "buffer", b"")
-            at: int = getattr(local, "at", 0)
-            if at + size > len(buffer):
-                buffer, at = os.urandom(4096), 0
-                local.buffer = buffer
-            chunk = buffer[at:at + size]
-            local.at = at + size
-            value = int.from_bytes(chunk, "big") >> (size * 8 - bits)
+            word = self._word()
+            if word < limit:
+                return word % n
+
+    def _below_wide(self, n: int) -> int:
+        """``below`` for a range over 64 bits: as many words as it takes, ``k`` bits kept,
+        rejected when out of range."""
+        bits = (n - 1).bit_length()
+        words = -(-bits // 64)
+        while True:
+            value = 0
+            for _ in range(words):
+                value = value << 64 | self._word()
+            value >>= words * 64 - bits
             if value < n:
                 return value
+
+
+_WORDS = struct.Struct("<Q")
+_WORD_VALUES = 1 << 64
 
 
 CLOCK_SKEW = 2.0  # seconds: processes' clocks may differ this much (an end resent twice is
