@@ -125,6 +125,16 @@ def test_counters(counters: Counters) -> None:
     assert counters.available and not counters.incomplete
 
 
+def test_counters_incr_each(counters: Counters) -> None:
+    counters.incr("rounds:won", 4)
+    counters.incr_each(["rounds:won", "correct:total", "correct:user:ann"])
+    counters.incr_each([])
+    assert counters.get("rounds:won") == 5
+    assert counters.get("correct:total") == 1
+    assert counters.get("correct:user:ann") == 1
+    assert counters.available and not counters.incomplete
+
+
 def test_planted_pickle_never_runs(memcached_server: Service, tmp_path: Path) -> None:
     """A value stored with python-memcached's pickle flag reads as missing; nothing executes."""
     from guessnet.storage.memcached_backend import MemcachedCounters, RefusingPickler, _key

@@ -104,18 +104,17 @@ class Records:
             return False
 
     def _count(self, finished: FinishedRound) -> None:
-        counters = self._counters
-        counters.incr("rounds:played")
         if finished.winner is None:
+            self._counters.incr("rounds:played")
             return
-        counters.incr("rounds:won")
-        counters.incr("correct:total")
-        counters.incr(f"correct:user:{finished.winner.casefold()}")
+        keys = ["rounds:played", "rounds:won", "correct:total",
+                f"correct:user:{finished.winner.casefold()}"]
         if finished.mode == "multi":
-            counters.incr(f"correct:room:{finished.room}")
+            keys.append(f"correct:room:{finished.room}")
         winner = self._registry.find_named(finished.winner)
         if winner is not None:
-            counters.incr(f"correct:peer:{winner.conn.peer}")
+            keys.append(f"correct:peer:{winner.conn.peer}")
+        self._counters.incr_each(keys)
 
     def _journal(self, record: JSONDict, what: str, cause: BackendError,
                  room: str | None) -> Recorded:

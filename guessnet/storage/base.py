@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
@@ -329,6 +329,12 @@ class Counters(abc.ABC):
 
     @abc.abstractmethod
     def incr(self, key: str, by: int = 1) -> None: ...
+
+    def incr_each(self, keys: Iterable[str]) -> None:
+        """One more on each of ``keys`` (a round's end counts several), in one step where
+        the backend can."""
+        for key in keys:
+            self.incr(key)
 
     @abc.abstractmethod
     def get(self, key: str) -> int | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import queue
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from typing import IO, Any
 
@@ -139,14 +139,20 @@ class MemcachedCounters(Counters):
             self.incomplete = True
 
     def incr(self, key: str, by: int = 1) -> None:
-        full = _key(key)
+        self._count([(_key(key), by)])
 
+    def incr_each(self, keys: Iterable[str]) -> None:
+        """One job for all of them: each job queued wakes the worker thread."""
+        self._count([(_key(key), 1) for key in keys])
+
+    def _count(self, steps: list[tuple[str, int]]) -> None:
         def count(client: Any) -> None:
-            if client.incr(full, by) is None and not client.add(full, str(by)) and \
-                    client.incr(full, by) is None:
-                self._mark(False)  # neither counted nor created: the server is away
-            else:
-                self._mark(True)
+            for full, by in steps:
+                if client.incr(full, by) is None and not client.add(full, str(by)) and \
+                        client.incr(full, by) is None:
+                    self._mark(False)  # neither counted nor created: the server is away
+                    return
+            self._mark(True)
 
         try:
             self._jobs.put_nowait((count, None))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from guessnet.storage.base import (
     Bus,
@@ -102,6 +102,12 @@ class MemoryCounters(Counters):
     def incr(self, key: str, by: int = 1) -> None:
         with self._lock:
             self._values[key] += by
+
+    def incr_each(self, keys: Iterable[str]) -> None:
+        with self._lock:
+            values = self._values
+            for key in keys:
+                values[key] += 1
 
     def get(self, key: str) -> int | None:
         with self._lock:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import threading
+from collections.abc import Iterable
 
 import redis
 
@@ -35,6 +36,9 @@ class RedisCounters(Counters):
 
     def incr(self, key: str, by: int = 1) -> None:
         self._queued.append((key, by))  # a deque: no lock, no wait
+
+    def incr_each(self, keys: Iterable[str]) -> None:
+        self._queued.extend((key, 1) for key in keys)
 
     def get(self, key: str) -> int | None:
         self._send()
