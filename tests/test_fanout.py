@@ -278,6 +278,31 @@ def test_frames_for_a_sleeping_owner_are_written_by_the_sender(
     assert reasons == [Close.KICKED] and owner not in callers
 
 
+def test_several_messages_sent_in_one_step_arrive_in_order(
+        tls_pair: tuple[Connection, ssl.SSLSocket], waker: CountingWakeup) -> None:
+    """``send_all`` (a round's end) queues its messages at once: written for a sleeping
+    owner by the sender, in order, after what was queued before; refused once closing."""
+    conn, client = tls_pair
+    owner, reasons, _ = lending_owner(conn, client)
+    woken = waker.woken[conn.outbox.wake_fd]
+    assert conn.send_all([protocol.Pong(nonce=n) for n in (800, 801, 802)])
+    got = read_frames(client, 3)
+    assert [m.nonce for m in got] == [800, 801, 802]  # type: ignore[attr-defined]
+    assert waker.woken[conn.outbox.wake_fd] == woken  # no wake-up: the sender wrote them
+    conn.close(Close.KICKED)
+    owner.join(timeout=10)
+    assert reasons == [Close.KICKED]
+    assert not conn.send_all([protocol.Pong(nonce=803)])
+
+
+def test_several_frames_queued_for_an_awake_owner_wait_for_it(waker: CountingWakeup) -> None:
+    conn = idle(waker, outbox_bytes=3 * len(FRAME))
+    assert conn.outbox.put_all([FRAME, FRAME]) and conn.outbox.queued() == [FRAME, FRAME]
+    assert waker.woken[conn.outbox.wake_fd] == 0  # awake: it writes them before it sleeps
+    assert not conn.outbox.put_all([FRAME, FRAME])  # over the limit: a slow reader
+    assert conn.close_reason is Close.SLOW_READER
+
+
 def test_a_fan_out_behind_frames_queued_first_keeps_their_order(
         tls_pair: tuple[Connection, ssl.SSLSocket]) -> None:
     """Another fan-out's frames, queued but not yet delivered, go out before ours: the

@@ -97,8 +97,8 @@ def complete_handshake(tls: ssl.SSLSocket, deadline: float,
 class Connection:
     """A framed TLS connection; see the module docstring for the threading contract.
 
-    Any thread may call ``send``, ``send_frame``, ``close`` and ``ping`` and read ``rtt`` and
-    ``close_reason``; exactly one thread calls ``run``."""
+    Any thread may call ``send``, ``send_all``, ``send_frame``, ``close`` and ``ping`` and
+    read ``rtt`` and ``close_reason``; exactly one thread calls ``run``."""
 
     def __init__(self, tls: ssl.SSLSocket, *, accepted: frozenset[str], limits: Limits,
                  peer: str, on_wire: Callable[[str, bytes], None] | None = None,
@@ -127,6 +127,10 @@ class Connection:
 
     def send(self, msg: Message) -> bool:
         return self.outbox.put(wire.encode(msg))
+
+    def send_all(self, msgs: list[Message]) -> bool:
+        """Queue several messages in one step, in order."""
+        return self.outbox.put_all([wire.encode(msg) for msg in msgs])
 
     def send_frame(self, frame: bytes) -> bool:
         """Queue one encoded frame; False if the connection is closing or was overrun."""

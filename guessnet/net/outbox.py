@@ -1,6 +1,7 @@
 """A connection's mailbox: the frames other threads queue for its owner, and its close request.
 
-Any thread may ``put`` frames, ``put_to_all`` (a fan-out), or ``request_close``.  Only the
+Any thread may ``put`` frames (``put_all``: several), ``put_to_all`` (a fan-out), or
+``request_close``.  Only the
 owner thread ``take``s frames, goes to sleep (``may_sleep``/``woke``) and ``finish``es.  The
 outbox is bounded in bytes: a peer that stops reading fills it, and that connection alone is
 closed as a ``slow reader`` (what was queued is dropped).  Another thread writes to the socket
@@ -78,6 +79,15 @@ class Outbox:
         with self._lock:
             queued = self._enqueue(frame)
             if self._sleeping:  # awake, the owner writes it before it sleeps (a reply)
+                self._deliver()
+        return queued
+
+    def put_all(self, frames: list[bytes]) -> bool:
+        """Queue several frames in one step (a round's end: the hint, the end, the next
+        round); False if the connection is closing or was overrun."""
+        with self._lock:
+            queued = self._enqueue_all(frames, sum(map(len, frames)))
+            if self._sleeping:
                 self._deliver()
         return queued
 

@@ -74,6 +74,9 @@ class Session:
     def send(self, msg: wire.Message) -> None:
         self.conn.send(msg)
 
+    def send_all(self, msgs: list[wire.Message]) -> None:
+        self.conn.send_all(msgs)
+
     def send_table(self, title: str, columns: list[str], rows: list[list[Any]]) -> None:
         for frame in table_frames(title, columns, rows):
             self.conn.send_frame(frame)

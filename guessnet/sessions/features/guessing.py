@@ -78,13 +78,17 @@ def on_guess(session: PlayerSession, msg: wire.Guess) -> None:
         single = session.single
         hint, finished = single.guess(name, msg.value, now, rooms.draw_secret)
         session.services.metrics.guesses.inc()
-        recorded = None if finished is None else session.services.records.round(finished)
-        session.send(hint_message(hint))  # "correct" only once the round is recorded
-        if finished is not None and recorded is not None:
-            session.send(round_ended(finished, recorded.game_id))
-            if recorded.note is not None:
-                session.send(wire.Notice(text=recorded.note))
-            session.send(round_started(session.single, name))
+        if finished is None:
+            session.send(hint_message(hint))
+            return
+        recorded = session.services.records.round(finished)
+        # "correct" only once the round is recorded; its end and the next round with it
+        replies: list[wire.Message] = [hint_message(hint),
+                                       round_ended(finished, recorded.game_id)]
+        if recorded.note is not None:
+            replies.append(wire.Notice(text=recorded.note))
+        replies.append(round_started(single, name))
+        session.send_all(replies)
         return
     if session.place is not Place.ROOM or session.room is None:
         raise Refused("not_playing", "you are not in a guessing game: choose a mode first "
