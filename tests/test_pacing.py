@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
 from guessnet.net.pacing import IDLE_WAIT, RTT_EVERY, Admission, Due, Limits, Pacing, TokenBucket
 from guessnet.wire.closing import Close
 
@@ -76,3 +81,38 @@ def test_the_sessions_timer_runs_when_it_asked_to() -> None:
     pacing.ticked(None)  # never again
     assert not pacing.due(1e6).tick
     assert pacing.wait(200.0, closing=True) == 0.1  # closing: look again soon
+
+
+STEPS = st.lists(st.tuples(st.sampled_from(["heard", "partial", "due", "wait", "closing",
+                                            "tick", "no_tick"]),
+                           st.integers(0, 30), st.integers(0, 30)), max_size=40)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(steps=STEPS, heartbeat=st.sampled_from([None, 10.0, 2.5]), ticking=st.booleans())
+@example(steps=[("wait", 0, 0), ("tick", 0, 2), ("due", 10, 0)], heartbeat=None,
+         ticking=False)  # a tick asked for after the loop went to sleep
+@example(steps=[("wait", 0, 0), ("partial", 2, 0), ("due", 22, 0)], heartbeat=None,
+         ticking=False)  # a frame begun after the loop went to sleep
+def test_due_says_what_the_full_computation_says(steps: list[tuple[str, int, int]],
+                                                 heartbeat: float | None,
+                                                 ticking: bool) -> None:
+    """``due`` skips its work until the soonest timer ``wait`` found (or a frame begun or a
+    tick asked for since): whatever happens, it says what computing everything would."""
+    limits = Limits(heartbeat=heartbeat, frame_timeout=10.0)
+    quick, full = Pacing(limits, 0.0, ticking), Pacing(limits, 0.0, ticking)
+    now = 0.0
+    for step, later, offset in steps:
+        now += later / 2
+        for pacing in (quick, full):
+            if step in ("heard", "partial"):
+                pacing.heard(now, partial_frame=step == "partial")
+            elif step in ("wait", "closing"):
+                assert quick.wait(now, step == "closing") == full.wait(now, step == "closing")
+                break
+            elif step in ("tick", "no_tick"):
+                pacing.ticked(now + offset / 2 if step == "tick" else None)
+            else:
+                full._quiet_until = -math.inf  # nothing skipped
+                assert quick.due(now) == full.due(now)
+                break

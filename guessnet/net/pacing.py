@@ -85,6 +85,10 @@ class Pacing:
         self._last_heard = self._last_ping = now
         self._partial_since: float | None = None
         self._next_tick: float | None = now if ticking else None
+        # nothing can be due before then: ``wait`` sets it to the soonest timer as the loop
+        # goes to sleep, and only a frame begun or a tick asked for can bring that closer
+        # (what is heard only puts timers off); most wake-ups then cost ``due`` one compare
+        self._quiet_until = now
 
     def heard(self, now: float, partial_frame: bool) -> None:
         """Bytes arrived; ``partial_frame``: a frame is still incomplete after them."""
@@ -93,6 +97,7 @@ class Pacing:
             self._partial_since = None
         elif self._partial_since is None:
             self._partial_since = now
+            self._quiet_until = min(self._quiet_until, now + self.limits.frame_timeout)
 
     def admit(self, now: float) -> Admission:
         """Whether one more message may be handled now."""
@@ -103,6 +108,8 @@ class Pacing:
 
     def due(self, now: float) -> Due:
         """What is due at ``now``; a ping due is counted as sent."""
+        if now < self._quiet_until:
+            return NOTHING_DUE
         close, ping = None, False
         if self._partial_since is not None and \
                 now - self._partial_since > self.limits.frame_timeout:
@@ -127,6 +134,8 @@ class Pacing:
     def ticked(self, next_tick: float | None) -> None:
         """The session's timer ran; it wants to run again at ``next_tick`` (None: never)."""
         self._next_tick = next_tick
+        if next_tick is not None:
+            self._quiet_until = min(self._quiet_until, next_tick)
 
     def wait(self, now: float, closing: bool) -> float:
         """Seconds to sleep before anything is due (a little after, never under 10 ms)."""
@@ -141,4 +150,8 @@ class Pacing:
             beat_due = min(self._ping_due(hb),
                            self._last_heard + hb * self.limits.heartbeat_misses)
             soonest = beat_due if soonest is None else min(soonest, beat_due)
-        return IDLE_WAIT if soonest is None else max(0.01, soonest - now + 0.005)
+        if soonest is None:
+            self._quiet_until = now + IDLE_WAIT
+            return IDLE_WAIT
+        self._quiet_until = soonest
+        return max(0.01, soonest - now + 0.005)
