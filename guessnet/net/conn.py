@@ -240,15 +240,18 @@ class Connection:
     def _handle_frames(self, pacing: Pacing, now: float,
                        on_message: Callable[[Message], None],
                        on_protocol_error: Callable[[RemoteProtocolError], None]) -> None:
-        """Decode and hand on every complete frame received, within the message rate."""
+        """Decode and hand on every complete frame received, within the message rate.  Pings
+        are answered here; a pong updates ``rtt`` and is handed on like any message."""
+        next_payload, parse, accepted = self._decoder.next_payload, wire.parse_payload, \
+            self._accepted
         while now >= self._paused_until:
             try:
-                payload = self._decoder.next_payload()
+                payload = next_payload()
                 if payload is None:
                     return
                 if self._on_wire is not None:
                     self._on_wire("RECV", payload)
-                msg = wire.parse_payload(payload, self._accepted)
+                msg = parse(payload, accepted)
             except RemoteProtocolError as exc:
                 on_protocol_error(exc)
                 if exc.fatal:
@@ -256,26 +259,26 @@ class Connection:
                     return
                 continue
             admission = pacing.admit(now)
-            if admission is Admission.CUT:
-                self.close(Close.FLOODING)
-                return
-            if admission is Admission.REFUSE:
+            if admission is not Admission.ACCEPT:
+                if admission is Admission.CUT:
+                    self.close(Close.FLOODING)
+                    return
                 on_protocol_error(RemoteProtocolError(admission.value,
                                                       "too many messages: slow down"))
                 continue
-            self._dispatch(msg, on_message, now)
+            if type(msg) is wire.Ping:
+                self.send(wire.Pong(nonce=msg.nonce))
+                continue
+            if type(msg) is wire.Pong:
+                self._ponged(msg.nonce, now)
+            on_message(msg)
 
-    def _dispatch(self, msg: Message, on_message: Callable[[Message], None], now: float) -> None:
-        if isinstance(msg, wire.Ping):
-            self.send(wire.Pong(nonce=msg.nonce))
-            return
-        if isinstance(msg, wire.Pong):
-            with self._ping_lock:
-                sent = self._ping_sent.pop(msg.nonce, None)
-                self._ping_sent = {n: t for n, t in self._ping_sent.items() if now - t < 120}
-            if sent is not None:
-                self.rtt = now - sent
-        on_message(msg)
+    def _ponged(self, nonce: int, now: float) -> None:
+        with self._ping_lock:
+            sent = self._ping_sent.pop(nonce, None)
+            self._ping_sent = {n: t for n, t in self._ping_sent.items() if now - t < 120}
+        if sent is not None:
+            self.rtt = now - sent
 
     def _flush(self, out: bytearray) -> bool:
         """Write what the socket takes now; True when it would block with data left."""

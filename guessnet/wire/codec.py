@@ -49,6 +49,8 @@ __all__ = ["HEADER", "MAX_INT", "MAX_PAYLOAD", "FrameDecoder", "encode", "encode
 
 MAX_PAYLOAD: Final = 4096
 HEADER: Final = struct.Struct(">I")
+_HEADER_SIZE: Final = HEADER.size
+_unpack_header: Final = HEADER.unpack_from
 MAX_INT: Final = 2**53
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
@@ -341,22 +343,25 @@ class FrameDecoder:
 
     def next_payload(self) -> bytes | None:
         """The next complete payload, or None when more bytes are needed."""
+        buffer = self._buffer
+        if len(buffer) < _HEADER_SIZE:  # (checked first: every wake-up ends here)
+            if self._broken is not None:
+                raise self._broken
+            return None
         if self._broken is not None:
             raise self._broken
-        if len(self._buffer) < HEADER.size:
-            return None
-        (length,) = HEADER.unpack_from(self._buffer)
+        (length,) = _unpack_header(buffer)
         if length == 0 or length > self._max:
             what = "empty" if length == 0 else f"{length} bytes, over the {self._max} limit"
             self._broken = RemoteProtocolError("bad_length", f"frame length is {what}",
-                                               fatal=True, seen=bytes(self._buffer[:4]))
-            self._buffer.clear()
+                                               fatal=True, seen=bytes(buffer[:4]))
+            buffer.clear()
             raise self._broken
-        end = HEADER.size + length
-        if len(self._buffer) < end:
+        end = _HEADER_SIZE + length
+        if len(buffer) < end:
             return None
-        payload = bytes(self._buffer[HEADER.size:end])
-        del self._buffer[:end]
+        payload = bytes(buffer[_HEADER_SIZE:end])
+        del buffer[:end]
         return payload
 
     def next_message(self) -> Message | None:
