@@ -324,6 +324,15 @@ class _WriteTurn:
 
     def __enter__(self) -> sqlite3.Connection:
         store = self._store
+        db = store._writer
+        if db is not None and store._busy_ms == int(store._timeout * 1000) and \
+                store._write_lock.acquire(blocking=False):
+            return db  # the turn at once, the whole timeout left (most games' ends)
+        return self._wait_turn(store)
+
+    @staticmethod
+    def _wait_turn(store: SQLiteStore) -> sqlite3.Connection:
+        """The turn, waiting for it; SQLite's busy timeout set to the time left."""
         timeout = store._timeout
         deadline = time.monotonic() + timeout
         if not store._write_lock.acquire(timeout=timeout):
