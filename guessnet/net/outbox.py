@@ -207,8 +207,14 @@ class Outbox:
                 into += self._head
                 self._bytes -= len(self._head)
                 self._head = b""
-            while self._frames and len(into) < up_to:
-                frame = self._frames.popleft()
+            frames = self._frames
+            if frames and self._bytes <= up_to - len(into):  # all of them (most wake-ups)
+                for frame in frames:
+                    into += frame
+                frames.clear()
+                self._bytes = 0
+            while frames and len(into) < up_to:
+                frame = frames.popleft()
                 self._bytes -= len(frame)
                 into += frame
             return self._close_reason
