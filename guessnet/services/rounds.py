@@ -55,13 +55,17 @@ def guess_record(finished: FinishedRound) -> dict[str, Any]:
 def with_results(store: Store, record: dict[str, Any]) -> dict[str, Any]:
     """``record`` with its leaderboard results, one per account that took part (asks the
     store which are accounts): in a round those who guessed, in a match those seated."""
-    moved: dict[str, int] = {name: 0 for name in record.get("seated", ())}
+    seated = record.get("seated")
+    accounts = store.accounts_among(
+        seated if seated is not None else {move["player"] for move in record["moves"]})
+    if not accounts:  # guests only: no move to count
+        return dict(record, results=[])
+    moved: dict[str, int] = {name: 0 for name in seated or ()}
     for move in record["moves"]:
         moved[move["player"]] = moved.get(move["player"], 0) + 1
-    if "seated" in record:
-        moved = {name: count for name, count in moved.items() if name in record["seated"]}
+    if seated is not None:
+        moved = {name: count for name, count in moved.items() if name in seated}
     board = record["mode"] if record["game"] == "guess" else record["game"]
-    accounts = store.accounts_among(moved)
     return dict(record, results=[
         {"player": player, "board": board, "won": player == record["winner"],
          "tries": count} for player, count in moved.items() if player in accounts])
