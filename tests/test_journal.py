@@ -10,16 +10,19 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 import protocol
 from guessnet.games.guess import GuessRoom
-from guessnet.services.composition import Backends
+from guessnet.net import wakeup
+from guessnet.services.composition import Backends, Settings, build
 from guessnet.services.journal import Journal, JournalError
+from guessnet.services.records import Recorded
 from guessnet.storage.base import BackendError, JSONDict
 from guessnet.storage.memory import MemoryBus, MemoryCounters, MemoryPresence, MemoryRoomStore
 from guessnet.storage.sqlite import SQLiteStore
@@ -68,6 +71,71 @@ def test_an_unwritable_journal_says_why(tmp_path: Path) -> None:
     (tmp_path / "data").write_text("a file where the folder should be")
     with pytest.raises(JournalError, match="journal"):
         Journal(tmp_path / "data").append(entry(1))
+
+
+class GatedStore(SQLiteStore):
+    """The real SQLite store, whose first write waits for ``gate``; ``batches`` keeps how
+    many games each write took, and ``fail`` makes the writes after the first fail."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.gate, self.writing = threading.Event(), threading.Event()
+        self.batches: list[int] = []
+        self.fail = False
+
+    def save_games(self, records: Sequence[JSONDict]) -> list[int]:
+        first = not self.batches
+        self.batches.append(len(records))
+        self.writing.set()
+        if first:
+            self.gate.wait(timeout=10)
+        elif self.fail:
+            raise BackendError("disk gone")
+        return super().save_games(records)
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_games_that_wait_for_a_write_are_written_together(tmp_path: Path, fail: bool) -> None:
+    """A group commit: the five games that end while another is being written are written
+    in one transaction by one of their threads, each told its own id; or, when that write
+    fails, each is journaled, in order."""
+    bus = MemoryBus()
+    store = GatedStore(tmp_path / "db.sqlite3")
+    store.fail = fail
+    services = build(Settings(data_dir=tmp_path / "data"), Backends(
+        store=store, rooms=MemoryRoomStore(bus, GuessRoom.from_dict), bus=bus,
+        counters=MemoryCounters(), presence=MemoryPresence()), wakeup.PortableWakeup())
+    told: dict[int, Recorded] = {}
+
+    def finish(n: int) -> threading.Thread:
+        thread = threading.Thread(target=lambda: told.update({n: services.records.match(
+            entry(n), f"game {n}")}))
+        thread.start()
+        return thread
+    threads = [finish(1)]
+    assert store.writing.wait(timeout=10)
+    threads += [finish(n) for n in range(2, 7)]
+    deadline = time.monotonic() + 10
+    while len(services.records._waiting) < 5 and time.monotonic() < deadline:
+        store.gate.wait(0.005)  # (the five queue behind the first write)
+    queued = [waiting.record["round"] for waiting in services.records._waiting]
+    store.gate.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert store.batches == [1, 5] and sorted(queued) == [2, 3, 4, 5, 6]
+    try:
+        assert told[1].game_id == 1
+        if fail:  # journaled in the order they queued
+            assert all(told[n].game_id is None and told[n].note for n in queued)
+            journaled: list[int] = []
+            services.records.journal.replay(lambda record: journaled.append(record["round"]))
+            assert journaled == queued
+        else:  # stored in that order, each told its own id
+            assert [told[n].game_id for n in queued] == [2, 3, 4, 5, 6]
+            assert all(store.get_game(n)["round"] == queued[n - 2]  # type: ignore[index]
+                       for n in range(2, 7))
+    finally:
+        store.close()
 
 
 @pytest.fixture

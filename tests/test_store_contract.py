@@ -201,6 +201,24 @@ def test_a_keyed_game_is_stored_once(store: Store) -> None:
     assert stored is not None and stored["winner"] == "gus" and stored["results"] == []
 
 
+def test_games_saved_together_are_each_stored_once_in_order(store: Store) -> None:
+    """``save_games`` (round ends written in one transaction): ids in order, a key already
+    stored keeps its id, the results count on the leaderboard, a guest's round has none."""
+    earlier = store.save_game(dict(game("ann", ["ann"]), key="main/1/1.5"))
+    ids = store.save_games([
+        dict(game("bob", ["bob"]), key="main/2/2.5"),
+        dict(game("ann", ["ann"]), key="main/1/1.5"),  # stored already (a replay)
+        dict(game("gus", ["gus"]), results=[], key="main/3/3.5"),
+        game("ann", ["ann"], ended=40)])
+    assert ids[1] == earlier and ids[0] < ids[2] < ids[3] and earlier < ids[0]
+    assert store.count_games() == 4
+    assert [(r.player, r.played) for r in store.leaders("single")] == [("ann", 2), ("bob", 1)]
+    assert store.get_game(ids[2])["winner"] == "gus"  # type: ignore[index]
+    assert store.save_games([]) == []
+    assert store.save_games([dict(game("cy", ["cy"]), key="k")]) == \
+        [store.save_game(dict(game("cy", ["cy"]), key="k"))]
+
+
 def test_sqlite_reads_games_stored_with_their_id_inside(tmp_path: Path) -> None:
     """Earlier versions put the id in the stored JSON as well; such rows read as before."""
     import json

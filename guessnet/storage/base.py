@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
@@ -155,6 +155,12 @@ class Store(abc.ABC):
     def save_game(self, record: JSONDict) -> int:
         """Store a finished game durably; return its id (1, 2, 3, ...).  A record with a
         ``key`` already stored is not stored again: its existing id is returned."""
+
+    def save_games(self, records: Sequence[JSONDict]) -> list[int]:
+        """``save_game`` for each record, in order (games that ended together); a backend
+        that can writes them in one transaction.  On ``BackendError`` some may be stored:
+        writing them again stores each once (their keys)."""
+        return [self.save_game(record) for record in records]
 
     @abc.abstractmethod
     def get_game(self, game_id: int) -> JSONDict | None: ...

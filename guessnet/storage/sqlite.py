@@ -17,7 +17,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
 from guessnet.storage.base import (
@@ -33,7 +33,7 @@ from guessnet.storage.base import (
     stored_game,
     summarize,
 )
-from guessnet.storage.sqlite_schema import MIGRATIONS
+from guessnet.storage.sqlite_schema import MIGRATIONS, backfill_results, insert_results
 
 SCHEMA_VERSION = len(MIGRATIONS)
 # one encoder for every game stored (json.dumps with options builds one a call); records are
@@ -131,7 +131,7 @@ class SQLiteStore(Store):
                     if statement.strip():
                         db.execute(statement)
                 if number + 1 == 2:
-                    _backfill_results(db)
+                    backfill_results(db)
                 db.execute(f"PRAGMA user_version = {number + 1}")
                 db.execute("COMMIT")
             except BaseException:
@@ -238,26 +238,19 @@ class SQLiteStore(Store):
     # ------------------------------------------------------------------ games
 
     def save_game(self, record: JSONDict) -> int:
-        """One statement for a game without leaderboard results (a guest's round: an INSERT
-        is atomic on its own), one transaction otherwise.  The stored JSON leaves out the id,
-        which is the row's (readers add it), so a game is written once, not inserted then
-        updated; a key already stored inserts nothing and returns that game's id."""
-        text = _COMPACT(record)
-        key = record.get("key")
-        results = record.get("results") or ()
+        return self.save_games([record])[0]
+
+    def save_games(self, records: Sequence[JSONDict]) -> list[int]:
+        """One transaction for them all; one statement for a single game without
+        leaderboard results (a guest's round: an INSERT is atomic on its own).  The stored
+        JSON leaves out the id, which is the row's (readers add it), so a game is written
+        once, not inserted then updated; a key already stored inserts nothing and returns
+        that game's id."""
+        if not records:
+            return []
+        texts = [_COMPACT(record) for record in records]  # (before the write turn)
         with self._writing() as db:
-            if not results:
-                return _insert_game(db, record, text, key)[0]
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                game_id, new = _insert_game(db, record, text, key)
-                if new:
-                    _insert_results(db, game_id, results)
-                db.execute("COMMIT")
-            except BaseException:
-                _roll_back(db)
-                raise
-        return game_id
+            return _write_games(db, records, texts)
 
     def get_game(self, game_id: int) -> JSONDict | None:
         with self._using() as db:
@@ -370,9 +363,28 @@ def _roll_back(db: sqlite3.Connection) -> None:
             db.execute("ROLLBACK")
 
 
-def _insert_game(db: sqlite3.Connection, record: JSONDict, text: str,
-                 key: object) -> tuple[int, bool]:
+def _write_games(db: sqlite3.Connection, records: Sequence[JSONDict],
+                 texts: list[str]) -> list[int]:
+    if len(records) == 1 and not records[0].get("results"):
+        return [_insert_game(db, records[0], texts[0])[0]]
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        ids = []
+        for record, text in zip(records, texts, strict=True):
+            game_id, new = _insert_game(db, record, text)
+            if new and record.get("results"):
+                insert_results(db, game_id, record["results"])
+            ids.append(game_id)
+        db.execute("COMMIT")
+    except BaseException:
+        _roll_back(db)
+        raise
+    return ids
+
+
+def _insert_game(db: sqlite3.Connection, record: JSONDict, text: str) -> tuple[int, bool]:
     """The game's id, and whether it is new (False: its key was stored already)."""
+    key = record.get("key")
     cursor = db.execute(
         "INSERT INTO games(game, mode, room, ended, record, key) VALUES (?,?,?,?,?,?) "
         "ON CONFLICT(key) DO NOTHING",
@@ -380,17 +392,3 @@ def _insert_game(db: sqlite3.Connection, record: JSONDict, text: str,
     if cursor.rowcount:
         return int(cursor.lastrowid or 0), True
     return int(db.execute("SELECT id FROM games WHERE key = ?", (key,)).fetchone()[0]), False
-
-
-def _insert_results(db: sqlite3.Connection, game_id: int, results: Iterable[JSONDict]) -> None:
-    db.executemany(
-        "INSERT INTO results(game_id, board, player_key, player, won, tries) "
-        "VALUES (?,?,?,?,?,?)",
-        [(game_id, result["board"], name_key(result["player"]), result["player"],
-          1 if result["won"] else 0, result.get("tries")) for result in results])
-
-
-def _backfill_results(db: sqlite3.Connection) -> None:
-    """Migration 2: derive the results rows of games stored by version 1."""
-    for game_id, text in db.execute("SELECT id, record FROM games").fetchall():
-        _insert_results(db, game_id, json.loads(text).get("results", ()))

@@ -1,10 +1,17 @@
-"""The SQLite store's schema: every version's migration, in order.
+"""The SQLite store's schema: every version's migration, in order; and a game's leaderboard
+results as rows, which a migration derives for the games stored before them.
 
 ``PRAGMA user_version`` holds the version a database is at; ``SQLiteStore`` applies the
 migrations after it, one transaction each, and never discards an older database.
 """
 
 from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+
+from guessnet.storage.base import JSONDict, name_key
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: accounts and games
@@ -54,3 +61,17 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
 )
+
+
+def insert_results(db: sqlite3.Connection, game_id: int, results: Iterable[JSONDict]) -> None:
+    db.executemany(
+        "INSERT INTO results(game_id, board, player_key, player, won, tries) "
+        "VALUES (?,?,?,?,?,?)",
+        [(game_id, result["board"], name_key(result["player"]), result["player"],
+          1 if result["won"] else 0, result.get("tries")) for result in results])
+
+
+def backfill_results(db: sqlite3.Connection) -> None:
+    """Migration 2: derive the results rows of games stored by version 1."""
+    for game_id, text in db.execute("SELECT id, record FROM games").fetchall():
+        insert_results(db, game_id, json.loads(text).get("results", ()))
