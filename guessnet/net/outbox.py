@@ -1,11 +1,11 @@
 """A connection's mailbox: the frames other threads queue for its owner, and its close request.
 
 Any thread may ``put`` frames (``put_all``: several), ``put_to_all`` (a fan-out), or
-``request_close``.  Only the
-owner thread ``take``s frames, goes to sleep (``may_sleep``/``woke``) and ``finish``es.  The
-outbox is bounded in bytes: a peer that stops reading fills it, and that connection alone is
-closed as a ``slow reader`` (what was queued is dropped).  Another thread writes to the socket
-only through the writer the owner lends while it sleeps (below), never while the owner uses it.
+``request_close``.  Only the owner thread ``take``s frames, goes to sleep
+(``may_sleep``/``woke``) and ``finish``es.  The outbox is bounded in bytes: a peer that stops
+reading fills it, and that connection alone is closed as a ``slow reader`` (what was queued is
+dropped).  Another thread writes to the socket only through the writer the owner lends while
+it sleeps (below), never while the owner uses it.
 
 Waking the owner costs a system call (and, under one GIL, a hand-off), so a sender pokes the
 owner's eventfd only while the owner sleeps in ``poll()``, and only once per sleep: the owner
