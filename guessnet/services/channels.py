@@ -54,13 +54,6 @@ def envelope(*msgs: wire.Message, only: str | None = None, skip: str | None = No
     return payload
 
 
-def _addressed(name: str | None, only: str | None, skip: str | None) -> bool:
-    """Whether a member called ``name`` gets a room message sent ``only``/``skip`` someone."""
-    if only is not None and (name is None or name.casefold() != only):
-        return False
-    return skip is None or name is None or name.casefold() != skip
-
-
 class Channels:
     """Callers use the public methods; ``start`` subscribes the process-wide channels and
     starts the admin events' publisher, ``close`` sends what it holds and stops it.
@@ -99,7 +92,7 @@ class Channels:
                     functools.partial(self._bus.publish, ADMIN_CHANNEL, payload))
 
     def _send_all(self, listeners: list[Member] | list[Listener], frames: list[bytes]) -> None:
-        Outbox.put_to_all((listener.conn.outbox for listener in listeners), frames,
+        Outbox.put_to_all([listener.conn.outbox for listener in listeners], frames,
                           self._wakeup)
 
     # ------------------------------------------------------------------ membership
@@ -158,8 +151,11 @@ class Channels:
             members = list(self._members.get(channel, ()))
         only, skip, to = payload.get("only"), payload.get("skip"), payload.get("to")
         frames = frames_of(payload)  # encoded once for every member
-        if only is not None or skip is not None:
-            members = [m for m in members if _addressed(m.name, only, skip)]
+        # (inline, not a function call per member: a round's end goes to every member)
+        if only is not None:
+            members = [m for m in members if m.name is not None and m.name.casefold() == only]
+        if skip is not None:
+            members = [m for m in members if m.name is None or m.name.casefold() != skip]
         if to is not None:
             members = [m for m in members if m.name is not None and m.name.casefold() in to]
         self._send_all(members, frames)
