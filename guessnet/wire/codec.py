@@ -159,9 +159,6 @@ def _check_value(name: str, hint: Any, value: Any, meta: typing.Mapping[str, Any
     raise LocalProtocolError(f"unsupported field type {hint!r} for '{name}'")
 
 
-_Field = tuple[str, Callable[[Any], Any], bool]  # name, checker, required
-
-
 def _checker(name: str, hint: Any, meta: typing.Mapping[str, Any]) -> Callable[[Any], Any]:
     """``_check_value`` for one field, with the common plain types decided once."""
     if hint is int:
@@ -196,22 +193,6 @@ def _checker(name: str, hint: Any, meta: typing.Mapping[str, Any]) -> Callable[[
     return lambda value: _check_value(name, hint, value, meta)
 
 
-_SCHEMAS: dict[type[Message], tuple[tuple[_Field, ...], frozenset[str]]] = {}
-
-
-def _schema(cls: type[Message]) -> tuple[tuple[_Field, ...], frozenset[str]]:
-    """A message type's fields as (name, checker, required), and every key it may carry."""
-    cached = _SCHEMAS.get(cls)
-    if cached is None:
-        hints = typing.get_type_hints(cls)
-        specs = tuple((f.name, _checker(f.name, hints[f.name], f.metadata),
-                       f.default is MISSING and f.default_factory is MISSING)
-                      for f in fields(cls))  # type: ignore[arg-type]
-        cached = specs, frozenset(["type", *(spec[0] for spec in specs)])
-        _SCHEMAS[cls] = cached
-    return cached
-
-
 def from_dict(obj: Any, accepted: frozenset[str] | None = None) -> Message:
     """Validate a decoded JSON value and build its message, or raise ``RemoteProtocolError``."""
     if not isinstance(obj, dict):
@@ -234,7 +215,9 @@ def _decoder(cls: type[Message]) -> Callable[[dict[str, Any]], Message]:
     then the message built.  Written out one field after another and compiled once a type,
     as ``dataclasses`` writes ``__init__``: a loop over the fields, a dict of values and
     ``cls(**values)`` cost about three times the bytecodes, at every frame received."""
-    specs, known = _schema(cls)
+    hints = typing.get_type_hints(cls)
+    declared = fields(cls)  # type: ignore[arg-type]
+    known = frozenset(["type", *(f.name for f in declared)])
     wire_type = cls.TYPE
 
     def missing(name: str) -> RemoteProtocolError:
@@ -250,19 +233,19 @@ def _decoder(cls: type[Message]) -> Callable[[dict[str, Any]], Message]:
     namespace: dict[str, Any] = {"_cls": cls, "_missing": missing, "_refused": refused,
                                  "_extra": extra}
     body, args = ["    n = 1", "    try:"], []
-    defaults = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
-    for i, (name, check, required) in enumerate(specs):
-        namespace[f"_check{i}"] = check
+    for i, f in enumerate(declared):
+        name = f.name
+        namespace[f"_check{i}"] = _checker(name, hints[name], f.metadata)
         body += [f"        if {name!r} in obj:", f"            v{i} = _check{i}(obj[{name!r}])",
                  "            n += 1", "        else:"]
-        if required:
-            body.append(f"            raise _missing({name!r})")
-        elif defaults[name].default is not MISSING:
-            namespace[f"_default{i}"] = defaults[name].default
+        if f.default is not MISSING:
+            namespace[f"_default{i}"] = f.default
             body.append(f"            v{i} = _default{i}")
-        else:
-            namespace[f"_factory{i}"] = defaults[name].default_factory
+        elif f.default_factory is not MISSING:
+            namespace[f"_factory{i}"] = f.default_factory
             body.append(f"            v{i} = _factory{i}()")
+        else:  # required
+            body.append(f"            raise _missing({name!r})")
         args.append(f"{name}=v{i}")
     body += ["        pass",  # (a message with no fields)
              "    except ValueError as exc:", "        raise _refused(exc) from None",
@@ -343,13 +326,11 @@ class FrameDecoder:
 
     def next_payload(self) -> bytes | None:
         """The next complete payload, or None when more bytes are needed."""
-        buffer = self._buffer
-        if len(buffer) < _HEADER_SIZE:  # (checked first: every wake-up ends here)
-            if self._broken is not None:
-                raise self._broken
-            return None
         if self._broken is not None:
             raise self._broken
+        buffer = self._buffer
+        if len(buffer) < _HEADER_SIZE:
+            return None
         (length,) = _unpack_header(buffer)
         if length == 0 or length > self._max:
             what = "empty" if length == 0 else f"{length} bytes, over the {self._max} limit"
