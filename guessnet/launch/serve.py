@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import resource
 import signal
@@ -95,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         backends.close()
         return 1
+    # What exists now (modules, services, caches) lives as long as the process: frozen out
+    # of the cyclic collector's way, a full collection walks only what players brought (a
+    # collection that walks it all holds the interpreter lock while players arrive)
+    gc.collect()
+    gc.freeze()
     games = backends.store.count_games()
     line = (f"guessnet listening: players on {args.host}:{runtime.player_port} (TLS), "
             f"admin on {args.admin_host}:{runtime.admin_port} (TLS)")
