@@ -65,7 +65,9 @@ sys.stdin.read()
 
 class Counter:
     """Bytecodes executed by every thread but the one that created it, by function, while
-    ``on`` is set."""
+    ``on`` is set.  Every frame is traced from its start, ``on`` or not: a frame entered
+    before counting began (a connection's loop, which runs for the whole connection) is
+    counted too once it is set."""
 
     def __init__(self) -> None:
         self.by_function: collections.Counter[str] = collections.Counter()
@@ -73,15 +75,15 @@ class Counter:
         self._mine = threading.get_ident()
 
     def trace(self, frame: FrameType, event: str, arg: Any) -> Any:
-        if threading.get_ident() == self._mine or not self.on.is_set():
+        if threading.get_ident() == self._mine:
             return None
         frame.f_trace_opcodes = True
         code = frame.f_code
         name = f"{Path(code.co_filename).name}:{code.co_name}"
-        by_function = self.by_function
+        by_function, on = self.by_function, self.on
 
         def local(frame: FrameType, event: str, arg: Any) -> Any:
-            if event == "opcode":
+            if event == "opcode" and on.is_set():
                 by_function[name] += 1
             return local
         return local
