@@ -165,7 +165,8 @@ class Connection:
         ``on_tick(now)`` runs when it asked to: it returns the next time, or None for never."""
         # locals: the loop runs once a request and reads these every time
         outbox, decoder, monotonic = self.outbox, self._decoder, time.monotonic
-        wake_fd = outbox.wake_fd
+        wake_fd, not_only_out = outbox.wake_fd, ~select.POLLOUT
+        hung_up = select.POLLHUP | select.POLLERR
         poller = select.poll()
         poller.register(self.tls, select.POLLIN)
         poller.register(wake_fd, select.POLLIN)
@@ -203,7 +204,9 @@ class Connection:
                     if due.tick and on_tick is not None:
                         pacing.ticked(on_tick(now))
                 requested = outbox.take(out, WRITE_CHUNK)
-                out_blocked = False if requested and requested.abrupt else self._flush(out)
+                out_blocked = False  # (nothing to write: most passes, replies went at once)
+                if out and not (requested and requested.abrupt):
+                    out_blocked = self._flush(out)
                 if requested is not None:
                     closing_deadline = closing_deadline or now + CLOSE_FLUSH
                     if requested.abrupt or not (out or outbox.queued()) or \
@@ -228,9 +231,9 @@ class Connection:
                 for fd, event in events:
                     if fd == wake_fd:
                         poked = True
-                    elif event & ~select.POLLOUT:
+                    elif event & not_only_out:
                         readable = True
-                        if event & (select.POLLHUP | select.POLLERR):
+                        if event & hung_up:
                             self._paused_until = 0.0  # gone: read the end now
                 outbox.woke(poked)
         finally:
