@@ -59,7 +59,7 @@ class Outbox:
         self._on_frame = on_frame  # sees every frame queued (the -v wire log)
         self._lock = threading.Lock()
         self._frames: deque[bytes] = deque()
-        self._head = b""  # bytes a write left unsent (lent or the owner's): first, as they are
+        self._head = b""  # bytes a lent write left unsent: they go first, exactly as they are
         self._bytes = 0
         self._sleeping = False  # the owner is in poll(); only then is it poked
         self._write_blocked = False  # ... with bytes its socket did not take yet
@@ -89,8 +89,7 @@ class Outbox:
         return self._queued + self._written
 
     def put(self, frame: bytes) -> bool:
-        """Queue one encoded frame (the owner's may go at once); False if the connection is
-        closing or was overrun."""
+        """Queue one encoded frame; False if the connection is closing or was overrun."""
         if self._owner_may_write():
             return self._write_now(frame, (frame,))
         with self._lock:
