@@ -64,8 +64,8 @@ class Outbox:
         self._sleeping = False  # the owner is in poll(); only then is it poked
         self._write_blocked = False  # ... with bytes its socket did not take yet
         self._writer: Writer | None = None
-        self._owner: int | None = None  # the owner thread's ident, while it runs ...
-        self._owner_out = bytearray()  # ... and the bytes it has yet to write
+        self._owner: int | None = None  # the owner thread's ident, while it runs
+        self._owner_out: bytearray = bytearray()  # bytes the owner has yet to write
         self._poked = False
         self._finished = False
         self._close_reason: Close | None = None
@@ -85,7 +85,8 @@ class Outbox:
             return ([self._head] if self._head else []) + list(self._frames)
 
     @property
-    def queued_total(self) -> int:  # frames ever queued or written at once (for metrics)
+    def queued_total(self) -> int:
+        """Frames ever queued or written (metrics read it)."""
         return self._queued + self._written
 
     def put(self, frame: bytes) -> bool:
@@ -138,13 +139,16 @@ class Outbox:
             self._poke()
 
     def _owner_may_write(self) -> bool:
-        """The calling thread is the owner (awake: others only append), and nothing waits
-        ahead of its frames: none queued or left by a write, no pending byte, no close."""
+        """Whether the calling thread is the owner, awake, with nothing waiting ahead of
+        what it sends: no frame queued or left by a write, no byte its socket has not taken
+        yet, no close asked for.  (Other threads only append while the owner is awake: the
+        queue they find is the owner's to write, after these frames.)"""
         return self._owner == get_ident() and not (
             self._frames or self._head or self._owner_out) and self._close_reason is None
 
     def _write_now(self, data: bytes, frames: Sequence[bytes]) -> bool:
-        """The owner's frames, written at once; what the socket leaves goes first."""
+        """The owner's own frames, nothing ahead of them: written at once, with no queue
+        and no copy; what the socket does not take goes first, exactly as it is."""
         if self._on_frame is not None:
             for frame in frames:
                 self._on_frame(frame)
@@ -154,7 +158,7 @@ class Outbox:
         except OSError:
             self.request_close(Close.DROPPED)
             return False
-        if sent < len(data):  # (the owner's loop writes it next, as it is)
+        if sent < len(data):  # (the owner's loop writes it next)
             with self._lock:
                 self._head = data[sent:]
                 self._bytes += len(data) - sent
@@ -282,7 +286,9 @@ class Outbox:
         """The owner lets other threads write for it while it sleeps, and writes its own
         frames with it at once when ``pending`` (its bytes not yet written) is empty."""
         with self._lock:
-            self._writer, self._owner, self._owner_out = writer, get_ident(), pending
+            self._writer = writer
+            self._owner = get_ident()
+            self._owner_out = pending
 
     def finish(self, reason: Close) -> Close:
         """The owner stops: nothing more is queued, the eventfd is closed; return the close
