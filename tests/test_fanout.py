@@ -270,7 +270,6 @@ def test_frames_for_a_sleeping_owner_are_written_by_the_sender(
     conn, client = tls_pair
     owner, reasons, callers = lending_owner(conn, client)
     woken = waker.woken[conn.outbox.wake_fd]
-    callers.clear()  # (the owner wrote its own reply to the hello with the same writer)
     send_to_many([conn], *(protocol.encode(protocol.Pong(nonce=n)) for n in (500, 501)))
     assert [m.nonce for m in read_frames(client, 2)] == [500, 501]  # type: ignore[attr-defined]
     assert waker.woken[conn.outbox.wake_fd] == woken
@@ -354,98 +353,3 @@ def test_a_lent_write_that_finds_the_connection_broken_drops_it(
     assert conn.close_reason is Close.DROPPED
     owner.join(timeout=10)
     assert reasons == [Close.DROPPED]
-
-
-def test_an_owners_reply_is_written_at_once_unless_something_waits_ahead_of_it(
-        tls_pair: tuple[Connection, ssl.SSLSocket]) -> None:
-    """The owner writes its own replies straight to its socket when nothing waits ahead of
-    them; a frame another thread queued while the owner was awake goes first, and so do
-    bytes the owner's socket has not taken yet."""
-    conn, client = tls_pair
-    conn.tls.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    conn.outbox.limit = 8 * 1024 * 1024
-    callers = lent_writes_by(conn)
-    left_queued: list[list[bytes]] = []
-    flood = 20_000
-
-    def on_message(msg: protocol.Message) -> None:
-        value = getattr(msg, "value", None)  # (the hello: nothing)
-        if value == 1:  # nothing ahead: written at once, by the owner, nothing queued
-            conn.send(protocol.Pong(nonce=10))
-            left_queued.append(conn.outbox.queued())
-        elif value == 2:  # another thread's frame, queued while the owner is awake
-            other = threading.Thread(target=conn.send, args=(protocol.Pong(nonce=20),))
-            other.start()
-            other.join(timeout=10)
-            conn.send_all([protocol.Pong(nonce=21), protocol.Pong(nonce=22)])
-        elif value == 3:  # more than the socket takes: the rest waits, in order
-            for nonce in range(100, 100 + flood):
-                conn.send(protocol.Pong(nonce=nonce))
-        elif value == 4:  # behind whatever of the flood the socket has not taken yet
-            conn.send(protocol.Pong(nonce=99))
-
-    owner = threading.Thread(target=conn.run, args=(on_message, lambda exc: None))
-    owner.start()
-    client.sendall(protocol.encode(protocol.Hello(version=protocol.PROTOCOL_VERSION)))
-    client.sendall(protocol.encode(protocol.Guess(value=1)))
-    assert [m.nonce for m in read_frames(client, 1)] == [10]  # type: ignore[attr-defined]
-    client.sendall(protocol.encode(protocol.Guess(value=2)))
-    assert [m.nonce for m in read_frames(client, 3)] == [20, 21, 22]  # type: ignore[attr-defined]
-    assert left_queued == [[]] and callers == [owner]  # (20-22 went through the queue)
-    client.sendall(protocol.encode(protocol.Guess(value=3)) +
-                   protocol.encode(protocol.Guess(value=4)))
-    got = [m.nonce for m in read_frames(client, flood + 1)]  # type: ignore[attr-defined]
-    assert got == [*range(100, 100 + flood), 99]
-    conn.close(Close.KICKED)
-    owner.join(timeout=10)
-
-
-def test_the_owner_writes_at_once_only_what_nothing_waits_ahead_of(
-        waker: CountingWakeup) -> None:
-    """Frames the owner's thread sends are written at once only when nothing is queued,
-    left by a write, or not yet taken by its socket (``pending``); what a write leaves goes
-    first, exactly as it is; another thread's frames for an awake owner are queued."""
-    box = Outbox(4096, waker)
-    takes = [100, 3, 100, 100]  # what the socket takes, write after write
-    written: list[bytes] = []
-
-    def writer(data: bytes) -> int:
-        taken = takes.pop(0)
-        written.append(data[:taken])
-        return min(taken, len(data))
-
-    pending = bytearray()
-    box.lend_writer(writer, pending)
-    first, second, third = (protocol.encode(protocol.Pong(nonce=n)) for n in (1, 2, 3))
-    assert box.put(first) and written == [first] and box.queued() == []
-    pending += b"unsent"  # the owner's socket has not taken everything yet
-    assert box.put(second) and box.queued() == [second] and len(written) == 1
-    pending.clear()
-    assert box.put_all([third]) and box.queued() == [second, third]  # behind what waits
-    out = bytearray()
-    box.take(out, 65536)
-    assert out == second + third and box.queued() == []
-    assert box.put_all([first, second]) and written[1] == first[:3]  # the socket took 3
-    assert box.queued() == [(first + second)[3:]]
-    out.clear()
-    box.take(out, 65536)
-    other = threading.Thread(target=box.put, args=(third,))
-    other.start()
-    other.join(timeout=10)
-    assert box.queued() == [third] and len(written) == 2  # another thread's: queued
-    box.take(out, 65536)
-    assert out == (first + second)[3:] + third
-    assert box.put(first) and written[2] == first and box.queued_total == 7
-
-
-def test_an_owners_write_that_finds_the_connection_broken_closes_it(
-        waker: CountingWakeup) -> None:
-    box = Outbox(4096, waker)
-
-    def broken(data: bytes) -> int:
-        raise ConnectionResetError("reset by peer")
-
-    box.lend_writer(broken, bytearray())
-    assert not box.put(FRAME)
-    assert box.close_reason is Close.DROPPED and not box.put(FRAME)

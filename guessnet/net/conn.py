@@ -6,8 +6,7 @@ threads at once).  Every other thread talks to the connection through
 reading is closed alone, as a "slow reader").  While the owner sleeps in ``poll()`` with nothing
 left to write, the sender writes the queued frames itself through the writer the owner lent the
 outbox, under the outbox's lock, which the owner takes before it touches the socket again;
-otherwise the sender wakes the owner.  What the owner sends itself (its replies) it writes at
-once when nothing waits ahead of it in the outbox or in its own buffer.
+otherwise the sender wakes the owner.
 
 What the loop decides (deadlines, heartbeats, the message rate) is ``guessnet.pacing``'s: this
 module only waits, reads and writes.  Pings from the peer are answered here; pongs update
@@ -177,11 +176,11 @@ class Connection:
         readable = True  # read only when poll() says the socket has something
         watching_out = False  # POLLOUT is registered (a write would block)
         watching_in = True  # POLLIN is registered (reading is not paused)
-        outbox.lend_writer(self._write_lent, out)
+        outbox.lend_writer(self._write_lent)
         try:
             while True:
-                # One pass per wake-up: read and handle (replies are written at once when
-                # nothing waits ahead of them), write what was queued, then sleep.
+                # One pass per wake-up: read and handle, then write what that queued (the
+                # replies) in the same pass, then sleep.
                 now = monotonic()
                 paused = now < self._paused_until
                 if readable and not paused:

@@ -21,12 +21,6 @@ the same time, which OpenSSL requires.  A fan-out to a room's members then costs
 member from the sender's thread instead of waking every member's thread (each a GIL hand-off).
 Whatever the socket does not take at once goes back to the head of the queue and the owner is
 woken to finish it, as before.
-
-The owner's own frames (its replies) skip the queue when nothing waits ahead of them: with no
-frame queued, none left by a write and no byte its socket has yet to take (the ``pending``
-bytes it shows the outbox), the owner writes them at once through the same writer, which saves
-queueing them, taking them back and copying them (a guess's reply, most of the time).
-Otherwise they are queued behind what waits, like anyone's.
 """
 
 from __future__ import annotations
@@ -35,8 +29,7 @@ import operator
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from threading import get_ident
+from collections.abc import Callable, Iterable
 
 from guessnet.net.wakeup import Wakeup
 from guessnet.wire.closing import Close
@@ -64,13 +57,10 @@ class Outbox:
         self._sleeping = False  # the owner is in poll(); only then is it poked
         self._write_blocked = False  # ... with bytes its socket did not take yet
         self._writer: Writer | None = None
-        self._owner: int | None = None  # the owner thread's ident, while it runs
-        self._owner_out: bytearray = bytearray()  # bytes the owner has yet to write
         self._poked = False
         self._finished = False
         self._close_reason: Close | None = None
-        self._queued = 0  # frames ever queued by other threads (written under the lock)
-        self._written = 0  # frames the owner wrote at once (written by the owner alone)
+        self.queued_total = 0  # frames ever queued (metrics read it; written under the lock)
 
     # ------------------------------------------------------------------ any thread
 
@@ -84,15 +74,8 @@ class Outbox:
         with self._lock:
             return ([self._head] if self._head else []) + list(self._frames)
 
-    @property
-    def queued_total(self) -> int:
-        """Frames ever queued or written (metrics read it)."""
-        return self._queued + self._written
-
     def put(self, frame: bytes) -> bool:
         """Queue one encoded frame; False if the connection is closing or was overrun."""
-        if self._owner_may_write():
-            return self._write_now(frame, (frame,))
         with self._lock:
             queued = self._enqueue(frame)
             if self._sleeping:  # awake, the owner writes it before it sleeps (a reply)
@@ -102,8 +85,6 @@ class Outbox:
     def put_all(self, frames: list[bytes]) -> bool:
         """Queue several frames in one step (a round's end: the hint, the end, the next
         round); False if the connection is closing or was overrun."""
-        if self._owner_may_write():
-            return self._write_now(b"".join(frames), frames)
         with self._lock:
             queued = self._enqueue_all(frames, sum(map(len, frames)))
             if self._sleeping:
@@ -138,32 +119,6 @@ class Outbox:
                 self._close_reason = reason
             self._poke()
 
-    def _owner_may_write(self) -> bool:
-        """Whether the calling thread is the owner, awake, with nothing waiting ahead of
-        what it sends: no frame queued or left by a write, no byte its socket has not taken
-        yet, no close asked for.  (Other threads only append while the owner is awake: the
-        queue they find is the owner's to write, after these frames.)"""
-        return self._owner == get_ident() and not (
-            self._frames or self._head or self._owner_out) and self._close_reason is None
-
-    def _write_now(self, data: bytes, frames: Sequence[bytes]) -> bool:
-        """The owner's own frames, nothing ahead of them: written at once, with no queue
-        and no copy; what the socket does not take goes first, exactly as it is."""
-        if self._on_frame is not None:
-            for frame in frames:
-                self._on_frame(frame)
-        self._written += len(frames)
-        try:
-            sent = self._writer(data)  # type: ignore[misc]
-        except OSError:
-            self.request_close(Close.DROPPED)
-            return False
-        if sent < len(data):  # (the owner's loop writes it next)
-            with self._lock:
-                self._head = data[sent:]
-                self._bytes += len(data) - sent
-        return True
-
     def _enqueue(self, frame: bytes) -> bool:
         """Append ``frame`` (with the lock held); no wake-up."""
         if self._finished or self._close_reason is not None:
@@ -174,7 +129,7 @@ class Outbox:
             self._on_frame(frame)
         self._frames.append(frame)
         self._bytes += len(frame)
-        self._queued += 1
+        self.queued_total += 1
         return True
 
     def _enqueue_all(self, frames: list[bytes], size: int) -> bool:
@@ -188,7 +143,7 @@ class Outbox:
                 self._on_frame(frame)
         self._frames.extend(frames)
         self._bytes += size
-        self._queued += len(frames)
+        self.queued_total += len(frames)
         return True
 
     def _overrun(self) -> bool:
@@ -282,20 +237,17 @@ class Outbox:
         with self._lock:
             self._sleeping = self._poked = False
 
-    def lend_writer(self, writer: Writer, pending: bytearray) -> None:
-        """The owner lets other threads write for it while it sleeps, and writes its own
-        frames with it at once when ``pending`` (its bytes not yet written) is empty."""
+    def lend_writer(self, writer: Writer | None) -> None:
+        """The owner lets other threads write for it while it sleeps (None: no longer)."""
         with self._lock:
             self._writer = writer
-            self._owner = get_ident()
-            self._owner_out = pending
 
     def finish(self, reason: Close) -> Close:
         """The owner stops: nothing more is queued, the eventfd is closed; return the close
         reason (``reason`` unless one was requested before)."""
         with self._lock:
             self._finished = True
-            self._writer = self._owner = None
+            self._writer = None
             self._head = b""
             if self._close_reason is None:
                 self._close_reason = reason
