@@ -353,3 +353,28 @@ def test_a_lent_write_that_finds_the_connection_broken_drops_it(
     assert conn.close_reason is Close.DROPPED
     owner.join(timeout=10)
     assert reasons == [Close.DROPPED]
+
+
+def test_a_reply_goes_out_only_once_its_handler_is_done(
+        tls_pair: tuple[Connection, ssl.SSLSocket]) -> None:
+    """What a handler sends reaches the peer after the handler returns, never while it still
+    works: a client acting on a reply finds all the handler did done (the match an accepted
+    invitation starts, for one).  Writing replies at the moment they were sent broke that."""
+    conn, client = tls_pair
+    got = threading.Event()
+    seen_while_handling: list[bool] = []
+
+    def on_message(msg: protocol.Message) -> None:
+        if isinstance(msg, protocol.Guess):
+            conn.send(protocol.Pong(nonce=1))
+            seen_while_handling.append(got.wait(0.3))  # (the peer must not have it yet)
+
+    owner = threading.Thread(target=conn.run, args=(on_message, lambda exc: None))
+    owner.start()
+    client.sendall(protocol.encode(protocol.Hello(version=protocol.PROTOCOL_VERSION)) +
+                   protocol.encode(protocol.Guess(value=1)))
+    assert [m.nonce for m in read_frames(client, 1)] == [1]  # type: ignore[attr-defined]
+    got.set()
+    conn.close(Close.KICKED)
+    owner.join(timeout=10)
+    assert seen_while_handling == [False]

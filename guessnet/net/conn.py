@@ -203,7 +203,7 @@ class Connection:
                     if due.tick and on_tick is not None:
                         pacing.ticked(on_tick(now))
                 requested = outbox.take(out, WRITE_CHUNK)
-                out_blocked = False  # (nothing to write: most passes, replies went at once)
+                out_blocked = False  # (nothing to write: a pass that queued no reply)
                 if out and not (requested and requested.abrupt):
                     out_blocked = self._flush(out)
                 if requested is not None:
