@@ -210,7 +210,12 @@ def test_the_owner_logs_in_while_5000_addresses_guess_flat_out(tmp_path: Path,
                           timeout=10)
             waits.append(time.monotonic() - started)
             owner.close()
+        # every address tried; those answered tried on, and were held back: how many were
+        # answered by now depends on the machine, so wait (a line a second) for the crowd
         answers = lines.latest("answers")
+        deadline = time.monotonic() + 60
+        while held_back(answers) <= 2000 and time.monotonic() < deadline:
+            answers = lines.wait_for("answers", timeout=10)
     finally:
         if hammer is not None:
             hammer.kill()
@@ -220,9 +225,13 @@ def test_the_owner_logs_in_while_5000_addresses_guess_flat_out(tmp_path: Path,
         server.stop()
     print("owner's logins (s):", waits)
     assert max(waits) < 5, waits
+    assert held_back(answers) > 2000, answers
+
+
+def held_back(answers: str) -> int:
+    """The wrong logins refused and the ones throttled, from a hammer's ``answers`` line."""
     counts = dict(part.split("=") for part in answers.split()[1:])
-    # every address tried; those answered already tried on, and were held back
-    assert int(counts.get("bad_login", 0)) + int(counts.get("throttled", 0)) > 2000, counts
+    return int(counts.get("bad_login", 0)) + int(counts.get("throttled", 0))
 
 
 @pytest.fixture
