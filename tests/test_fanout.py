@@ -60,7 +60,7 @@ def idle(waker: wakeup.Wakeup, outbox_bytes: int = 4096) -> Connection:
 
 def send_to_many(conns: list[Connection], *frames: bytes) -> None:
     """A fan-out as the server's channels make it: every outbox, then the wake-ups."""
-    Outbox.put_to_all((c.outbox for c in conns), list(frames), conns[0].wakeup)
+    Outbox.put_to_all([c.outbox for c in conns], list(frames), conns[0].wakeup)
 
 
 def test_send_to_many_queues_every_frame_in_order_and_wakes_sleepers(

@@ -29,7 +29,7 @@ import operator
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 
 from guessnet.net.wakeup import Wakeup
 from guessnet.wire.closing import Close
@@ -92,7 +92,7 @@ class Outbox:
         return queued
 
     @staticmethod
-    def put_to_all(outboxes: Iterable[Outbox], frames: list[bytes], wakeup: Wakeup) -> None:
+    def put_to_all(boxes: Sequence[Outbox], frames: list[bytes], wakeup: Wakeup) -> None:
         """Queue ``frames`` on every outbox, then deliver them: written for each sleeping
         owner through its lent writer, or its owner woken.
 
@@ -101,7 +101,6 @@ class Outbox:
         every outbox, in the same order; and an owner woken during the first pass would
         compete for the GIL with the sender for the rest of the loop (with 1,000 members,
         queueing a round end took hundreds of milliseconds that way)."""
-        boxes = list(outboxes)
         size = sum(map(len, frames))
         for box in boxes:
             with box._lock:
