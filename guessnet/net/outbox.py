@@ -57,6 +57,10 @@ class Outbox:
         self._sleeping = False  # the owner is in poll(); only then is it poked
         self._write_blocked = False  # ... with bytes its socket did not take yet
         self._writer: Writer | None = None
+        # The writer while another thread may call it (the owner sleeps with nothing of its
+        # own to write, unpoked, not closing); None otherwise: one test for a fan-out's
+        # member instead of six.  Whatever ends that state clears it (``_poke`` or ``woke``).
+        self._lent: Writer | None = None
         self._poked = False
         self._finished = False
         self._close_reason: Close | None = None
@@ -148,6 +152,7 @@ class Outbox:
     def _overrun(self) -> bool:
         """The peer does not read: drop what is queued, close it as a slow reader."""
         self._close_reason = Close.SLOW_READER
+        self._lent = None
         self._frames.clear()
         self._bytes = 0
         return False
@@ -158,8 +163,8 @@ class Outbox:
         ``blob``, their bytes joined: written as it is when the queue holds those frames and
         nothing else (most members of a room), not joined again for every member."""
         queue = self._frames
-        if self._writer is None or not self._sleeping or self._poked or self._write_blocked \
-                or self._head or not queue or self._close_reason is not None:
+        writer = self._lent
+        if writer is None or not queue:
             self._poke()
             return
         if blob is not None and ours is not None and len(queue) == len(ours) and \
@@ -175,7 +180,7 @@ class Outbox:
                 return
             data = bytes(chunk)
         try:
-            sent = self._writer(data)
+            sent = writer(data)
         except OSError:
             self._close_reason = self._close_reason or Close.DROPPED
             self._frames.clear()
@@ -191,6 +196,7 @@ class Outbox:
 
     def _poke(self) -> None:
         """Wake the owner if it sleeps and nobody woke it yet (with the lock held)."""
+        self._lent = None
         if self._sleeping and not self._poked and not self._finished:
             self._poked = True
             self._wakeup.wake(self.wake_fd)
@@ -227,6 +233,8 @@ class Outbox:
                 return False
             self._sleeping = True
             self._write_blocked = write_blocked
+            if not (write_blocked or closing):  # nothing of its own left: others may write
+                self._lent = self._writer
             return True
 
     def woke(self, poked: bool) -> None:
@@ -235,6 +243,7 @@ class Outbox:
             self._wakeup.drain(self.wake_fd)
         with self._lock:
             self._sleeping = self._poked = False
+            self._lent = None
 
     def lend_writer(self, writer: Writer | None) -> None:
         """The owner lets other threads write for it while it sleeps (None: no longer)."""
@@ -246,7 +255,7 @@ class Outbox:
         reason (``reason`` unless one was requested before)."""
         with self._lock:
             self._finished = True
-            self._writer = None
+            self._writer = self._lent = None
             self._head = b""
             if self._close_reason is None:
                 self._close_reason = reason
