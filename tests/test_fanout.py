@@ -231,13 +231,13 @@ def run_owner(conn: Connection) -> tuple[threading.Thread, list[Close]]:
 def lent_writes_by(conn: Connection) -> list[threading.Thread]:
     """Record which threads call the writer ``conn`` lends its outbox (call before ``run``)."""
     callers: list[threading.Thread] = []
-    write = conn._write_lent
+    write = conn._write_lent or conn.tls.send
 
     def recording(data: bytes) -> int:
         callers.append(threading.current_thread())
         return write(data)
 
-    conn._write_lent = recording  # type: ignore[method-assign]
+    conn._write_lent = recording
     return callers
 
 
@@ -311,8 +311,8 @@ def test_a_fan_out_behind_frames_queued_first_keeps_their_order(
     conn, client = tls_pair
     owner, reasons, _ = lending_owner(conn, client)
     first = [protocol.encode(protocol.Pong(nonce=n)) for n in (700, 701)]
-    with conn.outbox._lock:  # another sender's first pass; its delivery is still to come
-        conn.outbox._enqueue_all(first, sum(map(len, first)))
+    Outbox._enqueue_each([conn.outbox], first)  # another sender's first pass; its delivery
+    # is still to come
     send_to_many([conn], *(protocol.encode(protocol.Pong(nonce=n)) for n in (702, 703)))
     got = read_frames(client, 4)
     assert [m.nonce for m in got] == [700, 701, 702, 703]  # type: ignore[attr-defined]

@@ -118,6 +118,10 @@ class Connection:
         self._ping_nonce = 0
         self._ping_sent: dict[int, float] = {}
         self._paused_until = 0.0  # owner thread: nothing is read before then
+        # What the owner lends its outbox while it sleeps (None: the socket's own ``send``;
+        # the outbox takes ``SSLWantWriteError`` as "would block"): no wrapper of ours, since
+        # a room's fan-out calls it once a member.
+        self._write_lent: Callable[[bytes], int] | None = None
 
     # ------------------------------------------------------------------ any thread
 
@@ -176,7 +180,7 @@ class Connection:
         readable = True  # read only when poll() says the socket has something
         watching_out = False  # POLLOUT is registered (a write would block)
         watching_in = True  # POLLIN is registered (reading is not paused)
-        outbox.lend_writer(self._write_lent)
+        outbox.lend_writer(self._write_lent or self.tls.send)
         try:
             while True:
                 # One pass per wake-up: read and handle, then write what that queued (the
@@ -297,14 +301,6 @@ class Connection:
                 return False
             del out[:sent]
         return False
-
-    def _write_lent(self, data: bytes) -> int:
-        """Another thread writes queued frames while this connection's thread sleeps (see
-        ``outbox``); what the socket took, 0 if it would block."""
-        try:
-            return self.tls.send(data)
-        except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
-            return 0
 
     def _read(self) -> bytes | None:
         """One read: the bytes available now (b"" if none); None at end of stream or on a

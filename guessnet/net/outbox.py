@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import operator
 import os
+import ssl
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -36,8 +37,8 @@ from guessnet.wire.closing import Close
 
 LENT_WRITE = 65536  # bytes another thread writes for a sleeping owner at most, per call
 
-# A lent writer returns the bytes the socket took (0: it would block); it raises OSError when
-# the connection is broken.
+# A lent writer returns the bytes the socket took (0, or ``ssl.SSLWantWriteError`` or
+# ``SSLWantReadError``: it would block); any other OSError: the connection is broken.
 Writer = Callable[[bytes], int]
 
 
@@ -89,8 +90,8 @@ class Outbox:
     def put_all(self, frames: list[bytes]) -> bool:
         """Queue several frames in one step (a round's end: the hint, the end, the next
         round); False if the connection is closing or was overrun."""
+        queued = Outbox._enqueue_each((self,), frames)
         with self._lock:
-            queued = self._enqueue_all(frames, sum(map(len, frames)))
             if self._sleeping:
                 self._deliver()
         return queued
@@ -105,10 +106,8 @@ class Outbox:
         every outbox, in the same order; and an owner woken during the first pass would
         compete for the GIL with the sender for the rest of the loop (with 1,000 members,
         queueing a round end took hundreds of milliseconds that way)."""
+        Outbox._enqueue_each(boxes, frames)
         size = sum(map(len, frames))
-        for box in boxes:
-            with box._lock:
-                box._enqueue_all(frames, size)
         blob = b"".join(frames) if size <= LENT_WRITE else None  # (joined once, not per box)
         with wakeup.burst(len(boxes)):
             for box in boxes:
@@ -135,19 +134,28 @@ class Outbox:
         self.queued_total += 1
         return True
 
-    def _enqueue_all(self, frames: list[bytes], size: int) -> bool:
-        """``_enqueue`` every frame of a fan-out (``size`` bytes in all) in one step."""
-        if self._finished or self._close_reason is not None:
-            return False
-        if self._bytes + size > self.limit:
-            return self._overrun()
-        if self._on_frame is not None:
-            for frame in frames:
-                self._on_frame(frame)
-        self._frames.extend(frames)
-        self._bytes += size
-        self.queued_total += len(frames)
-        return True
+    @staticmethod
+    def _enqueue_each(boxes: Sequence[Outbox], frames: list[bytes]) -> bool:
+        """``_enqueue`` every frame on every box, each box in one step under its lock; no
+        wake-up.  True if the last box took them.  (One loop for all members, not a call a
+        member: a room's fan-out runs it for every member.)"""
+        size, count = sum(map(len, frames)), len(frames)
+        queued = False
+        for box in boxes:
+            with box._lock:
+                queued = not (box._finished or box._close_reason is not None)
+                if not queued:
+                    continue
+                if box._bytes + size > box.limit:
+                    queued = box._overrun()
+                    continue
+                if box._on_frame is not None:
+                    for frame in frames:
+                        box._on_frame(frame)
+                box._frames.extend(frames)
+                box._bytes += size
+                box.queued_total += count
+        return queued
 
     def _overrun(self) -> bool:
         """The peer does not read: drop what is queued, close it as a slow reader."""
@@ -181,6 +189,8 @@ class Outbox:
             data = bytes(chunk)
         try:
             sent = writer(data)
+        except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            sent = 0
         except OSError:
             self._close_reason = self._close_reason or Close.DROPPED
             self._frames.clear()
