@@ -25,7 +25,6 @@ woken to finish it, as before.
 
 from __future__ import annotations
 
-import operator
 import os
 import ssl
 import threading
@@ -175,8 +174,10 @@ class Outbox:
         if writer is None or not queue:
             self._poke()
             return
+        # The queue is ours alone when it is as long and starts with our first frame: ours
+        # were appended together at its tail, and frames leave only from its head.
         if blob is not None and ours is not None and len(queue) == len(ours) and \
-                all(map(operator.is_, queue, ours)):
+                queue[0] is ours[0]:
             queue.clear()
             data = blob
         else:
