@@ -3,6 +3,7 @@
     ./scripts/bench.sh                          # everything, 3 repeats (about 40 minutes)
     python -m bench.run --quick --out /tmp/b    # tiny sizes: the smoke run the tests use
     python -m bench.run --only human,fanout --repeat 1
+    python -m bench.run --only human --stay     # players leave after the measured time
 
 The load comes from bench/goload (Go, built on first use), which reports its own CPU time.
 
@@ -84,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
     parser.add_argument("--only", default=",".join(SCENARIOS), help="scenarios to run")
     parser.add_argument("--players", help="human scenario's player counts, e.g. 100,1000")
+    parser.add_argument("--stay", action="store_true",
+                        help="human: players leave after the measured time, not during it")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results",
                         help="folder for JSON, PNG and report.md (default bench/results)")
     args = parser.parse_args(argv)
@@ -108,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         if name == "human":  # the reference too, at the same sizes, in the same run
             counts, modes, seconds, ramp = size["human"]
             return [repeated(args.repeat, functools.partial(human, bench, n, m, seconds, tick,
-                                                            ramp, reference=ref))
+                                                            ramp, reference=ref,
+                                                            stay=args.stay))
                     for m, ref in [*((m, False) for m in modes), (None, True)]
                     for n in counts]
         if name == "burst":

@@ -141,16 +141,19 @@ def drive(bench: Bench, server: ServerProcess, scenario: str, timeout: float,
 
 def human(bench: Bench, players: int, room_size: int | None, seconds: float,
           progress: Progress, ramp: float = 10.0, extra: tuple[str, ...] = (),
-          reference: bool = False) -> dict[str, Any]:
+          reference: bool = False, stay: bool = False) -> dict[str, Any]:
     """N players arriving over ``ramp`` seconds, then guessing about once a second (random
     pauses, halving the range on each hint) for ``seconds``: single mode or rooms; against
-    the reference (``bench/refserver.py``, single mode) when ``reference``."""
+    the reference (``bench/refserver.py``, single mode) when ``reference``.  Players leave
+    during the last seconds as their guessing ends, unless ``stay``: then all leave after
+    the measured time."""
     server = RefProcess(bench.work, bench.certs).start() if reference else \
         bench.server("human", *extra)
     sampler = Sampler(server.pid)
     try:
         got = drive(bench, server, "human", ramp + seconds + 120, players=players,
-                    room_size=room_size or 0, ramp=f"{ramp}s", duration=f"{seconds}s")
+                    room_size=room_size or 0, ramp=f"{ramp}s", duration=f"{seconds}s",
+                    stay=stay)
     finally:
         series = sampler.stop()
         server.stop()

@@ -5,13 +5,16 @@
 // Each scenario prints one JSON object on standard output: the figures, and the generator's
 // own CPU time (getrusage), so every report can show what the measuring cost.
 //
-//	goload human    -port P -ca ca.pem -players 3000 -ramp 10s -duration 30s [-room-size 50]
+//	goload human    -port P -ca ca.pem -players 3000 -ramp 10s -duration 30s [-room-size 50] [-stay]
 //	goload saturate -port P -ca ca.pem -clients 50 -duration 8s [-reference]
 //	goload fanout   -port P -ca ca.pem -members 1000 -rounds 20
 //	goload connect  -port P -ca ca.pem -workers 16 -duration 5s [-hold 1000]
 //
 // "human" is the burst too: players arrive spread over -ramp, and the time from a player's
 // first byte to its first round_started ("admitted") is reported with the guess latencies.
+// A player leaves once its next pause would end past the measured time (so players leave
+// during the last seconds, each leaving a held seat its room is told of); with -stay every
+// player stays connected until 3 s after it, so no departure falls in the measured time.
 package main
 
 import (
@@ -263,7 +266,7 @@ func (b *bisect) hint(value int, result string) {
 	}
 }
 
-func human(players, roomSize int, ramp, duration time.Duration) map[string]any {
+func human(players, roomSize int, ramp, duration time.Duration, stay bool) map[string]any {
 	var latency, admit samples
 	var admitted, failed, dropped, guesses, rejected int64
 	start := time.Now()
@@ -306,6 +309,9 @@ func human(players, roomSize int, ramp, duration time.Duration) map[string]any {
 			for {
 				pause := time.Duration(rng.ExpFloat64() * float64(time.Second))
 				if time.Now().Add(pause).After(end) {
+					if stay {
+						time.Sleep(time.Until(end.Add(3 * time.Second)))
+					}
 					return
 				}
 				time.Sleep(pause)
@@ -562,6 +568,7 @@ func main() {
 	roomSize := flags.Int("room-size", 0, "human: players per room (0: single player)")
 	ramp := flags.Duration("ramp", 10*time.Second, "human: players arrive over this time")
 	duration := flags.Duration("duration", 30*time.Second, "measured time after the ramp")
+	stay := flags.Bool("stay", false, "human: players leave only after the measured time")
 	clients := flags.Int("clients", 50, "saturate: clients")
 	reference := flags.Bool("reference", false, "saturate: the server is bench/refserver.py")
 	members := flags.Int("members", 1000, "fanout: room members")
@@ -586,7 +593,7 @@ func main() {
 	var out map[string]any
 	switch scenario {
 	case "human":
-		out = human(*players, *roomSize, *ramp, *duration)
+		out = human(*players, *roomSize, *ramp, *duration, *stay)
 	case "saturate":
 		out = saturate(*clients, *duration, *reference)
 	case "fanout":
