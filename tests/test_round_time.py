@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import protocol
+from guessnet.games.guess import GuessRoom, Rules
+from guessnet.services.channels import envelope
+from guessnet.services.records import Recorded
+from guessnet.services.rooms import Rooms, SecretDraws
+from guessnet.storage.base import Transition, room_channel
+from guessnet.storage.memory import MemoryBus, MemoryRoomStore
 from tests.conftest import Running
 from tests.test_reliability import named
 
@@ -95,3 +102,65 @@ def test_a_drop_ends_the_round_only_the_dropped_player_held(
     ended = ann.expect(protocol.RoundEnded)
     assert ended.outcome == "failed"
     assert ann.expect(protocol.RoundStarted).round == 2
+
+
+def heard_names(payloads: list[dict[str, Any]]) -> list[list[str]]:
+    """What each broadcast told: the names in its room updates, or the kinds of the rest."""
+    return [[m.get("name") or m["type"] for m in p.get("msgs", [p.get("msg")])]
+            for p in payloads]
+
+
+def test_a_burst_of_drops_is_told_together_and_a_quick_return_not_at_all() -> None:
+    """A class's Wi-Fi drops: the first ``away`` goes out at once, those within ``GATHER``
+    are held, then go out together with the room's next broadcast or once the oldest has
+    waited ``GATHER``; a player back before theirs went out is never announced."""
+    bus, now = MemoryBus(), [1000.0]
+    heard: list[dict[str, Any]] = []
+    bus.subscribe(room_channel("main"), heard.append)
+    rooms = Rooms(MemoryRoomStore(bus, GuessRoom.from_dict), Rules(), None,  # type: ignore[arg-type]
+                  SecretDraws(), record=lambda finished: Recorded(None), clock=lambda: now[0])
+
+    def at(when: float, change: Callable[[GuessRoom], Transition[Any]]) -> Any:
+        now[0] = 1000.0 + when
+        return rooms.transact("main", change)
+
+    def away(name: str) -> Callable[[GuessRoom], Transition[None]]:
+        update = protocol.RoomUpdate(room="main", name=name, event="away", seconds=30)
+        return lambda live: Transition(None, rooms.tell_soon(live, update, skip=name))
+
+    def join_all(live: GuessRoom) -> Transition[None]:
+        for name in ("ann", "bob", "cy", "di", "ed"):
+            live.join(name)
+        return Transition(None)
+
+    at(0.0, join_all)
+    at(0.0, away("bob"))
+    assert heard_names(heard) == [["bob"]] and heard[0]["skip"] == "bob"
+    at(0.1, away("cy"))
+    at(0.2, away("di"))
+    assert len(heard) == 1  # held
+    assert at(0.2, lambda live: Transition(rooms.unhold(live, "di")))  # di is back already
+    notice = protocol.Notice(text="the host speaks")
+    at(0.3, lambda live: Transition(None, [envelope(notice)]))
+    assert heard_names(heard)[1:] == [["cy"], ["notice"]]  # cy's first, in the same step
+    at(0.35, away("ed"))
+    at(0.5, lambda live: Transition(None))
+    assert len(heard) == 3  # held 0.15 s: not yet
+    at(0.6, lambda live: Transition(None))
+    assert heard_names(heard)[3:] == [["ed"]]
+
+
+def test_players_dropping_together_are_all_announced(make_server: Callable[..., Running]
+                                                      ) -> None:
+    srv = make_server("--resume-grace", "30")
+    ann = srv.player("ann")
+    ann.request(protocol.Play(mode="multi"), protocol.RoundStarted)
+    others = [named(srv, name)[0] for name in ("bob", "cy", "di")]
+    for peer in others:
+        peer.request(protocol.Play(mode="multi"), protocol.RoundStarted)
+    for peer in others:
+        peer.close()  # the classroom's Wi-Fi drops
+    started = time.monotonic()
+    gone = {ann.expect(protocol.RoomUpdate, lambda u: u.event == "away", timeout=5).name
+            for _ in others}
+    assert gone == {"bob", "cy", "di"} and time.monotonic() - started < 3.0

@@ -116,6 +116,10 @@ class GuessRoom:
     # missed it.
     announced: int = 0
     last_end: dict[str, Any] | None = None
+    # Room updates held back to go out together (a burst of dropped connections), as
+    # [wall-clock time held, message dict] pairs, and when such updates last went out.
+    held: list[list[Any]] = field(default_factory=list)
+    told_at: float = 0.0
 
     def __post_init__(self) -> None:
         if self.mode not in ("single", "multi"):
@@ -321,26 +325,39 @@ class GuessRoom:
         return not self.tries and not self.watchers
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "mode": self.mode,
-            "rules": [self.rules.low, self.rules.high, self.rules.tries, self.rules.seconds],
-            "secret": self.secret, "round": self.round, "started": self.started,
-            "tries": self.tries, "departed": self.departed, "ever": self.ever,
-            "moves": [[m.at, m.player, m.value, m.result] for m in self.moves],
-            "away": self.away, "announced": self.announced, "last_end": self.last_end,
-            "watchers": self.watchers, "pace": self.pace.to_list(),
-        }
+        """The whole state as JSON-able data (shared backends store it): ``from_dict`` makes
+        it again."""
+        return _room_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GuessRoom:
-        low, high, tries, *limit = data["rules"]
-        return cls(
-            name=data["name"], mode=data["mode"],
-            rules=Rules(low, high, tries, limit[0] if limit else None),
-            secret=data["secret"], round=data["round"], started=data["started"],
-            tries=dict(data["tries"]), departed=dict(data["departed"]), ever=list(data["ever"]),
-            moves=[Move(at=a, player=p, value=v, result=r) for a, p, v, r in data["moves"]],
-            away=list(data.get("away", ())), watchers=list(data.get("watchers", ())),
-            pace=Pace.from_list(data.get("pace")),
-            announced=int(data.get("announced", data["round"] - 1)),
-            last_end=data.get("last_end"))
+        return _room_from(data)
+
+
+def _room_dict(room: GuessRoom) -> dict[str, Any]:
+    rules = room.rules
+    return {
+        "name": room.name, "mode": room.mode,
+        "rules": [rules.low, rules.high, rules.tries, rules.seconds],
+        "secret": room.secret, "round": room.round, "started": room.started,
+        "tries": room.tries, "departed": room.departed, "ever": room.ever,
+        "moves": [[m.at, m.player, m.value, m.result] for m in room.moves],
+        "away": room.away, "announced": room.announced, "last_end": room.last_end,
+        "held": room.held, "told_at": room.told_at,
+        "watchers": room.watchers, "pace": room.pace.to_list(),
+    }
+
+
+def _room_from(data: dict[str, Any]) -> GuessRoom:
+    low, high, tries, *limit = data["rules"]
+    return GuessRoom(
+        name=data["name"], mode=data["mode"],
+        rules=Rules(low, high, tries, limit[0] if limit else None),
+        secret=data["secret"], round=data["round"], started=data["started"],
+        tries=dict(data["tries"]), departed=dict(data["departed"]), ever=list(data["ever"]),
+        moves=[Move(at=a, player=p, value=v, result=r) for a, p, v, r in data["moves"]],
+        away=list(data.get("away", ())), watchers=list(data.get("watchers", ())),
+        pace=Pace.from_list(data.get("pace")),
+        announced=int(data.get("announced", data["round"] - 1)),
+        last_end=data.get("last_end"), held=[list(h) for h in data.get("held", ())],
+        told_at=float(data.get("told_at", 0.0)))

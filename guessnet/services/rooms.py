@@ -79,6 +79,9 @@ _WORDS = struct.Struct("<Q")
 _WORD_VALUES = 1 << 64
 
 
+# seconds: a room update held back (``tell_soon``) goes out with the room's next broadcast,
+# or once the oldest held has waited this long (the round clock's tick looks every second)
+GATHER = 0.25
 CLOCK_SKEW = 2.0  # seconds: processes' clocks may differ this much (an end resent twice is
 #                   shown twice; one never resent would be missed)
 
@@ -128,7 +131,44 @@ class Rooms:
             f"{type(exc).__name__}: {escape(exc)}")
 
     def transact(self, room: str, change: Callable[[GuessRoom], Transition[T]]) -> T:
-        return self._store.transact(room, lambda: self.new_room(room, "multi"), change)
+        """Apply ``change`` to the room; the updates it holds back go out first in the same
+        step when ``change`` broadcasts anything, or when the oldest has waited ``GATHER``."""
+        clock = self.clock
+
+        def changed(live: GuessRoom) -> Transition[T]:
+            done = change(live)
+            if live.held and (done.broadcasts or clock() - live.held[0][0] >= GATHER):
+                msgs = [msg for _, msg in live.held]
+                live.held, live.told_at = [], clock()
+                return Transition(done.value, [{"msgs": msgs}, *(done.broadcasts or ())])
+            return done
+
+        return self._store.transact(room, lambda: self.new_room(room, "multi"), changed)
+
+    def tell_soon(self, live: GuessRoom, update: wire.RoomUpdate, skip: str
+                  ) -> list[JSONDict]:
+        """The broadcasts that tell ``live``'s members ``update`` (in a room transaction):
+        at once if none went out in the last ``GATHER`` seconds, else held back to go out with
+        the next.  When a class's Wi-Fi drops, its players' ``away`` notices then cost the
+        room a few passes over its members, not one each.  (Held updates go to every member:
+        ``skip``'s connection is gone, and ``unhold`` takes theirs back if they return.)"""
+        now = self.clock()
+        if not live.held and now - live.told_at >= GATHER:
+            live.told_at = now
+            return [envelope(update, skip=skip)]
+        live.held.append([now, update.to_dict()])
+        return []
+
+    @staticmethod
+    def unhold(live: GuessRoom, name: str) -> bool:
+        """Take back ``name``'s ``away`` still held (they resumed first); True if there was
+        one: the room never heard they were away, so it need not hear they are back."""
+        kept = [h for h in live.held if not (h[1].get("event") == "away" and
+                                             h[1].get("name") == name)]
+        if len(kept) == len(live.held):
+            return False
+        live.held = kept
+        return True
 
     @staticmethod
     def check_announced(live: GuessRoom) -> None:

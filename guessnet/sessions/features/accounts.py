@@ -239,12 +239,13 @@ def send_state(session: PlayerSession, name: str) -> None:
         session.send(round_started(session.single, name))
     elif session.place is Place.ROOM and session.room is not None:
 
-        room, now = session.room, session.services.rooms.clock()
+        room, rooms = session.room, session.services.rooms
+        now = rooms.clock()
 
         def rejoin(live: GuessRoom) -> Transition[wire.RoundStarted]:
             live.join(name)  # no-op unless the room forgot us (a restarted Redis)
-            back = [envelope(wire.RoomUpdate(room=room, name=name, event="back"),
-                             skip=name)] if live.back(name) else []
+            back = [envelope(wire.RoomUpdate(room=room, name=name, event="back"), skip=name)] \
+                if live.back(name) and not rooms.unhold(live, name) else []
             return Transition(value=round_started(live, name, now), broadcasts=back)
 
         session.send(session.services.rooms.transact(room, rejoin))

@@ -145,7 +145,8 @@ def hold_seat(session: PlayerSession, seconds: float) -> None:
         finished = live.drop(name, now, services.rooms.draw_secret(live.upcoming_rules))
         update = wire.RoomUpdate(room=room, name=name, event="away",
                                      seconds=math.ceil(seconds))
-        return Transition(value=finished, broadcasts=[envelope(update, skip=name)])
+        return Transition(value=finished,
+                          broadcasts=services.rooms.tell_soon(live, update, skip=name))
 
     finished = services.rooms.transact(room, drop)
     if finished is not None:
