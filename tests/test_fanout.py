@@ -19,7 +19,7 @@ import pytest
 import protocol
 from guessnet.net import tlsconf, wakeup
 from guessnet.net.conn import Connection, tls_handshake
-from guessnet.net.outbox import Outbox
+from guessnet.net.outbox import Outbox, Writer
 from guessnet.net.pacing import Limits
 from guessnet.services.channels import envelope, frames_of
 from guessnet.services.rooms import SecretDraws
@@ -231,13 +231,16 @@ def run_owner(conn: Connection) -> tuple[threading.Thread, list[Close]]:
 def lent_writes_by(conn: Connection) -> list[threading.Thread]:
     """Record which threads call the writer ``conn`` lends its outbox (call before ``run``)."""
     callers: list[threading.Thread] = []
-    write = conn._write_lent or conn.tls.send
+    lend = conn.outbox.lend_writer
 
-    def recording(data: bytes) -> int:
-        callers.append(threading.current_thread())
-        return write(data)
+    def lend_recorded(writer: Writer | None) -> None:
+        def recording(data: bytes) -> int:
+            callers.append(threading.current_thread())
+            assert writer is not None
+            return writer(data)
+        lend(None if writer is None else recording)
 
-    conn._write_lent = recording
+    conn.outbox.lend_writer = lend_recorded  # type: ignore[method-assign]
     return callers
 
 

@@ -118,10 +118,6 @@ class Connection:
         self._ping_nonce = 0
         self._ping_sent: dict[int, float] = {}
         self._paused_until = 0.0  # owner thread: nothing is read before then
-        # What the owner lends its outbox while it sleeps (None: the socket's own ``send``;
-        # the outbox takes ``SSLWantWriteError`` as "would block"): no wrapper of ours, since
-        # a room's fan-out calls it once a member.
-        self._write_lent: Callable[[bytes], int] | None = None
 
     # ------------------------------------------------------------------ any thread
 
@@ -180,7 +176,9 @@ class Connection:
         readable = True  # read only when poll() says the socket has something
         watching_out = False  # POLLOUT is registered (a write would block)
         watching_in = True  # POLLIN is registered (reading is not paused)
-        outbox.lend_writer(self._write_lent or self.tls.send)
+        # lent while it sleeps: the socket's own ``send``, no wrapper of ours (a room's fan-out
+        # calls it once a member; the outbox takes SSLWantWriteError as "would block")
+        outbox.lend_writer(self.tls.send)
         try:
             while True:
                 # One pass per wake-up: read and handle, then write what that queued (the
