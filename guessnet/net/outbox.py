@@ -90,8 +90,11 @@ class Outbox:
         """Queue several frames in one step (a round's end: the hint, the end, the next
         round); False if the connection is closing or was overrun."""
         queued = Outbox._enqueue_each((self,), frames)
-        with self._lock:
-            if self._sleeping:
+        # Read without the lock: an owner that goes to sleep after the frames were queued
+        # finds them (``may_sleep``) and stays awake, and ``_deliver`` looks again under it.
+        # Awake (its own round's end, most calls), it writes them itself: no second lock.
+        if self._sleeping:
+            with self._lock:
                 self._deliver()
         return queued
 
