@@ -4,6 +4,7 @@
     python -m bench.profile human --players 2000 [--room-size 50]
     python -m bench.profile human --players 2000 --kernel    # where the CPU goes, kernel too
     python -m bench.profile connect --kernel                 # new TLS sessions, 16 clients
+    python -m bench.profile human --players 2000 --kernel --reference   # the reference server
 
 py-spy samples the server process from outside (``--gil``: only the thread holding the GIL, so
 the summary shows where the interpreter's time goes, not threads waiting in poll()).  It is not
@@ -15,6 +16,8 @@ most, by their own samples and with their callees; docs/PERFORMANCE.md quotes su
 it works in virtual machines without hardware counters): every thread of the server, in the
 kernel and in C as well as in Python, by shared object and by symbol, and counts the context
 switches per request.  That is the profile that shows what a thread per connection costs.
+``--reference`` profiles the reference (``bench/refserver.py``, the game's default rules)
+under the same load instead: the same counts for the bare architecture.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import goload
-from bench.scenarios import Bench
+from bench.scenarios import Bench, RefProcess
 
 PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
 PERF = shutil.which("perf")
@@ -102,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/results/profiles"))
     parser.add_argument("--kernel", action="store_true",
                         help="sample with Linux perf (kernel, C and Python; all threads)")
+    parser.add_argument("--reference", action="store_true",
+                        help="profile the reference server instead of server.py")
     args = parser.parse_args(argv)
     if args.kernel and PERF is None:
         print("perf is not installed: run 'apt-get install linux-perf' and try again",
@@ -115,11 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     name = {"saturate": f"saturate-c{args.clients}", "connect": "connect-w16",
             "human": f"human-{args.players}" + (f"-rooms{args.room_size}"
                                                 if args.room_size else "")}[args.scenario]
-    name += "-kernel" if args.kernel else ""
+    name += ("-reference" if args.reference else "") + ("-kernel" if args.kernel else "")
     raw = args.out / f"{name}.raw.txt"
     bench = Bench.create()
     extra = ("--max", "1000000", "--tries", "1000000") if args.scenario == "saturate" else ()
-    server = bench.server("profile", *extra)
+    server = RefProcess(bench.work, bench.certs, *extra).start() if args.reference else \
+        bench.server("profile", *extra)
     warmup = 5.0
     flags = {"duration": f"{args.seconds + warmup}s"}
     flags.update({"saturate": {"clients": str(args.clients)}, "connect": {"workers": "16"},
