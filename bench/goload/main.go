@@ -266,8 +266,13 @@ func (b *bisect) hint(value int, result string) {
 	}
 }
 
+// sliceSeconds: the measured window's latency is also summarised by slices of this length
+// (when in the window the slow answers came: arrivals running late, play, departures)
+const sliceSeconds = 5
+
 func human(players, roomSize int, ramp, duration time.Duration, stay bool) map[string]any {
 	var latency, admit samples
+	slices := make([]samples, int(math.Ceil(duration.Seconds()/sliceSeconds)))
 	var admitted, failed, dropped, guesses, rejected int64
 	start := time.Now()
 	measureFrom := start.Add(ramp)
@@ -328,7 +333,11 @@ func human(players, roomSize int, ramp, duration time.Duration, stay bool) map[s
 					return
 				}
 				if sent.After(measureFrom) {
-					latency.add(time.Since(sent))
+					took := time.Since(sent)
+					latency.add(took)
+					if at := int(sent.Sub(measureFrom).Seconds() / sliceSeconds); at < len(slices) {
+						slices[at].add(took)
+					}
 				}
 				if err != nil {
 					atomic.AddInt64(&rejected, 1) // e.g. "being recorded": no try used
@@ -346,6 +355,14 @@ func human(players, roomSize int, ramp, duration time.Duration, stay bool) map[s
 		"rate_per_s": float64(guesses) / time.Since(start).Seconds()}
 	latency.summary("", out)
 	admit.summary("admit_", out)
+	bySlice := make([]float64, len(slices))
+	for i := range slices {
+		part := map[string]any{}
+		slices[i].summary("", part)
+		bySlice[i] = part["p99_ms"].(float64)
+	}
+	out["slice_s"] = sliceSeconds
+	out["p99_by_slice_ms"] = bySlice
 	return out
 }
 
