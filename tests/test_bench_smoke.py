@@ -42,6 +42,8 @@ def test_every_scenario_runs_and_writes_results(tmp_path: Path) -> None:
     assert max(ratios) < CPU_RATIO_LIMIT, ratios
     human = json.loads((tmp_path / "human.json").read_text())
     assert {row["mode"] for row in human} == {"single", "rooms of 5", "reference"}
+    # the window's p99 by slice: one figure per started 5 s of the measured time
+    assert all(row["slice_s"] == 5 and row["p99_by_slice_ms"] for row in human)
 
 
 def test_profile_summary_counts_own_and_inclusive_samples(tmp_path: Path) -> None:
