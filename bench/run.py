@@ -56,10 +56,14 @@ def machine() -> dict[str, Any]:
 
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per numeric field: the median, and ``<field>_min``/``_max``; other fields from run 1."""
+    """Per numeric field: the median, and ``<field>_min``/``_max``; per list of numbers (the
+    p99 of each slice of the window), the median of each place; other fields from run 1."""
     out: dict[str, Any] = {}
     for key, value in runs[0].items():
         values = [r[key] for r in runs]
+        if _numbers(value) and all(_numbers(v) and len(v) == len(value) for v in values):
+            out[key] = [statistics.median(place) for place in zip(*values, strict=True)]
+            continue
         if isinstance(value, bool) or not isinstance(value, int | float):
             out[key] = median_of(values) if isinstance(value, dict) and all(
                 isinstance(v, dict) for v in values) and not _is_series(value) else value
@@ -68,6 +72,11 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
         if len(runs) > 1:
             out[f"{key}_min"], out[f"{key}_max"] = min(values), max(values)
     return out
+
+
+def _numbers(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in value)
 
 
 def _is_series(value: dict[str, Any]) -> bool:

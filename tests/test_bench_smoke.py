@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.profile import summarize
+from bench.run import median_of
 from tests.conftest import ROOT
 
 CPU_RATIO_LIMIT = 4.5  # server.py's CPU per request over the reference's: a clear regression
@@ -44,6 +45,16 @@ def test_every_scenario_runs_and_writes_results(tmp_path: Path) -> None:
     assert {row["mode"] for row in human} == {"single", "rooms of 5", "reference"}
     # the window's p99 by slice: one figure per started 5 s of the measured time
     assert all(row["slice_s"] == 5 and row["p99_by_slice_ms"] for row in human)
+
+
+def test_repeated_runs_report_medians_slice_by_slice() -> None:
+    runs = [{"p99_ms": 9.0, "p99_by_slice_ms": [1.0, 50.0, 3.0], "mode": "single"},
+            {"p99_ms": 7.0, "p99_by_slice_ms": [3.0, 10.0, 3.0], "mode": "single"},
+            {"p99_ms": 8.0, "p99_by_slice_ms": [2.0, 20.0, 90.0], "mode": "single"}]
+    figures = median_of(runs)
+    assert figures["p99_ms"] == 8.0 and (figures["p99_ms_min"], figures["p99_ms_max"]) == (7, 9)
+    assert figures["p99_by_slice_ms"] == [2.0, 20.0, 3.0]
+    assert figures["mode"] == "single"
 
 
 def test_profile_summary_counts_own_and_inclusive_samples(tmp_path: Path) -> None:
