@@ -8,6 +8,7 @@ Each result carries the server's and the generator's CPU time per request.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import socket
@@ -29,6 +30,9 @@ from guessnet.launch import certificates
 from guessnet.net import tlsconf
 
 Progress = Callable[[int], None]
+# Around every load a scenario drives: given the server's pid, a context that measures it
+# (``bench.switches`` counts its context switches); the default measures nothing more.
+LoadWatch = Callable[[int], contextlib.AbstractContextManager[object]]
 # Benchmarks measure capacity, not abuse handling: only the per-connection message rate and
 # the per-address limit are lifted (every simulated player comes from 127.0.0.1); everything
 # else is server.py's default, as players meet it.
@@ -103,11 +107,13 @@ class Sampler:
 
 @dataclass
 class Bench:
-    """What every scenario needs: certificates, a scratch folder, a client TLS context."""
+    """What every scenario needs: certificates, a scratch folder, a client TLS context, and
+    what watches the server while the generator loads it (``LoadWatch``)."""
 
     work: Path
     certs: Path
     context: ssl.SSLContext
+    watch: LoadWatch = field(default=lambda pid: contextlib.nullcontext())
 
     @classmethod
     def create(cls) -> Bench:
@@ -130,10 +136,12 @@ def per_request_us(cpu_s: float, requests: float) -> float:
 
 def drive(bench: Bench, server: ServerProcess, scenario: str, timeout: float,
           **flags: Any) -> dict[str, Any]:
-    """Run goload against ``server``; add the server's CPU seconds spent meanwhile."""
-    before = cpu_seconds(server.pid)
-    result = goload.run(scenario, server.port, bench.certs / "ca.pem", timeout, **flags)
-    result["server_cpu_s"] = cpu_seconds(server.pid) - before
+    """Run goload against ``server`` (inside ``bench.watch``); add the server's CPU seconds
+    spent meanwhile."""
+    with bench.watch(server.pid):
+        before = cpu_seconds(server.pid)
+        result = goload.run(scenario, server.port, bench.certs / "ca.pem", timeout, **flags)
+        result["server_cpu_s"] = cpu_seconds(server.pid) - before
     return result
 
 

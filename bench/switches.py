@@ -17,33 +17,33 @@ the arrivals are included.  Writes ``switches.json`` and prints a table.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from tabulate import tabulate
 
 from bench import scenarios
-from bench.launch import ServerProcess
 
 SWITCHES = re.compile(r"([\d,]+)\s+context-switches")
 
 
-def counted(drive: Any, perf: str, found: dict[str, int]) -> Any:
-    """``scenarios.drive`` with ``perf stat`` attached to the server while goload runs; the
+def counting(perf: str, found: dict[str, int]) -> scenarios.LoadWatch:
+    """A ``Bench.watch`` that attaches ``perf stat`` to the server while goload runs; the
     count goes to ``found["switches"]``."""
-    def drive_counted(bench: scenarios.Bench, server: ServerProcess, scenario: str,
-                      timeout: float, **flags: Any) -> dict[str, Any]:
-        stat = subprocess.Popen([perf, "stat", "-e", "context-switches", "-p", str(server.pid)],
+    @contextlib.contextmanager
+    def watch(pid: int) -> Iterator[None]:
+        stat = subprocess.Popen([perf, "stat", "-e", "context-switches", "-p", str(pid)],
                                 stderr=subprocess.PIPE, text=True)
         try:
-            result: dict[str, Any] = drive(bench, server, scenario, timeout, **flags)
-            return result
+            yield
         finally:
             stat.send_signal(signal.SIGINT)
             report = stat.communicate(timeout=30)[1]
@@ -51,7 +51,7 @@ def counted(drive: Any, perf: str, found: dict[str, int]) -> Any:
             if match is None:
                 raise RuntimeError(f"perf stat counted no context switches: {report[-500:]}")
             found["switches"] = int(match.group(1).replace(",", ""))
-    return drive_counted
+    return watch
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     found: dict[str, int] = {}
-    scenarios.drive = counted(scenarios.drive, perf, found)
     bench = scenarios.Bench.create()
+    bench.watch = counting(perf, found)
     rows: list[dict[str, Any]] = []
     try:
         for players in (int(size) for size in args.players.split(",")):
