@@ -65,7 +65,11 @@ class Metrics:
                              get_args(Outcome))
         self.games_stored = _Tally("guessnet_games_stored",
                                    "Games (rounds and matches) written to the store")
-        for tally in (self.guesses, self.rounds, self.games_stored):
+        # counted at every connection's end (a class leaving at once: a tally, every reason
+        # shown from the start)
+        self.disconnects = _Tally("guessnet_disconnects", "Player connections closed, by "
+                                  "reason", "reason", tuple(reason.value for reason in Close))
+        for tally in (self.guesses, self.rounds, self.games_stored, self.disconnects):
             registry.register(tally)
         self.games_journaled = Counter(
             "guessnet_games_journaled", "Games kept in the journal because the store failed",
@@ -77,9 +81,6 @@ class Metrics:
             "guessnet_tls_handshakes_shed", "Connections closed before or during their TLS "
             "handshake to let a newcomer in (silent, or keeping the handshake waiting), by port",
             ["port"], registry=registry)
-        self.disconnects = Counter(
-            "guessnet_disconnects", "Player connections closed, by reason", ["reason"],
-            registry=registry)
         self.slow_readers = Counter(
             "guessnet_slow_readers_dropped", "Players disconnected for not reading their "
             "messages (outbox over --outbox-kb)", registry=registry)
@@ -118,7 +119,7 @@ class Metrics:
         after ``sent`` messages were queued to it."""
         with self._sent_lock:
             self._sent_closed += sent
-        self.disconnects.labels(reason.value).inc()
+        self.disconnects.inc(reason.value)
         if reason is Close.SLOW_READER:
             self.slow_readers.inc()
         elif reason.eviction:
