@@ -181,15 +181,29 @@ _LEVEL_NAMES = {logging.DEBUG: "DEBUG", logging.INFO: "INFO", logging.WARNING: "
                 logging.ERROR: "ERROR", logging.CRITICAL: "CRITICAL"}
 
 
+def _handle(record: _Line) -> None:
+    """``Logger.handle``, for a logger ``setup`` made stop propagating: straight to each of its
+    handlers, as ``callHandlers`` does for such a logger, in a third of its steps (a dropped
+    player, a join and a round's end each write a line); otherwise the logging module's way."""
+    logger = _LOGGER
+    if logger.propagate or logger.filters or logger.disabled or not logger.handlers:
+        logger.handle(record)
+        return
+    level = record.levelno
+    for handler in logger.handlers:
+        if level >= handler.level:
+            handler.handle(record)
+
+
 def log(category: str, text: str, level: int = logging.INFO) -> None:
     if _LOGGER.isEnabledFor(level):
-        _LOGGER.handle(_Line(level, text, category, False))
+        _handle(_Line(level, text, category, False))
 
 
 def audit(category: str, text: str) -> None:
     """A security event: written to ``server.log`` and to ``audit.log``."""
     if _LOGGER.isEnabledFor(logging.INFO):
-        _LOGGER.handle(_Line(logging.INFO, text, category, True))
+        _handle(_Line(logging.INFO, text, category, True))
 
 
 def noisy(key: str, category: str, text: str, *, audit_event: bool = False,
