@@ -3,6 +3,7 @@
     python -m bench.bytecodes guess [--count 1000]          # single-player guesses
     python -m bench.bytecodes join [--count 200]            # players joining one by one
     python -m bench.bytecodes room [--count 300] [--room-size 50]
+    python -m bench.bytecodes drop [--count 200]            # players dropping their connection
 
 ``bench.instructions`` says how much a guess costs, to within 1 %, but not in which Python
 function: valgrind sees the interpreter, not the code it runs.  This counts the bytecodes the
@@ -16,6 +17,9 @@ say whether a change paid.
 * ``join``: ``--count`` players join one after another (TLS, hello, name, play).
 * ``room``: one client guesses ``--count`` times in a room whose ``--room-size`` - 1 other
   members (another process) only read: a round's end goes to all of them.
+* ``drop``: ``--count`` single players join and guess once, then all close their connections
+  without ``quit`` (a class leaving, as the human scenario's players do); counted from the
+  closes until the players' threads have ended and their log lines are written.
 
 Prints the total per guess (or join) and the functions that run the most; writes
 ``bytecodes-<mode>.json`` to ``--out``.
@@ -30,12 +34,14 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from bench.counts import Player, in_process_guessnet
 from guessnet.launch import certificates
+from guessnet.support import logs
 
 ROOT = Path(__file__).resolve().parent.parent
 ROOM = "r1"
@@ -106,7 +112,9 @@ def measure(mode: str, count: int, room_size: int, work: Path) -> Counter:
             if members.stdout.readline().strip() != "ready":
                 raise RuntimeError("the room's other members did not join")
         threading.settrace(counter.trace)
-        if mode == "join":
+        if mode == "drop":
+            drop_all(port, ca, count, counter)
+        elif mode == "join":
             counter.on.set()
             players = [Player(port, ca) for _ in range(count)]
             for i, player in enumerate(players):
@@ -129,19 +137,39 @@ def measure(mode: str, count: int, room_size: int, work: Path) -> Counter:
     return counter
 
 
+def drop_all(port: int, ca: Path, count: int, counter: Counter) -> None:
+    players = []
+    for i in range(count):
+        player = Player(port, ca)
+        player.guesses(1, player.join(f"d{i}"))
+        players.append(player)
+    serving = threading.active_count()
+    counter.on.set()
+    for player in players:
+        player.close()
+    deadline = time.monotonic() + 60
+    while threading.active_count() > serving - count:  # their handler threads ending
+        if time.monotonic() > deadline:
+            raise RuntimeError("the dropped players' threads did not end within 60 s")
+        time.sleep(0.01)
+    logs.flush()
+    counter.on.clear()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bytecodes", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=("guess", "join", "room"))
-    parser.add_argument("--count", type=int, help="guesses or joins (1000, 200, 300)")
+    parser.add_argument("mode", choices=("guess", "join", "room", "drop"))
+    parser.add_argument("--count", type=int, help="guesses, joins or drops (1000, 200, 300, "
+                        "200)")
     parser.add_argument("--room-size", type=int, default=50)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
-    count = args.count or {"guess": 1000, "join": 200, "room": 300}[args.mode]
+    count = args.count or {"guess": 1000, "join": 200, "room": 300, "drop": 200}[args.mode]
     with tempfile.TemporaryDirectory(prefix="guessnet-bytecodes-") as tmp:
         counter = measure(args.mode, count, args.room_size, Path(tmp))
-    unit = "join" if args.mode == "join" else "guess"
+    unit = {"join": "join", "drop": "drop"}.get(args.mode, "guess")
     total = sum(counter.by_function.values()) / count
     top = [(name, round(n / count, 1)) for name, n in counter.by_function.most_common(args.top)]
     print(f"bytecodes a {unit} ({args.mode}, {count}): {total:,.0f}")

@@ -84,3 +84,17 @@ def test_bytecodes_are_counted_in_the_servers_threads(tmp_path: Path) -> None:
     assert "guessing.py:on_guess" in names and "guess.py:guess" in names
     assert not any(name.startswith("counts.py:") for name in names)  # the client's own
     assert 500 < data["per_guess"] < 20_000
+
+
+@pytest.mark.timeout(120)
+def test_bytecodes_of_dropped_players_count_their_sessions_end(tmp_path: Path) -> None:
+    """``bench.bytecodes drop``: the players' connections end in the server's threads, each
+    seat held for a resume, and the count stops only once those threads are gone."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.bytecodes", "drop", "--count", "20", "--out",
+         str(tmp_path)], capture_output=True, text=True, timeout=100, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads((tmp_path / "bytecodes-drop.json").read_text())
+    names = {name for name, _ in data["top"]}
+    assert "player_session.py:serve" in names and "memory.py:hold_seat" in names
+    assert 300 < data["per_drop"] < 20_000
