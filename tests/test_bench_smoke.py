@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,15 +72,21 @@ def test_profile_summary_counts_own_and_inclusive_samples(tmp_path: Path) -> Non
     assert summarize(raw).startswith("no samples")
 
 
+def bytecodes(out: Path, mode: str, count: int) -> dict[str, Any]:
+    """What ``python -m bench.bytecodes MODE --count COUNT`` wrote."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.bytecodes", mode, "--count", str(count), "--out",
+         str(out)], capture_output=True, text=True, timeout=100, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data: dict[str, Any] = json.loads((out / f"bytecodes-{mode}.json").read_text())
+    return data
+
+
 @pytest.mark.timeout(120)
 def test_bytecodes_are_counted_in_the_servers_threads(tmp_path: Path) -> None:
     """``bench.bytecodes`` counts a guess's bytecodes by function, in the server's threads
     (not the client's, which runs in the same process)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.bytecodes", "guess", "--count", "30", "--out",
-         str(tmp_path)], capture_output=True, text=True, timeout=100, cwd=ROOT)
-    assert result.returncode == 0, result.stderr[-3000:]
-    data = json.loads((tmp_path / "bytecodes-guess.json").read_text())
+    data = bytecodes(tmp_path, "guess", 30)
     names = {name for name, _ in data["top"]}
     assert "guessing.py:on_guess" in names and "guess.py:guess" in names
     assert not any(name.startswith("counts.py:") for name in names)  # the client's own
@@ -90,11 +97,7 @@ def test_bytecodes_are_counted_in_the_servers_threads(tmp_path: Path) -> None:
 def test_bytecodes_of_dropped_players_count_their_sessions_end(tmp_path: Path) -> None:
     """``bench.bytecodes drop``: the players' connections end in the server's threads, each
     seat held for a resume, and the count stops only once those threads are gone."""
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.bytecodes", "drop", "--count", "20", "--out",
-         str(tmp_path)], capture_output=True, text=True, timeout=100, cwd=ROOT)
-    assert result.returncode == 0, result.stderr[-3000:]
-    data = json.loads((tmp_path / "bytecodes-drop.json").read_text())
+    data = bytecodes(tmp_path, "drop", 20)
     names = {name for name, _ in data["top"]}
     assert "player_session.py:serve" in names and "memory.py:hold_seat" in names
     assert 300 < data["per_drop"] < 20_000
