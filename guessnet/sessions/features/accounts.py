@@ -248,7 +248,7 @@ def send_state(session: PlayerSession, name: str) -> None:
                 if live.back(name) and not rooms.unhold(live, name) else []
             return Transition(value=round_started(live, name, now), broadcasts=back)
 
-        session.send(session.services.rooms.transact(room, rejoin))
+        session.send(rooms.transact(room, rejoin))
     elif session.place is Place.MATCH:
         session.services.matches.show(session)
 
