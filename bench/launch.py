@@ -12,6 +12,7 @@ from typing import Self
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 LISTEN = re.compile(r"players on [\d.]+:(\d+) \(TLS\), admin on [\d.]+:(\d+)")
+WEB = re.compile(r"scoreboard on https?://[^/]+:(\d+)/")
 
 
 class ServerProcess:
@@ -24,7 +25,7 @@ class ServerProcess:
                      "--log-dir", str(folder / "logs"), "--web-port", "0",
                      *extra]
         self.proc: subprocess.Popen[str] | None = None
-        self.port = self.admin_port = 0
+        self.port = self.admin_port = self.web_port = 0  # (web: 0 if it serves none)
         self.banner = self.more = ""
 
     def start(self) -> Self:
@@ -35,9 +36,11 @@ class ServerProcess:
         match = LISTEN.search(self.banner)
         if not match:
             self.proc.kill()  # else reading its error output would wait for it to exit
-            error = self.proc.stderr.read() if self.proc.stderr else ""
+            error = self.proc.communicate(timeout=30)[1]  # (and its pipes closed)
             raise RuntimeError(f"server did not start: {self.banner!r} {error}")
         self.port, self.admin_port = int(match.group(1)), int(match.group(2))
+        web = WEB.search(self.banner)
+        self.web_port = int(web.group(1)) if web else 0
         self.more = self.proc.stdout.readline()
         return self
 
