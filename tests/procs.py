@@ -12,6 +12,7 @@ from typing import IO
 import bench.launch
 import protocol
 from bench.launch import LISTEN, PY
+from bench.services import free_port
 from tests.conftest import ROOT, Peer
 
 __all__ = ["LISTEN", "PY", "OutputLines", "ServerProcess", "Typist"]
@@ -31,6 +32,22 @@ class ServerProcess(bench.launch.ServerProcess):
                     key=self.certs / "admin.key", accepted=protocol.SERVER_TO_ADMIN)
         peer.hello()
         return peer
+
+
+PORT_TAKEN = "port already in use"  # server.py's words when it cannot bind a port
+
+
+def serving_web(folder: Path, certs: Path, *extra: str, attempts: int = 5) -> ServerProcess:
+    """``server.py`` (started) with its web page on a free port, ``web_port``: picked here, as
+    ``--web-port 0`` turns the page off, and picked again if another process took it before
+    the server bound it (any outgoing connection may be given a free port)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return ServerProcess(folder, certs, *extra, "--web-port", str(free_port())).start()
+        except RuntimeError as exc:
+            if PORT_TAKEN not in str(exc) or attempt == attempts:
+                raise
+    raise AssertionError("attempts must be at least 1")
 
 
 class OutputLines:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,10 @@ import pytest
 
 from bench.profile import summarize
 from bench.run import median_of
+from bench.services import free_port
+from tests import procs
 from tests.conftest import ROOT
+from tests.web import get
 
 CPU_RATIO_LIMIT = 4.5  # server.py's CPU per request over the reference's: a clear regression
 
@@ -101,3 +105,24 @@ def test_bytecodes_of_dropped_players_count_their_sessions_end(tmp_path: Path) -
     names = {name for name, _ in data["top"]}
     assert "player_session.py:serve" in names and "memory.py:hold_seat" in names
     assert 300 < data["per_drop"] < 20_000
+
+
+
+@pytest.mark.timeout(60)
+def test_a_web_port_taken_first_is_picked_again(tmp_path: Path, certs: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """``serving_web`` picks a free port, and another process may take it before the server
+    binds it: the server refuses to start, its pipes are closed (pytest reports an unclosed
+    one), and a new port is picked."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        taken_port = taken.getsockname()[1]
+        ports = iter([taken_port, free_port()])
+        monkeypatch.setattr(procs, "free_port", lambda: next(ports))
+        server = procs.serving_web(tmp_path, certs)
+    try:
+        assert server.web_port not in (0, taken_port)
+        assert get(server.web_port, "/", certs / "ca.pem")[0] == 200
+    finally:
+        server.stop()

@@ -13,21 +13,19 @@ from pathlib import Path
 import pytest
 
 import protocol
-from bench.services import free_port
 from guessnet import wire
 from guessnet.client.connection import NetThread
 from guessnet.client.dial import CLIENT_LIMITS, not_greeted
 from guessnet.net import tlsconf
 from guessnet.net.conn import Connection
 from tests.conftest import ROOT, Running
-from tests.procs import PY, ServerProcess, Typist
+from tests.procs import PY, ServerProcess, Typist, serving_web
 
 
 @pytest.fixture
 def hosted(tmp_path: Path, certs: Path) -> Iterator[tuple[ServerProcess, int]]:
-    web_port = free_port()
-    proc = ServerProcess(tmp_path, certs, "--web-port", str(web_port)).start()
-    yield proc, web_port
+    proc = serving_web(tmp_path, certs)
+    yield proc, proc.web_port
     proc.stop(signal.SIGKILL)
 
 

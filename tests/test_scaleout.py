@@ -17,8 +17,8 @@ import redis
 import protocol
 from bench.services import need
 from tests.conftest import ROOT, Peer, Running, scaled_backends
-from tests.procs import PY, ServerProcess
-from tests.services import Service, free_port, memcached_service, redis_service
+from tests.procs import PY, ServerProcess, serving_web
+from tests.services import Service, memcached_service, redis_service
 from tests.test_e2e import win_by_bisection
 from tests.web import EventStream, metrics
 
@@ -415,13 +415,15 @@ def test_clean_up_outlives_a_damaged_room_and_a_crash_loop(
 
 def test_scoreboard_and_metrics_with_two_processes(tmp_path: Path, certs: Path, redis_url: str,
                                                    memcached_server: Service) -> None:
-    web_a, web_b = free_port(), free_port()
     extra = ("--redis", redis_url, "--memcached", f"127.0.0.1:{memcached_server.port}",
              "--presence-ttl", "3")
-    a = ServerProcess(tmp_path / "a", certs, *extra, "--instance-id", "A",
-                      "--web-port", str(web_a)).start()
-    b = ServerProcess(tmp_path / "b", certs, *extra, "--instance-id", "B",
-                      "--web-port", str(web_b)).start()
+    a = serving_web(tmp_path / "a", certs, *extra, "--instance-id", "A")
+    try:  # (a process left running on the shared Redis would sweep other tests' rooms)
+        b = serving_web(tmp_path / "b", certs, *extra, "--instance-id", "B")
+    except BaseException:
+        a.stop()
+        raise
+    web_a, web_b = a.web_port, b.web_port
     ca = certs / "ca.pem"
     stream = EventStream(web_b, ca)  # the page on B
     ann = a.peer("ann")

@@ -19,7 +19,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 import protocol
 from bench import services
 from bench.browser import chromium
-from tests.procs import ServerProcess
+from tests.procs import ServerProcess, serving_web
 from tests.services import free_port
 from tests.test_e2e import win_by_bisection
 
@@ -141,9 +141,8 @@ LONG = "Abcdefghijklmnopqr"  # + two digits: a name of 20 characters, the longes
 @pytest.mark.timeout(180)
 def test_the_longest_names_fit_the_projector_and_the_phone(tmp_path: Path,
                                                            certs: Path) -> None:
-    web_port = free_port()
-    web = f"https://127.0.0.1:{web_port}/"
-    server = ServerProcess(tmp_path / "srv", certs, "--web-port", str(web_port)).start()
+    server = serving_web(tmp_path / "srv", certs)
+    web = f"https://127.0.0.1:{server.web_port}/"
     peers = []
     browser, driver = open_browser(tmp_path, certs, server)
     try:

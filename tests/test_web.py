@@ -19,7 +19,7 @@ import protocol
 from guessnet.net import tlsconf
 from guessnet.web.site import allowed
 from tests.conftest import ROOT, Running
-from tests.procs import PY, OutputLines, ServerProcess
+from tests.procs import PY, OutputLines, serving_web
 from tests.services import free_port
 from tests.web import EventStream, get, metrics
 
@@ -200,9 +200,8 @@ def test_listener_resists_slow_huge_and_plaintext_clients(
 def test_a_thousand_idle_connections_leave_the_game_alone(tmp_path: Path, certs: Path) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
-    web_port = free_port()
-    server = ServerProcess(tmp_path, certs, "--web-port", str(web_port),
-                           "--handshake-timeout", "30").start()
+    server = serving_web(tmp_path, certs, "--handshake-timeout", "30")
+    web_port = server.web_port
     idle: list[socket.socket] = []
     try:
         for _ in range(1000):
@@ -248,8 +247,8 @@ def test_every_answer_has_a_status_line_and_the_security_headers(
 @pytest.mark.timeout(240)
 def test_slowloris_and_fat_headers_leave_the_page_and_the_game_alone(tmp_path: Path,
                                                                      certs: Path) -> None:
-    web_port = free_port()
-    server = ServerProcess(tmp_path, certs, "--web-port", str(web_port)).start()
+    server = serving_web(tmp_path, certs)
+    web_port = server.web_port
     crowd: subprocess.Popen[str] | None = None
     ann = server.peer("ann")
     try:
