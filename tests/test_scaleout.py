@@ -11,14 +11,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import redis
 
 import protocol
 from bench.services import need
+from guessnet.support import cpus
 from tests.conftest import ROOT, Peer, Running, scaled_backends
 from tests.procs import PY, ServerProcess, serving_web
 from tests.services import Service, memcached_service, redis_service
+from tests.test_cpus import allowed
 from tests.test_e2e import win_by_bisection
 from tests.web import EventStream, metrics
 
@@ -474,6 +477,12 @@ def test_workers_share_the_ports_and_one_game(tmp_path: Path, certs: Path) -> No
         where = {row[2]: row[7] for row in rows}  # name -> the worker serving it
         assert sorted(where) == sorted(f"p{i}" for i in range(8))
         assert len(set(where.values())) == 2, where  # both workers serve players
+        workers = [child.pid for child in psutil.Process(server.pid).children()
+                   if "server.py" in " ".join(child.cmdline())]
+        cpus_of = {pid: allowed(pid)[pid] for pid in workers}
+        if len(cpus.usable()) > 1:  # --pin-cpu auto: each worker its own CPU
+            assert len(set(cpus_of.values())) == 2 and all(
+                text.isdigit() for text in cpus_of.values()), cpus_of
         _, rooms = admin.table(protocol.ListRooms())
         assert [(r[0], r[2]) for r in rooms] == [("shared", 8)]  # one room for all
         peers[0].request(protocol.Say(text="hello from one worker"), protocol.Chat)

@@ -13,6 +13,7 @@ from guessnet.services.hashing import DEFAULT_WORKERS
 from guessnet.storage.base import Counters, Store
 from guessnet.storage.memory import MemoryBus, MemoryCounters, MemoryPresence, MemoryRoomStore
 from guessnet.storage.sqlite import SQLiteStore
+from guessnet.support import cpus
 from guessnet.support.places import places
 
 PLACES = places()
@@ -72,6 +73,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                        help="N server processes sharing the ports (SO_REUSEPORT) and one game "
                             "through Redis: --redis, or a private redis-server started in the "
                             "data folder (default %(default)s: this process serves alone)")
+    scale.add_argument("--pin-cpu", type=cpus.setting, default=cpus.AUTO, metavar="CPU",
+                       help="run the server's threads on one CPU: auto (the one it started on, "
+                            "when it may use several; each worker its own), a CPU number, or "
+                            "off (default %(default)s; docs/PERFORMANCE.md says why)")
     scale.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     scale.add_argument("--presence-ttl", type=int, default=30, metavar="SECONDS",
                        help="a crashed process's players vanish from listings within this "
@@ -171,6 +176,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                              "its own port")
     if args.workers < 1:
         parser.error(f"--workers must be at least 1, not {args.workers}")
+    if args.workers > 1 and isinstance(args.pin_cpu, int):
+        parser.error(f"--pin-cpu {args.pin_cpu} with --workers {args.workers} would put every "
+                     "worker on one CPU: leave --pin-cpu auto (each worker its own) or off")
     for flag in ("max_handshakes", "max_handshakes_per_peer"):
         if getattr(args, flag) < 1:
             parser.error(f"--{flag.replace('_', '-')} must be at least 1, not "

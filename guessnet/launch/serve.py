@@ -25,7 +25,7 @@ from guessnet.net import tlsconf
 from guessnet.services.errors import Refused
 from guessnet.services.history import send_history, send_replay
 from guessnet.storage.base import BackendError
-from guessnet.support import logs
+from guessnet.support import cpus, logs
 from guessnet.support.folders import FolderError, private_folder, private_umask
 from guessnet.support.logs import log
 
@@ -85,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 1
     raise_fd_limit()
+    try:  # before the services start their threads (which then inherit the CPU)
+        placement = cpus.pin(args.pin_cpu)
+    except cpus.PinError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     try:
         backends = open_backends(args)
     except BackendError as exc:
@@ -114,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     print(line, flush=True)
     print(f"{games} games on record; certificates in {args.certs}; data in {args.data_dir}; "
           f"logs in {args.log_dir}. Ctrl-C stops.", flush=True)
-    log("CONNECTION", line + f"; {games} games on record")
+    log("CONNECTION", line + f"; {games} games on record; " + (
+        f"threads on CPU {placement.cpu}" if placement else "threads on any CPU"))
     names = ", ".join(str(n.value) for n in certificates.certificate_names(
         tlsconf.CertPaths(args.certs).server))
     print(f"Players connect to one of the names the certificate carries: {names} "

@@ -29,6 +29,7 @@ from pathlib import Path
 from types import FrameType
 
 from guessnet.launch import certificates
+from guessnet.support import cpus
 
 SERVER = Path(__file__).resolve().parents[2] / "server.py"
 START_TIMEOUT = 30.0
@@ -175,6 +176,12 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
             private.stop()
 
 
+def pinned(wanted: cpus.Setting, index: int) -> list[str]:
+    """Worker ``index``'s ``--pin-cpu``: with ``auto``, each worker its own CPU in turn."""
+    cpu = cpus.worker_cpu(index, cpus.usable()) if wanted == cpus.AUTO else None
+    return ["--pin-cpu", str(wanted if cpu is None else cpu)]
+
+
 def supervise(args: argparse.Namespace, argv: list[str], url: str) -> int:
     wanted = [(args.host, args.port), (args.admin_host, args.admin_port)]
     if args.web_port:
@@ -190,8 +197,8 @@ def supervise(args: argparse.Namespace, argv: list[str], url: str) -> int:
         "--redis", url, "--reuse-port", "--port", str(ports[0]), "--admin-port", str(ports[1]),
         "--web-port", str(ports[2] if args.web_port else 0), "--instance-id", f"{base}/w{i}",
         "--log-dir", str(args.log_dir / f"worker-{i}"),
-        "--data-dir", str(args.data_dir / f"worker-{i}")]), announced)
-        for i in range(1, args.workers + 1)]
+        "--data-dir", str(args.data_dir / f"worker-{i}"), *pinned(args.pin_cpu, i)]),
+        announced) for i in range(1, args.workers + 1)]
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from guessnet.services import passwords
+from guessnet.support import cpus
 
 T = TypeVar("T")
 DEFAULT_WORKERS = os.cpu_count() or 2
@@ -154,6 +155,7 @@ class PasswordHashing:
         return result
 
     def _work(self) -> None:
+        cpus.widen_this_thread()  # scrypt runs outside the interpreter lock: other cores
         while True:
             with self._lock:
                 job = self._queue.take()
