@@ -81,7 +81,7 @@ def test_the_server_keeps_its_threads_on_one_cpu_and_hashes_on_the_others(
         rest = [mask for mask in threads.values() if mask != text]
         assert rest == [cpus.describe(USABLE - {cpu})], threads  # the hashing thread's
         log = (tmp_path / "logs" / "server.log").read_text()
-        assert f"threads on CPU {cpu}" in log
+        assert f"threads on CPU {cpu}, switch interval 50 ms" in log
         peer.close()
     finally:
         server.stop()
@@ -94,6 +94,14 @@ def test_off_leaves_the_threads_free(tmp_path: Path, certs: Path) -> None:
         assert set(allowed(server.pid).values()) == {cpus.describe(USABLE)}
     finally:
         server.stop()
+    log = (tmp_path / "logs" / "server.log").read_text()
+    assert "threads on any CPU, switch interval 5 ms" in log  # (Python's own)
+
+
+def test_the_switch_interval_can_be_set(tmp_path: Path, certs: Path) -> None:
+    server = ServerProcess(tmp_path, certs, "--pin-cpu", "off", "--switch-interval", "20")
+    server.start().stop()
+    assert "switch interval 20 ms" in (tmp_path / "logs" / "server.log").read_text()
 
 
 @SEVERAL
@@ -126,3 +134,6 @@ def test_bad_values_are_refused_by_the_command_line(tmp_path: Path) -> None:
     assert done.returncode == 2 and "'fast' is not auto, off or a CPU number" in done.stderr
     done = run_server(tmp_path, "--pin-cpu", "1", "--workers", "2")
     assert done.returncode == 2 and "would put every worker on one CPU" in done.stderr
+    for bad in ("0", "5000", "nan"):
+        done = run_server(tmp_path, "--switch-interval", bad)
+        assert done.returncode == 2 and "--switch-interval must be 0.1 to 1000" in done.stderr

@@ -35,6 +35,11 @@ def rules_of(args: argparse.Namespace) -> Rules:
     return Rules(args.min, args.max, args.tries, args.round_time or None)
 
 
+# The interpreter's switch interval with the threads on one CPU: waiting threads wake to
+# ask for the lock ten times less often than at Python's 5 ms (docs/PERFORMANCE.md)
+PINNED_SWITCH_MS = 50.0
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(  # prog: as typed (server.py, or guessnet-server)
         description="guessnet: a TLS multiplayer number-guessing server.")
@@ -73,14 +78,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                        help="N server processes sharing the ports (SO_REUSEPORT) and one game "
                             "through Redis: --redis, or a private redis-server started in the "
                             "data folder (default %(default)s: this process serves alone)")
-    scale.add_argument("--pin-cpu", type=cpus.setting, default=cpus.AUTO, metavar="CPU",
-                       help="run the server's threads on one CPU: auto (the one it started on, "
-                            "when it may use several; each worker its own), a CPU number, or "
-                            "off (default %(default)s; docs/PERFORMANCE.md says why)")
     scale.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     scale.add_argument("--presence-ttl", type=int, default=30, metavar="SECONDS",
                        help="a crashed process's players vanish from listings within this "
                             "(default %(default)s)")
+    speed = parser.add_argument_group("performance (docs/PERFORMANCE.md says why)")
+    speed.add_argument("--pin-cpu", type=cpus.setting, default=cpus.AUTO, metavar="CPU",
+                       help="run the server's threads on one CPU: auto (the one it started on, "
+                            "when it may use several; each worker its own), a CPU number, or "
+                            "off (default %(default)s)")
+    speed.add_argument("--switch-interval", type=float, default=None, metavar="MS",
+                       help="how long a thread may keep the interpreter lock while others "
+                            "wait before it must hand it over (default: "
+                            f"{PINNED_SWITCH_MS:g} with the threads on one CPU, else Python's "
+                            "own, 5)")
     game = parser.add_argument_group("game")
     game.add_argument("--min", type=int, default=1, help="lowest secret (default %(default)s)")
     game.add_argument("--max", type=int, default=10, help="highest secret (default %(default)s)")
@@ -179,6 +190,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.workers > 1 and isinstance(args.pin_cpu, int):
         parser.error(f"--pin-cpu {args.pin_cpu} with --workers {args.workers} would put every "
                      "worker on one CPU: leave --pin-cpu auto (each worker its own) or off")
+    if args.switch_interval is not None and not 0.1 <= args.switch_interval <= 1000:
+        parser.error(f"--switch-interval must be 0.1 to 1000 milliseconds, not "
+                     f"{args.switch_interval:g}")
     for flag in ("max_handshakes", "max_handshakes_per_peer"):
         if getattr(args, flag) < 1:
             parser.error(f"--{flag.replace('_', '-')} must be at least 1, not "

@@ -19,7 +19,7 @@ from types import FrameType
 
 from guessnet.client.render import render_table
 from guessnet.launch import certificates, workers
-from guessnet.launch.options import open_backends, open_store, parse_args
+from guessnet.launch.options import PINNED_SWITCH_MS, open_backends, open_store, parse_args
 from guessnet.launch.startup import StartError, start, stop
 from guessnet.net import tlsconf
 from guessnet.services.errors import Refused
@@ -90,6 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     except cpus.PinError as exc:
         print(exc, file=sys.stderr)
         return 1
+    switch_ms = args.switch_interval
+    if switch_ms is None and placement is not None:
+        switch_ms = PINNED_SWITCH_MS
+    if switch_ms is not None:
+        sys.setswitchinterval(switch_ms / 1000)
     try:
         backends = open_backends(args)
     except BackendError as exc:
@@ -120,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{games} games on record; certificates in {args.certs}; data in {args.data_dir}; "
           f"logs in {args.log_dir}. Ctrl-C stops.", flush=True)
     log("CONNECTION", line + f"; {games} games on record; " + (
-        f"threads on CPU {placement.cpu}" if placement else "threads on any CPU"))
+        f"threads on CPU {placement.cpu}" if placement else "threads on any CPU") +
+        f", switch interval {sys.getswitchinterval() * 1000:g} ms")
     names = ", ".join(str(n.value) for n in certificates.certificate_names(
         tlsconf.CertPaths(args.certs).server))
     print(f"Players connect to one of the names the certificate carries: {names} "
