@@ -203,6 +203,15 @@ class GameTCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
             self.admittance.leave(entry)
             raise
 
+    def shutdown_request(self, request: Any) -> None:
+        """socketserver's ``shutdown(SHUT_WR)`` and close, but none for a socket a handler
+        wrapped in TLS: ``wrap_socket`` took its descriptor, which the handler closed.  The
+        call would still be made (and fail, EBADF), and under load every system call hands
+        the interpreter lock over once more, at each of the thousands of departures."""
+        if request.fileno() == -1:
+            return
+        super().shutdown_request(request)
+
     def arrival(self, request: socket.socket) -> Entry:
         """The gate's entry of ``request`` (once, for its handler)."""
         return self._arrivals.pop(request)
