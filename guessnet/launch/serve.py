@@ -111,6 +111,17 @@ def main(argv: list[str] | None = None) -> int:
     # collection that walks it all holds the interpreter lock while players arrive)
     gc.collect()
     gc.freeze()
+    # Stopping politely from here on: before the banner, which scripts wait for to signal
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if stopping.is_set():
+            print("\nforced exit", file=sys.stderr, flush=True)
+            os._exit(1)
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     games = backends.store.count_games()
     line = (f"guessnet listening: players on {args.host}:{runtime.player_port} (TLS), "
             f"admin on {args.admin_host}:{runtime.admin_port} (TLS)")
@@ -132,16 +143,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Players connect to one of the names the certificate carries: {names} "
           "(--cert-name adds one).", flush=True)
 
-    stopping = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        if stopping.is_set():
-            print("\nforced exit", file=sys.stderr, flush=True)
-            os._exit(1)
-        stopping.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
     while not stopping.wait(1.0):
         pass
     print("shutting down: telling clients...", flush=True)
