@@ -65,13 +65,20 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
             out[key] = [statistics.median(place) for place in zip(*values, strict=True)]
             continue
         if isinstance(value, bool) or not isinstance(value, int | float):
-            out[key] = median_of(values) if isinstance(value, dict) and all(
+            out[key] = median_of(_same_keys(values)) if isinstance(value, dict) and all(
                 isinstance(v, dict) for v in values) and not _is_series(value) else value
             continue
         out[key] = statistics.median(values)
         if len(runs) > 1:
             out[f"{key}_min"], out[f"{key}_max"] = min(values), max(values)
     return out
+
+
+def _same_keys(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Dicts of counts from each run (why players failed to join: a reason seen in one run
+    only), each with every run's keys: a count a run did not report is 0."""
+    keys = list(dict.fromkeys(key for run in runs for key in run))
+    return [{key: run.get(key, 0) for key in keys} for run in runs]
 
 
 def _numbers(value: Any) -> bool:

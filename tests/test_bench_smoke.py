@@ -60,6 +60,10 @@ def test_repeated_runs_report_medians_slice_by_slice() -> None:
     assert figures["p99_ms"] == 8.0 and (figures["p99_ms_min"], figures["p99_ms_max"]) == (7, 9)
     assert figures["p99_by_slice_ms"] == [2.0, 20.0, 3.0]
     assert figures["mode"] == "single"
+    # why players failed to join: a reason one run saw and another did not counts 0 there
+    runs = [{"failures": {"EOF": 4}}, {"failures": {}}, {"failures": {"EOF": 2, "i/o": 6}}]
+    assert median_of(runs)["failures"] == {"EOF": 2, "i/o": 0, "EOF_min": 0, "EOF_max": 4,
+                                           "i/o_min": 0, "i/o_max": 6}
 
 
 def test_profile_summary_counts_own_and_inclusive_samples(tmp_path: Path) -> None:
