@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bench import departures
 from bench.profile import summarize
 from bench.run import median_of
 from bench.services import free_port
@@ -110,6 +111,17 @@ def test_bytecodes_of_dropped_players_count_their_sessions_end(tmp_path: Path) -
     assert "player_session.py:serve" in names and "memory.py:hold_seat" in names
     assert 300 < data["per_drop"] < 20_000
 
+
+@pytest.mark.timeout(120)
+def test_departures_measure_both_servers(tmp_path: Path) -> None:
+    """``bench.departures``: players leaving at once, each server's CPU until their threads
+    have ended (the count waits for them: a server that kept them would time out)."""
+    assert departures.main(["--players", "20", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "departures.json").read_text())
+    for label in ("guessnet", "reference"):
+        row = data[label]
+        assert row["cpu_us"] == pytest.approx(row["user_us"] + row["system_us"], abs=2)
+        assert 0 <= row["cpu_us"] < 1_000_000 and 0 < row["gone_ms"] < 120_000  # (CPU in ticks)
 
 
 @pytest.mark.timeout(60)
