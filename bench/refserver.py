@@ -6,7 +6,9 @@ with ``json.loads`` and ``json.dumps`` for every frame, answering ``hello``, ``n
 and ``guess`` as the game does (a secret per round, hints, a new round after a win or the last
 try) so that every scenario of the benchmark, the human one included, runs against it.  No
 accounts, rooms, storage, logs, metrics or limits: ``server.py`` measured against it, in the
-same run, is what the product costs beyond its architecture.
+same run, is what the product costs beyond its architecture.  It places its threads as
+``server.py`` does (``--pin-cpu``, one CPU and a 50 ms switch interval by default), so that
+the comparison is of the code, not of where the kernel runs it.
 
     python -m bench.refserver --certs certs --port 0 [--max 10 --tries 5]
 """
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from guessnet.net import tlsconf
+from guessnet.support import cpus
 from guessnet.wire.codec import FrameDecoder
 
 HEADER = struct.Struct(">I")
@@ -125,7 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--max", type=int, default=10, help="numbers 1..MAX (as server.py)")
     parser.add_argument("--tries", type=int, default=5, help="tries a round (as server.py)")
+    parser.add_argument("--pin-cpu", type=cpus.setting, default=cpus.AUTO,
+                        help="as server.py: the threads on one CPU, and then its switch "
+                             "interval (default %(default)s)")
     args = parser.parse_args(argv)
+    if cpus.pin(args.pin_cpu) is not None:  # placed as server.py places itself
+        sys.setswitchinterval(cpus.PINNED_SWITCH_MS / 1000)
     server = RefServer(("127.0.0.1", args.port), RefHandler)
     server.context = tlsconf.server_context(tlsconf.CertPaths(args.certs), False)
     server.high, server.tries = args.max, args.tries

@@ -35,11 +35,6 @@ def rules_of(args: argparse.Namespace) -> Rules:
     return Rules(args.min, args.max, args.tries, args.round_time or None)
 
 
-# The interpreter's switch interval with the threads on one CPU: waiting threads wake to
-# ask for the lock ten times less often than at Python's 5 ms (docs/PERFORMANCE.md)
-PINNED_SWITCH_MS = 50.0
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(  # prog: as typed (server.py, or guessnet-server)
         description="guessnet: a TLS multiplayer number-guessing server.")
@@ -90,7 +85,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     speed.add_argument("--switch-interval", type=float, default=None, metavar="MS",
                        help="how long a thread may keep the interpreter lock while others "
                             "wait before it must hand it over (default: "
-                            f"{PINNED_SWITCH_MS:g} with the threads on one CPU, else Python's "
+                            f"{cpus.PINNED_SWITCH_MS:g} with the threads on one CPU, else Python's "
                             "own, 5)")
     game = parser.add_argument_group("game")
     game.add_argument("--min", type=int, default=1, help="lowest secret (default %(default)s)")

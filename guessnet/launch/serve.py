@@ -19,7 +19,7 @@ from types import FrameType
 
 from guessnet.client.render import render_table
 from guessnet.launch import certificates, workers
-from guessnet.launch.options import PINNED_SWITCH_MS, open_backends, open_store, parse_args
+from guessnet.launch.options import open_backends, open_store, parse_args
 from guessnet.launch.startup import StartError, start, stop
 from guessnet.net import tlsconf
 from guessnet.services.errors import Refused
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     switch_ms = args.switch_interval
     if switch_ms is None and placement is not None:
-        switch_ms = PINNED_SWITCH_MS
+        switch_ms = cpus.PINNED_SWITCH_MS
     if switch_ms is not None:
         sys.setswitchinterval(switch_ms / 1000)
     try:

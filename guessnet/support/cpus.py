@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 AUTO, OFF = "auto", "off"
+# The interpreter's switch interval with the threads on one CPU: the threads waiting for the
+# lock wake to ask for it ten times less often than at Python's 5 ms (docs/PERFORMANCE.md)
+PINNED_SWITCH_MS = 50.0
 Setting = str | int
 
 
