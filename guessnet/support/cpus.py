@@ -95,7 +95,10 @@ def pin(wanted: Setting) -> Placement | None:
         return None
     try:
         for task in os.listdir("/proc/self/task"):
-            os.sched_setaffinity(int(task), {cpu})
+            try:
+                os.sched_setaffinity(int(task), {cpu})
+            except ProcessLookupError:  # a thread that ended meanwhile
+                continue
     except OSError as exc:
         raise PinError(f"--pin-cpu: cannot keep the threads on CPU {cpu}: "
                        f"{exc.strerror or exc} (--pin-cpu off leaves them free)") from exc
