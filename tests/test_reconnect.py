@@ -167,7 +167,7 @@ def test_dropped_connection_resumes_with_tries(
         client.type(value)
         if "Hint" in client.wait_for(("Hint", "Correct!")):
             break
-        client.wait_for("Round 2 in room main")  # won by chance: a new round
+        client.wait_for(" in room main: guess 1 ~ 10")  # won by chance: the next round
     proxy.cut()
     mark = len(client.seen)
     client.wait_for("Back: you are where you were.")
@@ -193,7 +193,7 @@ def test_one_session_dropped_five_times_resumes_every_time(
             client.type(value)
             if "Hint" in client.wait_for(("Hint", "Correct!")):
                 break
-            client.wait_for("Round 2 in room main")  # won by chance: a new round
+            client.wait_for(" in room main: guess 1 ~ 10")  # won by chance: the next round
         for drop in range(5):
             proxy.cut()
             mark = len(client.seen)
