@@ -39,7 +39,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench.counts import Player, in_process_guessnet
+from bench.counts import Player, guessed_once, in_process_guessnet
 from guessnet.launch import certificates
 from guessnet.support import logs
 
@@ -138,11 +138,7 @@ def measure(mode: str, count: int, room_size: int, work: Path) -> Counter:
 
 
 def drop_all(port: int, ca: Path, count: int, counter: Counter) -> None:
-    players = []
-    for i in range(count):
-        player = Player(port, ca)
-        player.guesses(1, player.join(f"d{i}"))
-        players.append(player)
+    players = guessed_once(port, ca, count)
     serving = threading.active_count()
     counter.on.set()
     for player in players:

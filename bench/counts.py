@@ -104,6 +104,17 @@ class Player:
         self.tls.close()
 
 
+def guessed_once(port: int, ca: Path, count: int) -> list[Player]:
+    """``count`` single players joined one after another, each having guessed once (what
+    ``bench.bytecodes drop`` and ``bench.departures`` then make leave at once)."""
+    players = []
+    for i in range(count):
+        player = Player(port, ca)
+        player.guesses(1, player.join(f"d{i}"))
+        players.append(player)
+    return players
+
+
 def crowd(port: int, ca: Path, idle: int) -> list[Player]:
     players = []
     for i in range(idle):

@@ -31,7 +31,7 @@ from typing import Any
 import psutil
 from tabulate import tabulate
 
-from bench.counts import Player
+from bench.counts import guessed_once
 from bench.launch import ServerProcess
 from bench.scenarios import BENCH_FLAGS, RefProcess
 from guessnet.launch import certificates
@@ -42,11 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def burst(server: ServerProcess, ca: Path, players: int) -> dict[str, Any]:
     """Join ``players``, a guess each, then close them all at once; what it cost."""
     process = psutil.Process(server.pid)
-    joined = []
-    for i in range(players):
-        player = Player(server.port, ca)
-        player.guesses(1, player.join(f"d{i}"))
-        joined.append(player)
+    joined = guessed_once(server.port, ca, players)
     serving = process.num_threads() - players  # (their threads end; the rest stay)
     before, start = process.cpu_times(), time.monotonic()
     for player in joined:
