@@ -4,6 +4,7 @@
     python -m bench.bytecodes join [--count 200]            # players joining one by one
     python -m bench.bytecodes room [--count 300] [--room-size 50]
     python -m bench.bytecodes drop [--count 200]            # players dropping their connection
+    python -m bench.bytecodes guess --server reference      # the same, bench/refserver.py
 
 ``bench.instructions`` says how much a guess costs, to within 1 %, but not in which Python
 function: valgrind sees the interpreter, not the code it runs.  This counts the bytecodes the
@@ -20,6 +21,10 @@ say whether a change paid.
 * ``drop``: ``--count`` single players join and guess once, then all close their connections
   without ``quit`` (a class leaving, as the human scenario's players do); counted from the
   closes until the players' threads have ended and their log lines are written.
+
+``--server reference`` counts the reference (``bench/refserver.py``, in this process) instead,
+for ``guess``, ``join`` and ``drop``: what a bare server of the same architecture executes for
+the same work.
 
 Prints the total per guess (or join) and the functions that run the most; writes
 ``bytecodes-<mode>.json`` to ``--out``.
@@ -39,7 +44,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench.counts import Player, guessed_once, in_process_guessnet
+from bench.counts import Player, guessed_once, in_process_guessnet, in_process_reference
 from guessnet.launch import certificates
 from guessnet.support import logs
 
@@ -95,12 +100,14 @@ class Counter:
         return local
 
 
-def measure(mode: str, count: int, room_size: int, work: Path) -> Counter:
+def measure(mode: str, count: int, room_size: int, work: Path,
+            server: str = "guessnet") -> Counter:
     certs = work / "certs"
     certificates.ensure_certs(certs, ["127.0.0.1"])
     ca = certs / "ca.pem"
     counter = Counter()
-    port, stop = in_process_guessnet(certs, work / "server")
+    port, stop = in_process_reference(certs) if server == "reference" else \
+        in_process_guessnet(certs, work / "server")
     members: subprocess.Popen[str] | None = None
     try:
         if mode == "room":
@@ -159,21 +166,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, help="guesses, joins or drops (1000, 200, 300, "
                         "200)")
     parser.add_argument("--room-size", type=int, default=50)
+    parser.add_argument("--server", choices=("guessnet", "reference"), default="guessnet",
+                        help="whose threads to count (the reference has no rooms)")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
+    if args.server == "reference" and args.mode == "room":
+        parser.error("the reference has no rooms: 'room' counts guessnet only")
     count = args.count or {"guess": 1000, "join": 200, "room": 300, "drop": 200}[args.mode]
     with tempfile.TemporaryDirectory(prefix="guessnet-bytecodes-") as tmp:
-        counter = measure(args.mode, count, args.room_size, Path(tmp))
+        counter = measure(args.mode, count, args.room_size, Path(tmp), args.server)
     unit = {"join": "join", "drop": "drop"}.get(args.mode, "guess")
     total = sum(counter.by_function.values()) / count
     top = [(name, round(n / count, 1)) for name, n in counter.by_function.most_common(args.top)]
-    print(f"bytecodes a {unit} ({args.mode}, {count}): {total:,.0f}")
+    print(f"bytecodes a {unit} ({args.server}, {args.mode}, {count}): {total:,.0f}")
     for name, per in top:
         print(f"{per:10,.1f}  {name}")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"bytecodes-{args.mode}.json").write_text(json.dumps(
-        {"mode": args.mode, "count": count, "room_size": args.room_size,
+    suffix = "" if args.server == "guessnet" else "-reference"
+    (args.out / f"bytecodes-{args.mode}{suffix}.json").write_text(json.dumps(
+        {"server": args.server, "mode": args.mode, "count": count, "room_size": args.room_size,
          f"per_{unit}": round(total, 1), "top": top}, indent=1))
     return 0
 

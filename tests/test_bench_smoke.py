@@ -81,13 +81,14 @@ def test_profile_summary_counts_own_and_inclusive_samples(tmp_path: Path) -> Non
     assert summarize(raw).startswith("no samples")
 
 
-def bytecodes(out: Path, mode: str, count: int) -> dict[str, Any]:
-    """What ``python -m bench.bytecodes MODE --count COUNT`` wrote."""
+def bytecodes(out: Path, mode: str, count: int, server: str = "guessnet") -> dict[str, Any]:
+    """What ``python -m bench.bytecodes MODE --count COUNT --server SERVER`` wrote."""
     result = subprocess.run(
-        [sys.executable, "-m", "bench.bytecodes", mode, "--count", str(count), "--out",
-         str(out)], capture_output=True, text=True, timeout=100, cwd=ROOT)
+        [sys.executable, "-m", "bench.bytecodes", mode, "--count", str(count), "--server",
+         server, "--out", str(out)], capture_output=True, text=True, timeout=100, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
-    data: dict[str, Any] = json.loads((out / f"bytecodes-{mode}.json").read_text())
+    suffix = "" if server == "guessnet" else f"-{server}"
+    data: dict[str, Any] = json.loads((out / f"bytecodes-{mode}{suffix}.json").read_text())
     return data
 
 
@@ -100,6 +101,18 @@ def test_bytecodes_are_counted_in_the_servers_threads(tmp_path: Path) -> None:
     assert "guessing.py:on_guess" in names and "guess.py:guess" in names
     assert not any(name.startswith("counts.py:") for name in names)  # the client's own
     assert 500 < data["per_guess"] < 20_000
+
+
+@pytest.mark.timeout(120)
+def test_bytecodes_of_the_reference_are_counted_in_its_threads(tmp_path: Path) -> None:
+    """``--server reference``: the same guesses, counted in ``bench/refserver.py``'s handler
+    threads, and written beside guessnet's figures, not over them."""
+    data = bytecodes(tmp_path, "guess", 30, "reference")
+    names = {name for name, _ in data["top"]}
+    assert data["server"] == "reference" and "refserver.py:answer" in names
+    assert not any(name.startswith(("guessing.py:", "counts.py:")) for name in names)
+    assert 100 < data["per_guess"] < 20_000
+    assert not (tmp_path / "bytecodes-guess.json").exists()
 
 
 @pytest.mark.timeout(120)
