@@ -87,7 +87,7 @@ def match_record(live: LiveMatch) -> dict[str, Any]:
     rules = live.rules
     return {
         "game": rules.game.name, "mode": "bot" if live.against_bot else "match", "room": None,
-        "key": f"match/{rules.first}/{rules.second}/{live.started!r}",
+        "key": f"{live.started!r}/match/{rules.first}/{rules.second}",
         "started": live.started, "ended": time.time(), "players": [rules.first, rules.second],
         "seated": [name for name, seat in live.seats.items() if seat is not None],
         "moves": [{"at": at, "player": m.player, "move": m.square, "result": m.mark}
