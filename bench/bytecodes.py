@@ -27,7 +27,7 @@ for ``guess``, ``join`` and ``drop``: what a bare server of the same architectur
 the same work.
 
 Prints the total per guess (or join) and the functions that run the most; writes
-``bytecodes-<mode>.json`` to ``--out``.
+``bytecodes-<mode>.json`` (``bytecodes-<mode>-reference.json`` for the reference) to ``--out``.
 """
 
 from __future__ import annotations
