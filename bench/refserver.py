@@ -132,8 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="as server.py: the threads on one CPU, and then its switch "
                              "interval (default %(default)s)")
     args = parser.parse_args(argv)
-    if cpus.pin(args.pin_cpu) is not None:  # placed as server.py places itself
-        sys.setswitchinterval(cpus.PINNED_SWITCH_MS / 1000)
+    cpus.set_switch_interval(cpus.pin(args.pin_cpu) is not None)  # placed as server.py is
     server = RefServer(("127.0.0.1", args.port), RefHandler)
     server.context = tlsconf.server_context(tlsconf.CertPaths(args.certs), False)
     server.high, server.tries = args.max, args.tries

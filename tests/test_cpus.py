@@ -6,6 +6,7 @@ import argparse
 import collections
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,16 @@ def test_bad_values_are_refused_by_the_command_line(tmp_path: Path) -> None:
     for bad in ("0", "5000", "nan"):
         done = run_server(tmp_path, "--switch-interval", bad)
         assert done.returncode == 2 and "--switch-interval must be 0.1 to 1000" in done.stderr
+
+
+def test_the_switch_interval_follows_the_placement_unless_asked() -> None:
+    before = sys.getswitchinterval()
+    try:
+        cpus.set_switch_interval(False)
+        assert sys.getswitchinterval() == before  # free threads: Python's own stays
+        cpus.set_switch_interval(True)
+        assert sys.getswitchinterval() == pytest.approx(cpus.PINNED_SWITCH_MS / 1000)
+        cpus.set_switch_interval(True, 20)
+        assert sys.getswitchinterval() == pytest.approx(0.020)
+    finally:
+        sys.setswitchinterval(before)

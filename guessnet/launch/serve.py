@@ -90,11 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     except cpus.PinError as exc:
         print(exc, file=sys.stderr)
         return 1
-    switch_ms = args.switch_interval
-    if switch_ms is None and placement is not None:
-        switch_ms = cpus.PINNED_SWITCH_MS
-    if switch_ms is not None:
-        sys.setswitchinterval(switch_ms / 1000)
+    cpus.set_switch_interval(placement is not None, args.switch_interval)
     try:
         backends = open_backends(args)
     except BackendError as exc:

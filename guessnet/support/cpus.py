@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,6 +105,14 @@ def pin(wanted: Setting) -> Placement | None:
                        f"{exc.strerror or exc} (--pin-cpu off leaves them free)") from exc
     _placement = Placement(cpu, cpus - {cpu})
     return _placement
+
+
+def set_switch_interval(pinned: bool, asked_ms: float | None = None) -> None:
+    """Set the interpreter's switch interval: ``asked_ms`` when given, else
+    ``PINNED_SWITCH_MS`` with the threads on one CPU; else Python's own stays."""
+    ms = asked_ms if asked_ms is not None else PINNED_SWITCH_MS if pinned else None
+    if ms is not None:
+        sys.setswitchinterval(ms / 1000)
 
 
 def widen_this_thread() -> None:
