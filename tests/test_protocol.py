@@ -349,3 +349,25 @@ def test_the_one_call_json_parse_agrees_with_the_decoder(text: str) -> None:
         except ValueError as exc:
             return ("refused", type(exc), str(exc))
     assert outcome(codec._loads) == outcome(codec._DECODER.decode)
+
+
+def _parsed(parse: typing.Callable[[bytes], object], payload: bytes) -> object:
+    try:
+        return ("ok", parse(payload))
+    except RemoteProtocolError as exc:
+        return ("refused", exc.code, str(exc), exc.fatal)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=80), JSONISH.map(lambda text: text.encode("utf-8")),
+                 st.sampled_from(sorted(protocol.REGISTRY)).map(
+                     lambda kind: json.dumps({"type": kind}).encode()),
+                 st.integers().map(lambda n: b'{"type":"guess","value":%d}' % n)))
+def test_a_connections_parser_agrees_with_parse_payload(payload: bytes) -> None:
+    """The parser a connection uses (one table of its side's decoders) builds the same
+    message, or refuses with the same code and words, as ``parse_payload``."""
+    for accepted in (protocol.PLAYER_TO_SERVER, protocol.ADMIN_TO_SERVER, None):
+        parser = codec.payload_parser(accepted)
+        assert codec.payload_parser(accepted) is parser  # built once a side
+        assert _parsed(parser, payload) == _parsed(
+            lambda data: codec.parse_payload(data, accepted), payload)  # noqa: B023

@@ -110,7 +110,7 @@ class Connection:
         self.rtt: float | None = None
         self.read_error: OSError | None = None  # why the last read failed, for diagnosis
         self._decoder = FrameDecoder(accepted)
-        self._accepted = accepted
+        self._parse = wire.payload_parser(accepted)
         self._on_wire = on_wire
         self.outbox = Outbox(limits.outbox_bytes, self.wakeup, None if on_wire is None else
                              lambda frame: on_wire("SEND", frame[wire.HEADER.size:]))
@@ -164,6 +164,7 @@ class Connection:
         ``on_tick(now)`` runs when it asked to: it returns the next time, or None for never."""
         # locals: the loop runs once a request and reads these every time
         outbox, decoder, monotonic = self.outbox, self._decoder, time.monotonic
+        received = decoder.buffer  # (bytes of a frame not yet complete, between passes)
         wake_fd, not_only_out = outbox.wake_fd, ~select.POLLOUT
         hung_up = select.POLLHUP | select.POLLERR
         poller = select.poll()
@@ -192,9 +193,9 @@ class Connection:
                         break
                     if got:
                         decoder.receive_data(got)
-                    if got or decoder.buffered:  # also frames left by a pause
+                    if got or received:  # also frames left by a pause
                         self._handle_frames(pacing, now, on_message, on_protocol_error)
-                        pacing.heard(now, decoder.buffered > 0)
+                        pacing.heard(now, len(received) > 0)
                         paused = now < self._paused_until
                 due = pacing.due(now)
                 if due is not NOTHING_DUE:
@@ -247,16 +248,16 @@ class Connection:
                        on_protocol_error: Callable[[RemoteProtocolError], None]) -> None:
         """Decode and hand on every complete frame received, within the message rate.  Pings
         are answered here; a pong updates ``rtt`` and is handed on like any message."""
-        next_payload, parse, accepted = self._decoder.next_payload, wire.parse_payload, \
-            self._accepted
-        while now >= self._paused_until:
+        decoder, parse = self._decoder, self._parse
+        received, next_payload = decoder.buffer, decoder.next_payload
+        while received and now >= self._paused_until:  # (empty: every frame handed on)
             try:
                 payload = next_payload()
                 if payload is None:
                     return
                 if self._on_wire is not None:
                     self._on_wire("RECV", payload)
-                msg = parse(payload, accepted)
+                msg = parse(payload)
             except RemoteProtocolError as exc:
                 on_protocol_error(exc)
                 if exc.fatal:

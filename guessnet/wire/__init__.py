@@ -26,4 +26,4 @@ __all__ = ["ADMIN_TO_SERVER", "HEADER", "MAX_INT", "MAX_PAYLOAD", "NAME_MAX", "P
            "Resign", "Resume", "ResumeRoom", "RoomRules", "RoomUpdate", "RoundEnded",
            "RoundStarted", "Say", "Scalar", "SetName", "Stats", "Table", "Unban", "UnlockRoom",
            "Watch", "Welcome", "Who", "encode", "encode_built", "from_dict", "name_field",
-           "parse_payload", "payload_of", "text_field"]
+           "parse_payload", "payload_of", "payload_parser", "text_field"]

@@ -45,7 +45,7 @@ from guessnet.wire.schema import (
 )
 
 __all__ = ["HEADER", "MAX_INT", "MAX_PAYLOAD", "FrameDecoder", "encode", "encode_built",
-           "from_dict", "parse_payload", "payload_of"]
+           "from_dict", "parse_payload", "payload_of", "payload_parser"]
 
 MAX_PAYLOAD: Final = 4096
 HEADER: Final = struct.Struct(">I")
@@ -272,6 +272,41 @@ def parse_payload(payload: bytes, accepted: frozenset[str] | None = None) -> Mes
     return from_dict(obj, accepted)
 
 
+_PARSERS: dict[frozenset[str] | None, Callable[[bytes], Message]] = {}
+
+
+def payload_parser(accepted: frozenset[str] | None = None) -> Callable[[bytes], Message]:
+    """``parse_payload`` for one side of one port, as one function: a frame of a type that
+    side may send goes from its bytes to its message through a table of that side's
+    decoders, in one Python call beside the decoder's own (``parse_payload`` is three, and a
+    connection parses every frame it receives).  Anything else goes through
+    ``parse_payload``, which refuses it in the same words."""
+    parser = _PARSERS.get(accepted)
+    if parser is not None:
+        return parser
+    names = REGISTRY.keys() if accepted is None else accepted & REGISTRY.keys()
+    table = {name: _DECODERS.get(REGISTRY[name]) or _decoder(REGISTRY[name])
+             for name in names}
+    scan = _SCAN
+
+    def parse(payload: bytes) -> Message:
+        try:
+            text = payload.decode("utf-8")
+            obj, end = scan(text, 0)
+        except (ValueError, RecursionError, StopIteration):  # (and UnicodeDecodeError)
+            return parse_payload(payload, accepted)  # which says what is wrong
+        if end == len(text) and type(obj) is dict:
+            wire_type = obj.get("type")
+            if type(wire_type) is str:
+                decode = table.get(wire_type)
+                if decode is not None:
+                    return decode(obj)
+        return parse_payload(payload, accepted)  # whitespace around it, or refused
+
+    _PARSERS[accepted] = parse
+    return parse
+
+
 # --------------------------------------------------------------------------- framing
 
 def payload_of(msg: Message | dict[str, Any]) -> bytes:
@@ -311,7 +346,9 @@ class FrameDecoder:
 
     def __init__(self, accepted: frozenset[str] | None = None,
                  max_payload: int = MAX_PAYLOAD) -> None:
-        self._buffer = bytearray()
+        # the bytes received and not yet handed out: one bytearray for the decoder's life,
+        # which a caller may hold and test (empty: no frame begun) but never change
+        self.buffer = bytearray()
         self._accepted = accepted
         self._max = max_payload
         self._broken: RemoteProtocolError | None = None
@@ -319,16 +356,16 @@ class FrameDecoder:
     @property
     def buffered(self) -> int:
         """Bytes of a frame received but not yet complete (0 between frames)."""
-        return len(self._buffer)
+        return len(self.buffer)
 
     def receive_data(self, data: bytes) -> None:
-        self._buffer += data
+        self.buffer += data
 
     def next_payload(self) -> bytes | None:
         """The next complete payload, or None when more bytes are needed."""
         if self._broken is not None:
             raise self._broken
-        buffer = self._buffer
+        buffer = self.buffer
         if len(buffer) < _HEADER_SIZE:
             return None
         (length,) = _unpack_header(buffer)
