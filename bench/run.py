@@ -7,7 +7,9 @@
 
 The load comes from bench/goload (Go, built on first use), which reports its own CPU time.
 
-Figures are medians over ``--repeat`` runs, with min and max.
+Figures are medians over ``--repeat`` runs, with min and max.  The human scenario runs
+guessnet's modes and the reference back to back at each size, in every repetition, and reports
+each single-player run's CPU a guess over the reference's of the same repetition.
 """
 
 from __future__ import annotations
@@ -94,6 +96,28 @@ def repeated(count: int, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     return median_of([run() for _ in range(count)])
 
 
+def side_by_side(count: int, counts: list[int], modes: list[int | None],
+                 run: Callable[[int, int | None, bool], dict[str, Any]]
+                 ) -> list[dict[str, Any]]:
+    """The human scenario's rows, each the median of ``count`` runs: every mode of guessnet,
+    then the reference, one after another at each size and in each repetition, so that a
+    slower stretch of the host falls on both servers (their runs of a figure used to be
+    minutes apart).  Each run of a single-player row carries ``cpu_ratio``: its CPU a guess
+    over the reference's in the same repetition.  Rows come modes first, sizes within."""
+    runs: dict[tuple[int | None, bool, int], list[dict[str, Any]]] = {}
+    sides = [*((mode, False) for mode in modes), (None, True)]
+    for players in counts:
+        for _ in range(count):
+            done = {(mode, ref): run(players, mode, ref) for mode, ref in sides}
+            reference = done[None, True]["server_cpu_per_guess_us"]
+            for (mode, ref), got in done.items():
+                if mode is None and not ref:
+                    got["cpu_ratio"] = got["server_cpu_per_guess_us"] / reference \
+                        if reference else 0.0
+                runs.setdefault((mode, ref, players), []).append(got)
+    return [median_of(runs[mode, ref, players]) for mode, ref in sides for players in counts]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -126,11 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         """One scenario at the chosen sizes, each figure the median of --repeat runs."""
         if name == "human":  # the reference too, at the same sizes, in the same run
             counts, modes, seconds, ramp = size["human"]
-            return [repeated(args.repeat, functools.partial(human, bench, n, m, seconds, tick,
-                                                            ramp, reference=ref,
-                                                            stay=args.stay))
-                    for m, ref in [*((m, False) for m in modes), (None, True)]
-                    for n in counts]
+            return side_by_side(args.repeat, counts, modes, lambda n, m, ref: human(
+                bench, n, m, seconds, tick, ramp, reference=ref, stay=args.stay))
         if name == "burst":
             players, window = size["burst"]
             return repeated(args.repeat, functools.partial(burst, bench, players, window, tick))

@@ -13,7 +13,7 @@ import pytest
 
 from bench import departures
 from bench.profile import summarize
-from bench.run import median_of
+from bench.run import median_of, side_by_side
 from bench.services import free_port
 from tests import procs
 from tests.conftest import ROOT
@@ -51,6 +51,28 @@ def test_every_scenario_runs_and_writes_results(tmp_path: Path) -> None:
     assert {row["mode"] for row in human} == {"single", "rooms of 5", "reference"}
     # the window's p99 by slice: one figure per started 5 s of the measured time
     assert all(row["slice_s"] == 5 and row["p99_by_slice_ms"] for row in human)
+    assert [row["cpu_ratio"] > 0 for row in human if row["mode"] == "single"] == [True]
+    assert "over the reference's" in report
+
+
+def test_human_runs_each_mode_beside_the_reference_in_every_repetition() -> None:
+    calls: list[tuple[int, int | None, bool]] = []
+
+    def run(players: int, mode: int | None, reference: bool) -> dict[str, Any]:
+        calls.append((players, mode, reference))
+        cpu = 100.0 * len(calls) if reference else 150.0 * len(calls)
+        return {"players": players, "mode": "reference" if reference else str(mode),
+                "server_cpu_per_guess_us": cpu}
+
+    rows = side_by_side(2, [10, 20], [None, 5], run)
+    # guessnet's modes and the reference back to back, a size's repetitions together
+    assert calls == [(10, None, False), (10, 5, False), (10, None, True)] * 2 + \
+        [(20, None, False), (20, 5, False), (20, None, True)] * 2
+    assert [(r["mode"], r["players"]) for r in rows] == [
+        ("None", 10), ("None", 20), ("5", 10), ("5", 20), ("reference", 10), ("reference", 20)]
+    # each single run over the reference's run of its own repetition: 150/300, 600/600, ...
+    assert rows[0]["cpu_ratio_min"] == 150.0 / 300 and rows[0]["cpu_ratio_max"] == 600.0 / 600
+    assert "cpu_ratio" not in rows[2] and "cpu_ratio" not in rows[4]
 
 
 def test_repeated_runs_report_medians_slice_by_slice() -> None:
