@@ -135,8 +135,8 @@ def report(results: dict[str, Any], figures: list[str]) -> str:
                   f"**{holds['single']:,}**; the reference in the same run: "
                   f"{holds['reference']:,} (capacity ratio {ratio:.2f}, at the sizes run).", ""]
         paired = [f"{r['players']:,}: **{r['cpu_ratio']:.2f}**" + (
-            f" ({r['cpu_ratio_min']:.2f}-{r['cpu_ratio_max']:.2f})"
-            if "cpu_ratio_min" in r else "")
+                  f" ({r['cpu_ratio_min']:.2f}-{r['cpu_ratio_max']:.2f})"
+                  if "cpu_ratio_min" in r else "")
                   for r in results["human"] if r["mode"] == "single" and "cpu_ratio" in r]
         if paired:
             lines += ["Server CPU a guess over the reference's, single players, each run "
