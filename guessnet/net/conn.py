@@ -110,7 +110,6 @@ class Connection:
         self.rtt: float | None = None
         self.read_error: OSError | None = None  # why the last read failed, for diagnosis
         self._decoder = FrameDecoder(accepted)
-        self._parse = wire.payload_parser(accepted)
         self._on_wire = on_wire
         self.outbox = Outbox(limits.outbox_bytes, self.wakeup, None if on_wire is None else
                              lambda frame: on_wire("SEND", frame[wire.HEADER.size:]))
@@ -248,8 +247,8 @@ class Connection:
                        on_protocol_error: Callable[[RemoteProtocolError], None]) -> None:
         """Decode and hand on every complete frame received, within the message rate.  Pings
         are answered here; a pong updates ``rtt`` and is handed on like any message."""
-        decoder, parse = self._decoder, self._parse
-        received, next_payload = decoder.buffer, decoder.next_payload
+        decoder = self._decoder
+        received, next_payload, parse = decoder.buffer, decoder.next_payload, decoder.parse
         while received and now >= self._paused_until:  # (empty: every frame handed on)
             try:
                 payload = next_payload()

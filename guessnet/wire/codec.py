@@ -349,7 +349,7 @@ class FrameDecoder:
         # the bytes received and not yet handed out: one bytearray for the decoder's life,
         # which a caller may hold and test (empty: no frame begun) but never change
         self.buffer = bytearray()
-        self._accepted = accepted
+        self.parse = payload_parser(accepted)  # a payload of this side to its message
         self._max = max_payload
         self._broken: RemoteProtocolError | None = None
 
@@ -387,4 +387,4 @@ class FrameDecoder:
         payload = self.next_payload()
         if payload is None:
             return None
-        return parse_payload(payload, self._accepted)
+        return self.parse(payload)
