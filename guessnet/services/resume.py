@@ -14,6 +14,7 @@ import hashlib
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
@@ -50,6 +51,11 @@ class ResumeTokens(Generic[R]):
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry[R]] = {}
+        # (expiry, token hash) of every hold, in the order held: the grace is the same for
+        # all, so the first is due first, and a tick looks at the due ones only (not at
+        # every connected player's token).  A hold whose entry was since taken, forgotten or
+        # held again is stale: its entry is gone or its expiry no longer matches.
+        self._held: deque[tuple[float, str]] = deque()
         self._ticker = Ticker("resume-tokens", 0.25, self._expire)
 
     def start(self) -> None:
@@ -88,7 +94,8 @@ class ResumeTokens(Generic[R]):
             entry = self._entries.get(session.token_hash or "")
             if entry is None:
                 return False
-            entry.expires = self._clock() + self.grace
+            entry.expires = expires = self._clock() + self.grace
+            self._held.append((expires, session.token_hash or ""))
             return True
 
     def forget(self, session: R) -> None:
@@ -98,11 +105,15 @@ class ResumeTokens(Generic[R]):
                 session.token_hash = None
 
     def _expire(self) -> None:
-        now = self._clock()
+        now, held, sessions = self._clock(), self._held, []
+        if not held or held[0][0] > now:
+            return
         with self._lock:
-            due = [h for h, e in self._entries.items()
-                   if e.expires is not None and e.expires <= now]
-            sessions = [self._entries.pop(h).session for h in due]
+            while held and held[0][0] <= now:
+                expires, digest = held.popleft()
+                entry = self._entries.get(digest)
+                if entry is not None and entry.expires == expires:
+                    sessions.append(self._entries.pop(digest).session)
         for session in sessions:
             session.token_hash = None
             session.abandon(f"did not come back within {self.grace:g} s")
