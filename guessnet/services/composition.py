@@ -181,7 +181,11 @@ def build(settings: Settings, backends: Backends, wakeup: Wakeup,
 
 
 def enforce_bans(registry: Registry, moderation: Moderation) -> None:
-    """Close this process's players whom a ban covers (by name, or by address)."""
+    """Close this process's players whom a ban covers (by name, or by address).  It runs at
+    every reading of the sanctions (every two seconds): with no ban in force, as in most
+    games, it does not look at the players."""
+    if not any(sanction.kind == "ban" for sanction in moderation.in_force()):
+        return
     for member in registry.players():
         ban = moderation.name_ban(member.name) if member.name else None
         ban = ban or moderation.address_ban(member.conn.peer.rsplit(":", 1)[0])
