@@ -12,6 +12,8 @@ import protocol
 from guessnet.client.render import message_text
 from guessnet.launch import certificates
 from guessnet.net import tlsconf
+from guessnet.services.channels import ADMIN_BATCH
+from guessnet.storage.base import ADMIN_CHANNEL, JSONDict
 from tests.conftest import LogWatch, Peer, Running
 
 
@@ -186,3 +188,26 @@ def test_history_and_replay_for_admin(srv: Running) -> None:
     title, moves = admin.table(protocol.Replay(game_id=game_id))
     assert f"the number was {secret}" in title
     assert [(m[2], m[3], m[4]) for m in moves] == [("ann", secret, "correct")]
+
+
+def test_a_burst_of_events_goes_out_in_a_few_publishes_and_arrives_whole_in_order(
+        srv: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    admin = srv.admin()
+    bus = srv.backends.bus
+    publishes: list[JSONDict] = []
+    publish = bus.publish
+
+    def counted(channel: str, payload: JSONDict) -> None:
+        if channel == ADMIN_CHANNEL:
+            publishes.append(payload)
+        publish(channel, payload)
+
+    monkeypatch.setattr(bus, "publish", counted)
+    burst = 120  # well within one beat (ADMIN_EVERY): a few beats at most, 50 events each
+    for i in range(burst):
+        srv.services.channels.admin_event("named", f"burst {i}", log_as=None)
+    got = [event(admin, "named", "burst ").text for _ in range(burst)]
+    assert got == [f"burst {i}" for i in range(burst)]
+    sizes = [len(p["msgs"]) if "msgs" in p else 1 for p in publishes]
+    assert sum(sizes) == burst and max(sizes) <= ADMIN_BATCH
+    assert len(publishes) <= 6, sizes  # one a beat (or two: 50 at most in one), not one an event

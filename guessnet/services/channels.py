@@ -25,6 +25,7 @@ from guessnet.storage.base import ADMIN_CHANNEL, PLAYERS_CHANNEL, Bus, JSONDict
 from guessnet.support.logs import audit, clock_text, escape, log
 
 ADMIN_EVERY = 0.02  # seconds: how late an admin may hear of an event
+ADMIN_BATCH = 50  # admin events at most in one publish (a busy beat publishes several)
 
 LOBBY = "lobby"
 
@@ -58,9 +59,10 @@ class Channels:
     """Callers use the public methods; ``start`` subscribes the process-wide channels and
     starts the admin events' publisher, ``close`` sends what it holds and stops it.
 
-    Admin events are published by one thread, every ``ADMIN_EVERY`` seconds: a player's
-    connect, join, round end and leave each made its handler thread wait for a Redis
-    PUBLISH, which under load held thousands of threads on Redis connections."""
+    Admin events are published by one thread, every ``ADMIN_EVERY`` seconds, all that came
+    in between in one envelope: a player's connect, join, round end and leave each made its
+    handler thread wait for a Redis PUBLISH, which under load held thousands of threads on
+    Redis connections; and one PUBLISH an event was a tenth of a round end's Redis commands."""
 
     def __init__(self, bus: Bus, registry: Registry, control: Control, wakeup: Wakeup,
                  clock: Callable[[], float] = time.time) -> None:
@@ -72,7 +74,7 @@ class Channels:
         self._lock = threading.Lock()
         self._members: dict[str, set[Member]] = defaultdict(set)
         self.last_broadcast: tuple[int, float] | None = None  # members, seconds to queue
-        self._admin_events: deque[JSONDict] = deque()
+        self._admin_events: deque[JSONDict] = deque()  # (the events' messages, as dicts)
         self._admin_publisher = Ticker("admin-events", ADMIN_EVERY, self._publish_admin_events)
         control.on(Deliver, self._on_deliver)
 
@@ -86,9 +88,13 @@ class Channels:
         self._publish_admin_events()
 
     def _publish_admin_events(self) -> None:
-        while self._admin_events:
-            payload = self._admin_events.popleft()
-            guarded(f"admin event {payload['msg']['kind']}",
+        """Publish what was queued since the last beat: up to ``ADMIN_BATCH`` events in one
+        envelope (one PUBLISH with ``--redis``, one delivery pass on every process)."""
+        queued = self._admin_events
+        while queued:
+            msgs = [queued.popleft() for _ in range(min(len(queued), ADMIN_BATCH))]
+            payload = {"msg": msgs[0]} if len(msgs) == 1 else {"msgs": msgs}
+            guarded(f"admin events ({len(msgs)}, the first {msgs[0]['kind']})",
                     functools.partial(self._bus.publish, ADMIN_CHANNEL, payload))
 
     def _send_all(self, listeners: list[Member] | list[Listener], frames: list[bytes]) -> None:
@@ -199,7 +205,7 @@ class Channels:
             (audit if audit_event else log)(log_as, f"{kind}: {escape(text)}")
         event = wire.AdminEvent(kind=kind, at=clock_text(self._clock()), text=text[:2000],
                                     **fields)
-        self._admin_events.append({"msg": event.to_dict()})  # published by its own thread
+        self._admin_events.append(event.to_dict())  # published by its own thread
 
     def _deliver_admins(self, payload: JSONDict) -> None:
         admins = self._registry.admins()
