@@ -1,10 +1,12 @@
-"""``--pin-cpu``: the server's threads on one CPU, password hashing on the others."""
+"""``--pin-cpu``: the server's threads on one CPU, password hashing on the others; and the
+process's other settings for serving (the switch interval, the cyclic collector)."""
 
 from __future__ import annotations
 
 import argparse
 import collections
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytest
 
 import protocol
 from bench.launch import PY
-from guessnet.launch import options, workers
+from guessnet.launch import options, serve, workers
 from guessnet.support import cpus
 from tests.conftest import ROOT
 from tests.procs import ServerProcess
@@ -103,6 +105,17 @@ def test_the_switch_interval_can_be_set(tmp_path: Path, certs: Path) -> None:
     server = ServerProcess(tmp_path, certs, "--pin-cpu", "off", "--switch-interval", "20")
     assert server.start().stop() == 0  # (a SIGTERM as soon as the banner is out: a clean stop)
     assert "switch interval 20 ms" in (tmp_path / "logs" / "server.log").read_text()
+
+
+def test_the_server_settles_the_cyclic_collector_once_started(tmp_path: Path,
+                                                               certs: Path) -> None:
+    server = ServerProcess(tmp_path, certs, "--pin-cpu", "off")
+    assert server.start().stop() == 0
+    found = re.search(r"a young collection every ([\d,]+) allocations \(([\d,]+) objects frozen\)",
+                      (tmp_path / "logs" / "server.log").read_text())
+    assert found, "the listening line names the collector's settings"
+    assert int(found.group(1).replace(",", "")) == serve.YOUNG_COLLECTION > 700
+    assert int(found.group(2).replace(",", "")) > 10_000  # start-up's objects, out of its way
 
 
 @SEVERAL

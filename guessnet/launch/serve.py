@@ -36,6 +36,23 @@ def raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+YOUNG_COLLECTION = 10_000  # allocations between young collections (CPython's default: 700)
+
+
+def settle_collector() -> None:
+    """Set the cyclic collector up for serving (once started).
+
+    What exists now (modules, services, caches) lives as long as the process: frozen out of
+    the collector's way, a full collection walks only what players brought.  And the young
+    collections come every ``YOUNG_COLLECTION`` allocations, not 700: each one promotes the
+    objects then in flight on every handler thread, and once those add up to a quarter of the
+    old ones a full collection walks them all, holding the interpreter lock (at 5,000 players
+    one every few seconds, 76-180 ms each; docs/PERFORMANCE.md, eleventh pass)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION, *gc.get_threshold()[1:])
+
+
 def print_replay(args: argparse.Namespace) -> int:
     try:
         store = open_store(args)
@@ -102,11 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         backends.close()
         return 1
-    # What exists now (modules, services, caches) lives as long as the process: frozen out
-    # of the cyclic collector's way, a full collection walks only what players brought (a
-    # collection that walks it all holds the interpreter lock while players arrive)
-    gc.collect()
-    gc.freeze()
+    settle_collector()
     # Stopping politely from here on: before the banner, which scripts wait for to signal
     stopping = threading.Event()
 
@@ -133,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
           f"logs in {args.log_dir}. Ctrl-C stops.", flush=True)
     log("CONNECTION", line + f"; {games} games on record; " + (
         f"threads on CPU {placement.cpu}" if placement else "threads on any CPU") +
-        f", switch interval {sys.getswitchinterval() * 1000:g} ms")
+        f", switch interval {sys.getswitchinterval() * 1000:g} ms, a young collection every "
+        f"{gc.get_threshold()[0]:,} allocations ({gc.get_freeze_count():,} objects frozen)")
     names = ", ".join(str(n.value) for n in certificates.certificate_names(
         tlsconf.CertPaths(args.certs).server))
     print(f"Players connect to one of the names the certificate carries: {names} "
