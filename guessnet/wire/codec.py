@@ -284,7 +284,7 @@ def payload_parser(accepted: frozenset[str] | None = None) -> Callable[[bytes], 
     parser = _PARSERS.get(accepted)
     if parser is not None:
         return parser
-    names = REGISTRY.keys() if accepted is None else accepted & REGISTRY.keys()
+    names = REGISTRY.keys() if accepted is None else accepted.intersection(REGISTRY)
     table = {name: _DECODERS.get(REGISTRY[name]) or _decoder(REGISTRY[name])
              for name in names}
     scan = _SCAN
