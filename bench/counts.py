@@ -25,6 +25,7 @@ import argparse
 import collections
 import json
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -222,6 +223,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
+    if shutil.which("strace") is None:
+        print("strace is not installed: run 'apt-get install strace' and try again",
+              file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="guessnet-counts-") as tmp:
         work = Path(tmp)
