@@ -19,7 +19,9 @@ from tests import procs
 from tests.conftest import ROOT
 from tests.web import get
 
-CPU_RATIO_LIMIT = 4.5  # server.py's CPU per request over the reference's: a clear regression
+# server.py's CPU per request over the reference's in the quick saturate run: 1.2-2.1 in three
+# quick runs on 2026-12-05 (2 to 3 a round before); a change that costs half as much again fails
+CPU_RATIO_LIMIT = 3.0
 
 
 @pytest.mark.timeout(300)
@@ -42,7 +44,7 @@ def test_every_scenario_runs_and_writes_results(tmp_path: Path) -> None:
     workers = json.loads((tmp_path / "workers.json").read_text())
     assert workers["admitted"] == workers["players"] and workers["dropped"] == 0
     # The regression guard: server CPU per request of server.py over the reference's, in the
-    # same run (a ratio: the machine's speed cancels out). About 2 to 3 today.
+    # same run (a ratio: the machine's speed cancels out).
     saturate = json.loads((tmp_path / "saturate.json").read_text())
     ratios = [run["guessnet"]["server_cpu_per_request_us"] /
               run["reference"]["server_cpu_per_request_us"] for run in saturate]
