@@ -10,7 +10,7 @@ py-spy samples the server process from outside (``--gil``: only the thread holdi
 the summary shows where the interpreter's time goes, not threads waiting in poll()).  It is not
 in requirements.txt: ``.venv/bin/pip install py-spy`` first; attaching needs ptrace permission
 (root, or ``kernel.yama.ptrace_scope=0``).  The summary lists the functions that hold the GIL
-most, by their own samples and with their callees; docs/PERFORMANCE.md quotes such summaries.
+most, by their own samples and with their callees; docs/perf/HISTORY.md quotes such summaries.
 
 ``--kernel`` samples with Linux ``perf`` instead (Debian's ``linux-perf``; software clock, so
 it works in virtual machines without hardware counters): every thread of the server, in the

@@ -77,7 +77,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     scale.add_argument("--presence-ttl", type=int, default=30, metavar="SECONDS",
                        help="a crashed process's players vanish from listings within this "
                             "(default %(default)s)")
-    speed = parser.add_argument_group("performance (docs/PERFORMANCE.md says why)")
+    speed = parser.add_argument_group("performance (docs/perf/HISTORY.md says why)")
     speed.add_argument("--pin-cpu", type=cpus.setting, default=cpus.AUTO, metavar="CPU",
                        help="run the server's threads on one CPU: auto (the one it started on, "
                             "when it may use several; each worker its own), a CPU number, or "

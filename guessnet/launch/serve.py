@@ -47,7 +47,7 @@ def settle_collector() -> None:
     collections come every ``YOUNG_COLLECTION`` allocations, not 700: each one promotes the
     objects then in flight on every handler thread, and once those add up to a quarter of the
     old ones a full collection walks them all, holding the interpreter lock (at 5,000 players
-    one every few seconds, 76-180 ms each; docs/PERFORMANCE.md, eleventh pass)."""
+    one every few seconds, 76-180 ms each; docs/perf/HISTORY.md, eleventh pass)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_COLLECTION, *gc.get_threshold()[1:])

@@ -6,7 +6,7 @@ the next thread on whichever core the kernel picks: a wake-up across cores (an i
 between them, and in a virtual machine an exit to the hypervisor), for a lock only one of them
 can hold.  On one core the same hand-offs are plain switches between threads; measured with
 2,000 to 3,000 players, a guess costs about a quarter less CPU and the latency's tail shrinks
-tenfold (docs/PERFORMANCE.md, eighth pass).  What runs outside the lock for long, password
+tenfold (docs/perf/HISTORY.md, eighth pass).  What runs outside the lock for long, password
 hashing, runs on the other cores (``widen_this_thread``).
 
 ``auto`` (the default) keeps the process on the CPU the kernel started it on, when it may use
@@ -24,7 +24,7 @@ from pathlib import Path
 
 AUTO, OFF = "auto", "off"
 # The interpreter's switch interval with the threads on one CPU: the threads waiting for the
-# lock wake to ask for it ten times less often than at Python's 5 ms (docs/PERFORMANCE.md)
+# lock wake to ask for it ten times less often than at Python's 5 ms (docs/perf/HISTORY.md)
 PINNED_SWITCH_MS = 50.0
 Setting = str | int
 
