@@ -42,6 +42,7 @@ from tabulate import tabulate
 
 from bench.launch import ServerProcess
 from bench.scenarios import BENCH_FLAGS, RefProcess
+from bench.services import missing_tool
 from guessnet.launch import certificates
 from guessnet.net import tlsconf
 from guessnet.wire.codec import HEADER, FrameDecoder
@@ -224,9 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
     if shutil.which("strace") is None:
-        print("strace is not installed: run 'apt-get install strace' and try again",
-              file=sys.stderr)
-        return 2
+        return missing_tool("strace", "apt-get install strace")
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="guessnet-counts-") as tmp:
         work = Path(tmp)

@@ -84,9 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         workload(args.run, args.guesses, args.certs, args.endless)
         return 0
     if shutil.which("valgrind") is None:
-        print("valgrind is not installed: run 'apt-get install valgrind' and try again",
-              file=sys.stderr)
-        return 2
+        from bench.services import missing_tool
+        return missing_tool("valgrind", "apt-get install valgrind")
     from guessnet.launch import certificates
     with tempfile.TemporaryDirectory(prefix="guessnet-instructions-") as tmp:
         certs = Path(tmp) / "certs"

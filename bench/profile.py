@@ -35,6 +35,7 @@ from typing import Any
 
 from bench import goload
 from bench.scenarios import Bench, RefProcess
+from bench.services import missing_tool
 
 PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
 PERF = shutil.which("perf")
@@ -109,13 +110,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="profile the reference server instead of server.py")
     args = parser.parse_args(argv)
     if args.kernel and PERF is None:
-        print("perf is not installed: run 'apt-get install linux-perf' and try again",
-              file=sys.stderr)
-        return 2
+        return missing_tool("perf", "apt-get install linux-perf")
     if not args.kernel and not Path(PY_SPY).exists():
-        print("py-spy is not installed: run '.venv/bin/pip install py-spy' and try again",
-              file=sys.stderr)
-        return 2
+        return missing_tool("py-spy", ".venv/bin/pip install py-spy")
     args.out.mkdir(parents=True, exist_ok=True)
     name = {"saturate": f"saturate-c{args.clients}", "connect": "connect-w16",
             "human": f"human-{args.players}" + (f"-rooms{args.room_size}"

@@ -7,6 +7,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -28,6 +29,13 @@ def need(binary: str) -> str:
     if path is None:
         raise MissingService(f"{binary} is not installed (./test.sh installs it)")
     return path
+
+
+def missing_tool(name: str, install: str) -> int:
+    """Say that the measuring tool ``name`` is missing and how to get it (``install``, the
+    command to run); return the exit status a bench command then ends with."""
+    print(f"{name} is not installed: run '{install}' and try again", file=sys.stderr)
+    return 2
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:

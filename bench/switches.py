@@ -31,6 +31,7 @@ from typing import Any
 from tabulate import tabulate
 
 from bench import scenarios
+from bench.services import missing_tool
 
 SWITCHES = re.compile(r"([\d,]+)\s+context-switches")
 
@@ -64,9 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     perf = shutil.which("perf")
     if perf is None:
-        print("perf is not installed: run 'apt-get install linux-perf' and try again",
-              file=sys.stderr)
-        return 2
+        return missing_tool("perf", "apt-get install linux-perf")
     found: dict[str, int] = {}
     bench = scenarios.Bench.create()
     bench.watch = counting(perf, found)
