@@ -18,10 +18,23 @@ class MissingService(Exception):
     """The service's program is not installed."""
 
 
+_handed_out: set[int] = set()  # ports free_port returned in this process
+_handing = threading.Lock()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port free now, and not one this process was given before: callers take
+    several in a row (a server's three ports), and the kernel may offer a port it just
+    released again, which gave one server the same port twice."""
+    with _handing:
+        for _ in range(100):
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = int(sock.getsockname()[1])
+            if port not in _handed_out:
+                break
+        _handed_out.add(port)
+        return port
 
 
 def need(binary: str) -> str:
