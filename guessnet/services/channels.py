@@ -74,7 +74,7 @@ class Channels:
         self._lock = threading.Lock()
         self._members: dict[str, set[Member]] = defaultdict(set)
         self.last_broadcast: tuple[int, float] | None = None  # members, seconds to queue
-        self._admin_events: deque[JSONDict] = deque()  # (the events' messages, as dicts)
+        self._admin_events: deque[wire.AdminEvent] = deque()
         self._admin_publisher = Ticker("admin-events", ADMIN_EVERY, self._publish_admin_events)
         control.on(Deliver, self._on_deliver)
 
@@ -93,9 +93,8 @@ class Channels:
         queued = self._admin_events
         while queued:
             msgs = [queued.popleft() for _ in range(min(len(queued), ADMIN_BATCH))]
-            payload = {"msg": msgs[0]} if len(msgs) == 1 else {"msgs": msgs}
-            guarded(f"admin events ({len(msgs)}, the first {msgs[0]['kind']})",
-                    functools.partial(self._bus.publish, ADMIN_CHANNEL, payload))
+            guarded(f"admin events ({len(msgs)}, the first {msgs[0].kind})",
+                    functools.partial(self._bus.publish, ADMIN_CHANNEL, envelope(*msgs)))
 
     def _send_all(self, listeners: list[Member] | list[Listener], frames: list[bytes]) -> None:
         Outbox.put_to_all([listener.conn.outbox for listener in listeners], frames,
@@ -205,7 +204,7 @@ class Channels:
             (audit if audit_event else log)(log_as, f"{kind}: {escape(text)}")
         event = wire.AdminEvent(kind=kind, at=clock_text(self._clock()), text=text[:2000],
                                     **fields)
-        self._admin_events.append(event.to_dict())  # published by its own thread
+        self._admin_events.append(event)  # encoded and published by its own thread
 
     def _deliver_admins(self, payload: JSONDict) -> None:
         admins = self._registry.admins()
