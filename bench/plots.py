@@ -125,8 +125,11 @@ def report(results: dict[str, Any], figures: list[str]) -> str:
              f"{m['python']}, {m['system']}; {m['date']}.", "",
              f"Command: `{results['command']}`", ""]
     if "human" in results:
-        lines += ["### human", f"Target: {TARGETS['human']}.", "", _human_table(
-            results["human"]), ""]
+        lines += ["### human", f"Target: {TARGETS['human']}.", ""]
+        if any(r.get("rules") == "endless" for r in results["human"]):
+            lines += ["Rules: endless (`--max 1000000 --tries 1000000` on both servers): a "
+                      "round ends every twenty guesses or so, not every three.", ""]
+        lines += [_human_table(results["human"]), ""]
         holds = {mode: max((r["players"] for r in results["human"] if r["mode"] == mode
                             and r["p99_ms"] < 50 and not r["errors"]), default=0)
                  for mode in ("single", "reference")}

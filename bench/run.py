@@ -4,6 +4,7 @@
     python -m bench.run --quick --out /tmp/b    # tiny sizes: the smoke run the tests use
     python -m bench.run --only human,fanout --repeat 1
     python -m bench.run --only human --stay     # players leave after the measured time
+    python -m bench.run --only human --endless  # both servers' rounds end every ~20 guesses
 
 The load comes from bench/goload (Go, built on first use), which reports its own CPU time.
 
@@ -127,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--players", help="human scenario's player counts, e.g. 100,1000")
     parser.add_argument("--stay", action="store_true",
                         help="human: players leave after the measured time, not during it")
+    parser.add_argument("--endless", action="store_true",
+                        help="human: both servers with saturate's endless rules (--max "
+                        "1000000 --tries 1000000), so that a round ends every twenty "
+                        "guesses or so instead of three")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results",
                         help="folder for JSON, PNG and report.md (default bench/results)")
     args = parser.parse_args(argv)
@@ -151,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         if name == "human":  # the reference too, at the same sizes, in the same run
             counts, modes, seconds, ramp = size["human"]
             return side_by_side(args.repeat, counts, modes, lambda n, m, ref: human(
-                bench, n, m, seconds, tick, ramp, reference=ref, stay=args.stay))
+                bench, n, m, seconds, tick, ramp, reference=ref, stay=args.stay,
+                rules=ENDLESS if args.endless else ()))
         if name == "burst":
             players, window = size["burst"]
             return repeated(args.repeat, functools.partial(burst, bench, players, window, tick))

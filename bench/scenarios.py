@@ -149,14 +149,16 @@ def drive(bench: Bench, server: ServerProcess, scenario: str, timeout: float,
 
 def human(bench: Bench, players: int, room_size: int | None, seconds: float,
           progress: Progress, ramp: float = 10.0, extra: tuple[str, ...] = (),
-          reference: bool = False, stay: bool = False) -> dict[str, Any]:
+          reference: bool = False, stay: bool = False,
+          rules: tuple[str, ...] = ()) -> dict[str, Any]:
     """N players arriving over ``ramp`` seconds, then guessing about once a second (random
     pauses, halving the range on each hint) for ``seconds``: single mode or rooms; against
     the reference (``bench/refserver.py``, single mode) when ``reference``.  Players leave
     during the last seconds as their guessing ends, unless ``stay``: then all leave after
-    the measured time."""
-    server = RefProcess(bench.work, bench.certs).start() if reference else \
-        bench.server("human", *extra)
+    the measured time.  ``rules`` (``ENDLESS``: a round ends every twenty guesses or so
+    instead of three) go to either server."""
+    server = RefProcess(bench.work, bench.certs, *rules).start() if reference else \
+        bench.server("human", *extra, *rules)
     sampler = Sampler(server.pid)
     try:
         got = drive(bench, server, "human", ramp + seconds + 120, players=players,
@@ -167,7 +169,7 @@ def human(bench: Bench, players: int, room_size: int | None, seconds: float,
         server.stop()
     progress(1)
     mode = "reference" if reference else f"rooms of {room_size}" if room_size else "single"
-    return {"players": players, "mode": mode,
+    return {"players": players, "mode": mode, "rules": "endless" if rules else "default",
             "p50_ms": got["p50_ms"], "p95_ms": got["p95_ms"], "p99_ms": got["p99_ms"],
             "max_ms": got["max_ms"], "count": got["count"], "rate_per_s": got["rate_per_s"],
             "p99_by_slice_ms": got["p99_by_slice_ms"], "slice_s": got["slice_s"],

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from bench import departures
+from bench import departures, launch
+from bench import run as bench_run
 from bench.profile import summarize
 from bench.run import median_of, side_by_side
+from bench.scenarios import ENDLESS
 from bench.services import free_port
 from tests import procs
 from tests.conftest import ROOT
@@ -55,6 +57,30 @@ def test_every_scenario_runs_and_writes_results(tmp_path: Path) -> None:
     assert all(row["slice_s"] == 5 and row["p99_by_slice_ms"] for row in human)
     assert [row["cpu_ratio"] > 0 for row in human if row["mode"] == "single"] == [True]
     assert "over the reference's" in report
+
+
+@pytest.mark.timeout(200)
+def test_endless_human_gives_both_servers_the_endless_rules(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bench.run --endless``: guessnet's modes and the reference all play with saturate's
+    endless rules, and the report says so."""
+    started: list[list[str]] = []
+    start = launch.ServerProcess.start
+
+    def recording(self: launch.ServerProcess) -> launch.ServerProcess:
+        started.append(self.args)
+        return start(self)
+
+    monkeypatch.setattr(launch.ServerProcess, "start", recording)  # (RefProcess's too)
+    assert bench_run.main(["--quick", "--only", "human", "--repeat", "1", "--endless",
+                           "--out", str(tmp_path)]) == 0
+    assert len(started) == 3  # single, rooms of 5, the reference
+    assert sum("bench.refserver" in args for args in started) == 1
+    for args in started:
+        assert args[-len(ENDLESS):] == list(ENDLESS), args
+    human = json.loads((tmp_path / "human.json").read_text())
+    assert [row["rules"] for row in human] == ["endless"] * 3
+    assert "Rules: endless" in (tmp_path / "report.md").read_text()
 
 
 def test_human_runs_each_mode_beside_the_reference_in_every_repetition() -> None:
