@@ -3,6 +3,7 @@
     python -m bench.profile saturate --clients 50
     python -m bench.profile human --players 2000 [--room-size 50]
     python -m bench.profile human --players 2000 --kernel    # where the CPU goes, kernel too
+    python -m bench.profile human --players 2000 --kernel --endless   # rounds rarely end
     python -m bench.profile connect --kernel                 # new TLS sessions, 16 clients
     python -m bench.profile human --players 2000 --kernel --reference   # the reference server
 
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import goload
-from bench.scenarios import Bench, RefProcess
+from bench.scenarios import ENDLESS, Bench, RefProcess
 from bench.services import missing_tool
 
 PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
@@ -65,19 +66,21 @@ def summarize(raw: Path, top: int = 30) -> str:
     return "\n".join(lines) + "\n"
 
 
-def perf_report(data: Path, sort: str, top: int) -> list[str]:
-    """The ``top`` lines of ``perf report`` sorted by ``sort`` (dso or sym), self time."""
+def perf_report(data: Path, sort: str, top: int | None) -> list[str]:
+    """The ``top`` lines (None: all) of ``perf report`` sorted by ``sort`` (dso or sym), self
+    time: the share and the number of samples, then the name."""
     assert PERF is not None
     report = subprocess.run([PERF, "report", "-i", str(data), "--no-children", "--stdio",
-                             "--sort", sort, "-g", "none"], capture_output=True, text=True)
+                             "--sort", sort, "-g", "none", "-n"], capture_output=True, text=True)
     rows = [line.rstrip() for line in report.stdout.splitlines()
             if line.strip() and not line.startswith("#")]
     return rows[:top]
 
 
-def kernel_profile(pid: int, seconds: float, data: Path) -> tuple[str, int]:
-    """Sample every thread of ``pid`` with perf for ``seconds``; the summary and the number
-    of context switches counted meanwhile."""
+def kernel_profile(pid: int, seconds: float, data: Path) -> tuple[str, int, int]:
+    """Sample every thread of ``pid`` with perf for ``seconds``; the summary, the number of
+    context switches counted meanwhile, and the CPU sampled in ms (a sample a millisecond
+    of CPU)."""
     assert PERF is not None
     counting = subprocess.Popen([PERF, "stat", "-e", "context-switches", "-x", ",", "-p",
                                  str(pid)], stderr=subprocess.PIPE, text=True)
@@ -88,11 +91,13 @@ def kernel_profile(pid: int, seconds: float, data: Path) -> tuple[str, int]:
     counted = counting.communicate()[1]
     switches = next((int(line.split(",")[0]) for line in counted.splitlines()
                      if "context-switches" in line and line.split(",")[0].isdigit()), 0)
-    lines = ["CPU by shared object (all threads, self time):"]
-    lines += ["  " + row for row in perf_report(data, "dso", 12)]
+    by_object = perf_report(data, "dso", None)
+    sampled_ms = sum(int(row.split()[1]) for row in by_object)
+    lines = ["CPU by shared object (all threads, self time; share, samples):"]
+    lines += ["  " + row for row in by_object[:12]]
     lines += ["", "CPU by symbol:"]
     lines += ["  " + row for row in perf_report(data, "sym", 30)]
-    return "\n".join(lines) + "\n", switches
+    return "\n".join(lines) + "\n", switches, sampled_ms
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="sample with Linux perf (kernel, C and Python; all threads)")
     parser.add_argument("--reference", action="store_true",
                         help="profile the reference server instead of server.py")
+    parser.add_argument("--endless", action="store_true",
+                        help="human: saturate's endless rules (a round ends every twenty "
+                        "guesses or so, not every three); saturate always runs them")
     args = parser.parse_args(argv)
     if args.kernel and PERF is None:
         return missing_tool("perf", "apt-get install linux-perf")
@@ -117,10 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     name = {"saturate": f"saturate-c{args.clients}", "connect": "connect-w16",
             "human": f"human-{args.players}" + (f"-rooms{args.room_size}"
                                                 if args.room_size else "")}[args.scenario]
-    name += ("-reference" if args.reference else "") + ("-kernel" if args.kernel else "")
+    endless = args.scenario == "saturate" or args.endless
+    name += ("-endless" if args.endless and args.scenario == "human" else "") + \
+        ("-reference" if args.reference else "") + ("-kernel" if args.kernel else "")
     raw = args.out / f"{name}.raw.txt"
     bench = Bench.create()
-    extra = ("--max", "1000000", "--tries", "1000000") if args.scenario == "saturate" else ()
+    extra = ENDLESS if endless else ()
     server = RefProcess(bench.work, bench.certs, *extra).start() if args.reference else \
         bench.server("profile", *extra)
     warmup = 5.0
@@ -135,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(warmup)  # connections made and playing before sampling starts
             started = time.monotonic()
             if args.kernel:
-                summary, switches = kernel_profile(server.pid, args.seconds,
-                                                   args.out / f"{name}.perf.data")
+                summary, switches, cpu_ms = kernel_profile(server.pid, args.seconds,
+                                                           args.out / f"{name}.perf.data")
                 sampled = time.monotonic() - started
             else:
                 spy = subprocess.run(
@@ -159,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         per_second = float(figures["rate_per_s"])
         head += (f"context switches: {switches / sampled:,.0f} a second, about "
                  f"{switches / sampled / max(per_second, 1e-9):.1f} per request "
-                 f"({per_second:,.0f} requests a second)\n")
+                 f"({per_second:,.0f} requests a second)\n"
+                 f"CPU sampled: {cpu_ms / 1000:.2f} s in {sampled:.1f} s, about "
+                 f"{cpu_ms * 1000 / sampled / max(per_second, 1e-9):.0f} us a request\n")
     text = head + "\n" + summary
     (args.out / f"{name}.txt").write_text(text)
     print(text)
