@@ -92,7 +92,8 @@ def kernel_profile(pid: int, seconds: float, data: Path) -> tuple[str, int, int]
     switches = next((int(line.split(",")[0]) for line in counted.splitlines()
                      if "context-switches" in line and line.split(",")[0].isdigit()), 0)
     by_object = perf_report(data, "dso", None)
-    sampled_ms = sum(int(row.split()[1]) for row in by_object)
+    sampled_ms = sum(int(parts[1]) for parts in map(str.split, by_object)
+                     if len(parts) > 2 and parts[1].isdigit())
     lines = ["CPU by shared object (all threads, self time; share, samples):"]
     lines += ["  " + row for row in by_object[:12]]
     lines += ["", "CPU by symbol:"]
@@ -171,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
                  f"{switches / sampled / max(per_second, 1e-9):.1f} per request "
                  f"({per_second:,.0f} requests a second)\n"
                  f"CPU sampled: {cpu_ms / 1000:.2f} s in {sampled:.1f} s, about "
-                 f"{cpu_ms * 1000 / sampled / max(per_second, 1e-9):.0f} us a request\n")
+                 f"{cpu_ms * 1000 / sampled / max(per_second, 1e-9):.0f} us a request "
+                 "(at the whole run's rate)\n")
     text = head + "\n" + summary
     (args.out / f"{name}.txt").write_text(text)
     print(text)
