@@ -118,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="human: saturate's endless rules (a round ends every twenty "
                         "guesses or so, not every three); saturate always runs them")
     args = parser.parse_args(argv)
+    if args.endless and args.scenario != "human":
+        parser.error("--endless is for the human scenario (saturate always runs endless rounds)")
     if args.kernel and PERF is None:
         return missing_tool("perf", "apt-get install linux-perf")
     if not args.kernel and not Path(PY_SPY).exists():
@@ -126,12 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     name = {"saturate": f"saturate-c{args.clients}", "connect": "connect-w16",
             "human": f"human-{args.players}" + (f"-rooms{args.room_size}"
                                                 if args.room_size else "")}[args.scenario]
-    endless = args.scenario == "saturate" or args.endless
-    name += ("-endless" if args.endless and args.scenario == "human" else "") + \
+    name += ("-endless" if args.endless else "") + \
         ("-reference" if args.reference else "") + ("-kernel" if args.kernel else "")
     raw = args.out / f"{name}.raw.txt"
     bench = Bench.create()
-    extra = ENDLESS if endless else ()
+    extra = ENDLESS if args.scenario == "saturate" or args.endless else ()
     server = RefProcess(bench.work, bench.certs, *extra).start() if args.reference else \
         bench.server("profile", *extra)
     warmup = 5.0
