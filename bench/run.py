@@ -129,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stay", action="store_true",
                         help="human: players leave after the measured time, not during it")
     parser.add_argument("--endless", action="store_true",
-                        help="human: both servers with saturate's endless rules (--max "
-                        "1000000 --tries 1000000), so that a round ends every twenty "
+                        help=f"human: both servers with saturate's endless rules "
+                        f"({' '.join(ENDLESS)}), so that a round ends every twenty "
                         "guesses or so instead of three")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results",
                         help="folder for JSON, PNG and report.md (default bench/results)")
