@@ -104,6 +104,22 @@ def _fanout(rows: list[dict[str, Any]], out: Path) -> str:
     return _save(fig, out, "fanout.png")
 
 
+def failure_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """One line a reason players failed to join, per row: with ``--repeat`` the count is the
+    median of the runs (a half where two runs differ) with their range."""
+    lines = []
+    for row in rows:
+        failures = row.get("failures") or {}
+        for why, count in failures.items():
+            if not count or why.endswith(("_min", "_max")):
+                continue
+            low, high = failures.get(why + "_min"), failures.get(why + "_max")
+            spread = f" (median; {low:,}-{high:,} in the runs)" if low is not None else ""
+            lines.append(f"- {row['mode']}, {row['players']:,.0f} players: "
+                         f"{_f(count, 0 if count == int(count) else 1)} x {why}{spread}")
+    return lines
+
+
 def _f(value: float, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
@@ -186,11 +202,8 @@ def report(results: dict[str, Any], figures: list[str]) -> str:
     if "workers" in results:
         lines += ["### workers", f"Target: {TARGETS['workers']}.", "",
                   _human_table([results["workers"]]), ""]
-    failures = [f"- {r['mode']}, {r['players']:,} players: {count:,} x {why}"
-                for r in [*results.get("human", []), *([results["workers"]]
-                                                       if "workers" in results else [])]
-                for why, count in (r.get("failures") or {}).items()
-                if count and not why.endswith(("_min", "_max"))]  # (medians of --repeat)
+    failures = failure_lines([*results.get("human", []),
+                              *([results["workers"]] if "workers" in results else [])])
     if failures:
         lines += ["Why players failed to join (the generator's first distinct messages):", "",
                   *failures, ""]

@@ -13,6 +13,7 @@ import pytest
 
 from bench import departures, launch
 from bench import run as bench_run
+from bench.plots import failure_lines
 from bench.profile import summarize
 from bench.run import median_of, side_by_side
 from bench.scenarios import ENDLESS
@@ -115,6 +116,15 @@ def test_repeated_runs_report_medians_slice_by_slice() -> None:
     runs = [{"failures": {"EOF": 4}}, {"failures": {}}, {"failures": {"EOF": 2, "i/o": 6}}]
     assert median_of(runs)["failures"] == {"EOF": 2, "i/o": 0, "EOF_min": 0, "EOF_max": 4,
                                            "i/o_min": 0, "i/o_max": 6}
+
+
+def test_failures_report_whole_players_and_each_reason_with_its_range() -> None:
+    runs = [{"mode": "rooms of 50", "players": 5000, "failures": {"EOF": 258}},
+            {"mode": "rooms of 50", "players": 5000, "failures": {"EOF": 265, "i/o": 2}}]
+    assert failure_lines([median_of(runs)]) == [
+        "- rooms of 50, 5,000 players: 261.5 x EOF (median; 258-265 in the runs)",
+        "- rooms of 50, 5,000 players: 1 x i/o (median; 0-2 in the runs)"]
+    assert failure_lines([runs[0]]) == ["- rooms of 50, 5,000 players: 258 x EOF"]
 
 
 def test_profile_summary_counts_own_and_inclusive_samples(tmp_path: Path) -> None:
