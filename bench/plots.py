@@ -42,7 +42,7 @@ def draw_all(results: dict[str, Any], out: Path) -> list[str]:
     if "workers" in results:
         drawn.append(_resources(results["workers"]["series"], out, "workers_resources.png",
                                 f"--workers {results['workers']['workers']} at "
-                                f"{results['workers']['players']:,} players (all processes)"))
+                                f"{results['workers']['players']:,.0f} players (all processes)"))
     return drawn
 
 
@@ -61,7 +61,7 @@ def _human(rows: list[dict[str, Any]], out: Path) -> list[str]:
     names = [_save(fig, out, "human_latency.png")]
     biggest = max(rows, key=lambda r: (r["players"], r["mode"] == "single"))
     names.append(_resources(biggest["series"], out, "human_resources.png",
-                            f"server at {biggest['players']} players ({biggest['mode']})"))
+                            f"server at {biggest['players']:,.0f} players ({biggest['mode']})"))
     return names
 
 
