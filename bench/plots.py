@@ -143,8 +143,8 @@ def report(results: dict[str, Any], figures: list[str]) -> str:
     if "human" in results:
         lines += ["### human", f"Target: {TARGETS['human']}.", ""]
         if any(r.get("rules") == "endless" for r in results["human"]):
-            lines += ["Rules: endless (`--max 1000000 --tries 1000000` on both servers): a "
-                      "round ends every twenty guesses or so, not every three.", ""]
+            lines += ["Rules: endless on both servers (the command's `--endless`: saturate's "
+                      "rules), so a round ends every twenty guesses or so, not every three.", ""]
         lines += [_human_table(results["human"]), ""]
         holds = {mode: max((r["players"] for r in results["human"] if r["mode"] == mode
                             and r["p99_ms"] < 50 and not r["errors"]), default=0)
