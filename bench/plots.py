@@ -120,6 +120,27 @@ def failure_lines(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def headline_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The capacity headline and the paired CPU ratios of the human rows.  With ``--repeat`` a
+    row's player count is a median (a float), printed as the whole number it is."""
+    holds = {mode: max((r["players"] for r in rows if r["mode"] == mode
+                        and r["p99_ms"] < 50 and not r["errors"]), default=0)
+             for mode in ("single", "reference")}
+    ratio = holds["single"] / holds["reference"] if holds["reference"] else 0.0
+    lines = [f"Headline: largest N (single) with p99 under 50 ms and none dropped: "
+             f"**{holds['single']:,.0f}**; the reference in the same run: "
+             f"{holds['reference']:,.0f} (capacity ratio {ratio:.2f}, at the sizes run).", ""]
+    paired = [f"{r['players']:,.0f}: **{r['cpu_ratio']:.2f}**" + (
+              f" ({r['cpu_ratio_min']:.2f}-{r['cpu_ratio_max']:.2f})"
+              if "cpu_ratio_min" in r else "")
+              for r in rows if r["mode"] == "single" and "cpu_ratio" in r]
+    if paired:
+        lines += ["Server CPU a guess over the reference's, single players, each run "
+                  "against the reference's run of the same repetition (median, range): "
+                  + "; ".join(paired) + ".", ""]
+    return lines
+
+
 def _f(value: float, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
@@ -146,21 +167,7 @@ def report(results: dict[str, Any], figures: list[str]) -> str:
             lines += ["Rules: endless on both servers (the command's `--endless`: saturate's "
                       "rules), so a round ends every twenty guesses or so, not every three.", ""]
         lines += [_human_table(results["human"]), ""]
-        holds = {mode: max((r["players"] for r in results["human"] if r["mode"] == mode
-                            and r["p99_ms"] < 50 and not r["errors"]), default=0)
-                 for mode in ("single", "reference")}
-        ratio = holds["single"] / holds["reference"] if holds["reference"] else 0.0
-        lines += [f"Headline: largest N (single) with p99 under 50 ms and none dropped: "
-                  f"**{holds['single']:,}**; the reference in the same run: "
-                  f"{holds['reference']:,} (capacity ratio {ratio:.2f}, at the sizes run).", ""]
-        paired = [f"{r['players']:,}: **{r['cpu_ratio']:.2f}**" + (
-                  f" ({r['cpu_ratio_min']:.2f}-{r['cpu_ratio_max']:.2f})"
-                  if "cpu_ratio_min" in r else "")
-                  for r in results["human"] if r["mode"] == "single" and "cpu_ratio" in r]
-        if paired:
-            lines += ["Server CPU a guess over the reference's, single players, each run "
-                      "against the reference's run of the same repetition (median, range): "
-                      + "; ".join(paired) + ".", ""]
+        lines += headline_lines(results["human"])
     if "burst" in results:
         b = results["burst"]
         lines += ["### burst", f"Target: {TARGETS['burst']}.", "", tabulate(

@@ -13,7 +13,7 @@ import pytest
 
 from bench import departures, launch
 from bench import run as bench_run
-from bench.plots import failure_lines
+from bench.plots import failure_lines, headline_lines
 from bench.profile import summarize
 from bench.run import median_of, side_by_side
 from bench.scenarios import ENDLESS
@@ -125,6 +125,23 @@ def test_failures_report_whole_players_and_each_reason_with_its_range() -> None:
         "- rooms of 50, 5,000 players: 261.5 x EOF (median; 258-265 in the runs)",
         "- rooms of 50, 5,000 players: 1 x i/o (median; 0-2 in the runs)"]
     assert failure_lines([runs[0]]) == ["- rooms of 50, 5,000 players: 258 x EOF"]
+
+
+def test_headline_counts_players_whole_after_repeated_runs() -> None:
+    """With ``--repeat`` the rows hold medians: 5000.0 players is printed as 5,000."""
+    rows = [{"mode": "single", "players": 4000.0, "p99_ms": 20.0, "errors": 0, "cpu_ratio": 1.7,
+             "cpu_ratio_min": 1.6, "cpu_ratio_max": 1.9},
+            {"mode": "single", "players": 5000.0, "p99_ms": 744.0, "errors": 0, "cpu_ratio": 1.84},
+            {"mode": "reference", "players": 4000.0, "p99_ms": 1.3, "errors": 0},
+            {"mode": "reference", "players": 5000.0, "p99_ms": 5.3, "errors": 0}]
+    headline, _, paired, _ = headline_lines(rows)
+    assert headline == ("Headline: largest N (single) with p99 under 50 ms and none dropped: "
+                        "**4,000**; the reference in the same run: 5,000 (capacity ratio 0.80, "
+                        "at the sizes run).")
+    assert paired.endswith(": 4,000: **1.70** (1.60-1.90); 5,000: **1.84**.")
+    rows[0]["p99_ms"] = 60.0
+    assert "**0**; the reference in the same run: 5,000 (capacity ratio 0.00" in (
+        headline_lines(rows)[0])
 
 
 def test_profile_summary_counts_own_and_inclusive_samples(tmp_path: Path) -> None:
