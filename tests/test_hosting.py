@@ -47,6 +47,7 @@ def test_a_banned_player_is_told_why_and_stays_out_until_it_ends(srv: Running) -
     ann, bob = srv.player("ann"), srv.player("bob")
     out = admin(srv.admin_port, srv.certs, "ban ann 1h name-calling", "bans")
     assert "banned name ann until" in out and "name-calling" in out
+    assert "1 sanction in force (bans and mutes)" in out
     bye = ann.expect(protocol.Bye)
     assert bye.reason == "banned" and "until" in bye.message and "name-calling" in bye.message
     back = srv.player()

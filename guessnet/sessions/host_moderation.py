@@ -73,7 +73,7 @@ def on_unban(host: Host, msg: wire.Unban) -> None:
 
 def on_bans(host: Host, msg: wire.Bans) -> None:
     sanctions = host.services.moderation.in_force()
-    host.send_table(f"{counted(len(sanctions), 'ban or mute')} in force",
+    host.send_table(f"{counted(len(sanctions), 'sanction')} in force (bans and mutes)",
                     ["kind", "on", "who", "until", "reason", "by"], [row(s) for s in sanctions])
 
 
