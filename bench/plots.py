@@ -42,7 +42,7 @@ def draw_all(results: dict[str, Any], out: Path) -> list[str]:
     if "workers" in results:
         drawn.append(_resources(results["workers"]["series"], out, "workers_resources.png",
                                 f"--workers {results['workers']['workers']} at "
-                                f"{results['workers']['players']:,.0f} players (all processes)"))
+                                f"{_f(results['workers']['players'], 0)} players (all processes)"))
     return drawn
 
 
@@ -61,7 +61,7 @@ def _human(rows: list[dict[str, Any]], out: Path) -> list[str]:
     names = [_save(fig, out, "human_latency.png")]
     biggest = max(rows, key=lambda r: (r["players"], r["mode"] == "single"))
     names.append(_resources(biggest["series"], out, "human_resources.png",
-                            f"server at {biggest['players']:,.0f} players ({biggest['mode']})"))
+                            f"server at {_f(biggest['players'], 0)} players ({biggest['mode']})"))
     return names
 
 
@@ -115,22 +115,22 @@ def failure_lines(rows: list[dict[str, Any]]) -> list[str]:
                 continue
             low, high = failures.get(why + "_min"), failures.get(why + "_max")
             spread = f" (median; {low:,}-{high:,} in the runs)" if low is not None else ""
-            lines.append(f"- {row['mode']}, {row['players']:,.0f} players: "
+            lines.append(f"- {row['mode']}, {_f(row['players'], 0)} players: "
                          f"{_f(count, 0 if count == int(count) else 1)} x {why}{spread}")
     return lines
 
 
 def headline_lines(rows: list[dict[str, Any]]) -> list[str]:
     """The capacity headline and the paired CPU ratios of the human rows.  With ``--repeat`` a
-    row's player count is a median (a float), printed as the whole number it is."""
+    row's player count is a median (a float), printed whole by ``_f``."""
     holds = {mode: max((r["players"] for r in rows if r["mode"] == mode
                         and r["p99_ms"] < 50 and not r["errors"]), default=0)
              for mode in ("single", "reference")}
     ratio = holds["single"] / holds["reference"] if holds["reference"] else 0.0
     lines = [f"Headline: largest N (single) with p99 under 50 ms and none dropped: "
-             f"**{holds['single']:,.0f}**; the reference in the same run: "
-             f"{holds['reference']:,.0f} (capacity ratio {ratio:.2f}, at the sizes run).", ""]
-    paired = [f"{r['players']:,.0f}: **{r['cpu_ratio']:.2f}**" + (
+             f"**{_f(holds['single'], 0)}**; the reference in the same run: "
+             f"{_f(holds['reference'], 0)} (capacity ratio {ratio:.2f}, at the sizes run).", ""]
+    paired = [f"{_f(r['players'], 0)}: **{r['cpu_ratio']:.2f}**" + (
               f" ({r['cpu_ratio_min']:.2f}-{r['cpu_ratio_max']:.2f})"
               if "cpu_ratio_min" in r else "")
               for r in rows if r["mode"] == "single" and "cpu_ratio" in r]
